@@ -1,0 +1,244 @@
+"""The ``LatentModel`` protocol: one interface over every generator latentwidgets can steer.
+
+An adapter wraps a generator (``nn.Module``) and knows how to
+
+- sample seeded latents ``z`` (:meth:`sample_z`) and map them to the synthesis space
+  (:meth:`to_synthesis`: ``w`` for style-based models, identity otherwise);
+- synthesise images from one latent per sample ``[B, D]`` or per-layer latents ``[B, L, D]``
+  (:meth:`synthesize`); images leave as float ``[B, 3, H, W]`` in [0, 1] on the model's device;
+- name its hookable layers (:meth:`layers`), read activations there (:meth:`activations`) and add an
+  offset there while synthesising (:meth:`offset`, a context manager);
+- (style-based models) list the affine layers that read each per-layer latent
+  (:meth:`style_affines`), which closed-form factorisation reads.
+
+Usage::
+
+    model = latentwidgets.load("sprites-style")
+    z = model.sample_z(4, seed=0)                 # [4, z_dim]
+    w = model.to_synthesis(z)                     # [4, w_dim]
+    img = model.synthesize(w)                     # [4, 3, 64, 64] in [0, 1]
+    with model.offset("b8", delta):               # activation-space edit
+        img2 = model.synthesize(w)
+
+Subclasses implement ``_synthesize(latents [B, L, D])`` and, where they have them, ``_map`` and
+``_hook_modules``; everything else (shape checks with clear messages, hooks, device) lives here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+
+Latents = torch.Tensor
+
+
+class LatentShapeError(ValueError):
+    """A latent of the wrong shape was given; the message says the expected shape."""
+
+
+class _StopForward(Exception):
+    pass
+
+
+class LatentModel:
+    """Base class of all adapters. See the module docstring for the protocol."""
+
+    #: short id recorded in the provenance of directions found on this model
+    name: str = "model"
+    #: dimension of the sampled latent z
+    z_dim: int
+    #: dimension of the synthesis-space latent (``w`` or ``z``)
+    w_dim: int
+    #: number of per-layer latent inputs (1 for models with a single latent)
+    num_layers: int = 1
+    #: True when a mapping network z -> w exists
+    has_mapping: bool = False
+    #: image side in pixels
+    resolution: int
+
+    def __init__(self, module: nn.Module):
+        self.module = module
+        self.module.eval()
+
+    # -------------------------------------------------------------------------------- basics
+    @property
+    def synthesis_space(self) -> str:
+        """``"w"`` for models with a mapping network, else ``"z"``."""
+        return "w" if self.has_mapping else "z"
+
+    @property
+    def device(self) -> torch.device:
+        for p in self.module.parameters():
+            return p.device
+        for b in self.module.buffers():
+            return b.device
+        return torch.device("cpu")
+
+    def to(self, device: Union[str, torch.device]) -> "LatentModel":
+        """Move the wrapped generator; latents and images follow the model's device."""
+        self.module.to(device)
+        return self
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(name={self.name!r}, z_dim={self.z_dim}, w_dim={self.w_dim}, "
+                f"num_layers={self.num_layers}, resolution={self.resolution}, device={self.device})")
+
+    # -------------------------------------------------------------------------------- latents
+    def sample_z(self, n: int, seed: int = 0) -> torch.Tensor:
+        """``n`` Gaussian latents ``[n, z_dim]``, reproducible from ``seed``; the first k rows of
+        ``sample_z(n, s)`` equal ``sample_z(k, s)``."""
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        g = torch.Generator().manual_seed(int(seed))
+        return torch.randn(n, self.z_dim, generator=g).to(self.device)
+
+    @torch.no_grad()
+    def to_synthesis(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+        """Map ``z [B, z_dim]`` to the synthesis space ``[B, w_dim]`` (identity without a mapping).
+        ``truncation`` < 1 pulls w towards the average latent where the model has one."""
+        z = self._check(z, self.z_dim, "z", allow_layers=False)
+        if not self.has_mapping:
+            return z
+        w = self._map(z)
+        if truncation != 1.0:
+            avg = self.w_avg()
+            w = avg + truncation * (w - avg)
+        return w
+
+    def w_avg(self) -> torch.Tensor:
+        """The average synthesis latent ``[w_dim]`` (zeros when the model keeps none)."""
+        return torch.zeros(self.w_dim, device=self.device)
+
+    def broadcast(self, latents: torch.Tensor) -> torch.Tensor:
+        """``[B, D]`` -> ``[B, L, D]`` by repeating over layers; ``[B, L, D]`` passes checked."""
+        latents = self._check(latents, self.w_dim, self.synthesis_space)
+        if latents.dim() == 2:
+            latents = latents.unsqueeze(1).expand(-1, self.num_layers, -1)
+        return latents
+
+    # -------------------------------------------------------------------------------- images
+    @torch.no_grad()
+    def synthesize(self, latents: torch.Tensor) -> torch.Tensor:
+        """Images ``[B, 3, H, W]`` in [0, 1] from synthesis latents ``[B, D]`` or ``[B, L, D]``."""
+        lat = self.broadcast(latents).to(self.device)
+        img = self._synthesize(lat)
+        return img.clamp(0, 1)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+        """``synthesize(to_synthesis(z))``."""
+        return self.synthesize(self.to_synthesis(z, truncation))
+
+    def synthesize_grad(self, latents: torch.Tensor) -> torch.Tensor:
+        """Like :meth:`synthesize` but differentiable w.r.t. ``latents`` (for inversion/refinement).
+        Not clamped, so gradients flow at saturated pixels."""
+        return self._synthesize(self.broadcast(latents).to(self.device))
+
+    def map_grad(self, z: torch.Tensor) -> torch.Tensor:
+        """Differentiable z -> synthesis latent (identity without a mapping)."""
+        z = self._check(z, self.z_dim, "z", allow_layers=False)
+        return self._map(z) if self.has_mapping else z
+
+    # -------------------------------------------------------------------------------- layers
+    def layers(self) -> List[str]:
+        """Names of hookable layers, in forward order."""
+        return list(self._hook_modules().keys())
+
+    def _module_at(self, layer: str) -> nn.Module:
+        mods = self._hook_modules()
+        if layer not in mods:
+            raise KeyError(f"unknown layer {layer!r}; this model's hookable layers are {list(mods)}")
+        return mods[layer]
+
+    @torch.no_grad()
+    def activations(self, latents: torch.Tensor, layer: str) -> torch.Tensor:
+        """The output of ``layer`` when synthesising ``latents`` (the rest of the forward is skipped)."""
+        module = self._module_at(layer)
+        store: Dict[str, torch.Tensor] = {}
+
+        def hook(_m, _inp, out):
+            store["a"] = out
+            raise _StopForward
+
+        handle = module.register_forward_hook(hook)
+        try:
+            self._synthesize(self.broadcast(latents).to(self.device))
+        except _StopForward:
+            pass
+        finally:
+            handle.remove()
+        if "a" not in store:
+            raise RuntimeError(f"layer {layer!r} was not reached during synthesis")
+        return store["a"]
+
+    @contextlib.contextmanager
+    def offset(self, layer: str, delta: Union[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]) -> Iterator[None]:
+        """Within the block, add ``delta`` (broadcast to the activation, or a function of it that
+        returns the offset) to the output of ``layer`` in every forward pass."""
+        module = self._module_at(layer)
+
+        def hook(_m, _inp, out):
+            d = delta(out) if callable(delta) else delta.to(out.device, out.dtype)
+            try:
+                return out + d
+            except RuntimeError as e:
+                raise LatentShapeError(
+                    f"offset of shape {tuple(d.shape)} does not broadcast to layer {layer!r} "
+                    f"activations of shape {tuple(out.shape)}") from e
+
+        handle = module.register_forward_hook(hook)
+        try:
+            yield
+        finally:
+            handle.remove()
+
+    def style_affines(self) -> List[List[nn.Linear]]:
+        """For each per-layer latent index, the affine layers reading it (style-based models only)."""
+        raise NotImplementedError(f"{type(self).__name__} has no style-affine layers (closed-form "
+                                  "factorisation needs a style-based generator)")
+
+    # -------------------------------------------------------------------------------- checks
+    def _check(self, t: torch.Tensor, dim: int, space: str, allow_layers: bool = True) -> torch.Tensor:
+        if not isinstance(t, torch.Tensor):
+            t = torch.as_tensor(t, dtype=torch.float32)
+        ok2 = t.dim() == 2 and t.shape[1] == dim
+        ok3 = allow_layers and t.dim() == 3 and t.shape[1] == self.num_layers and t.shape[2] == dim
+        if not (ok2 or ok3):
+            want = f"[B, {dim}]" + (f" or [B, {self.num_layers}, {dim}]" if allow_layers else "")
+            raise LatentShapeError(f"{self.name}: expected {space} latents of shape {want}; got {tuple(t.shape)}")
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{self.name}: {space} latents contain NaN or inf")
+        return t.float() if t.dtype != torch.float32 else t
+
+    # -------------------------------------------------------------------------------- to implement
+    def _map(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _synthesize(self, latents: torch.Tensor) -> torch.Tensor:
+        """``[B, L, D]`` -> images ``[B, 3, H, W]`` roughly in [0, 1] (the caller clamps)."""
+        raise NotImplementedError
+
+    def _hook_modules(self) -> Dict[str, nn.Module]:
+        return {}
+
+
+def layer_slice(num_layers: int, layers: Optional[Sequence[int] | range | slice | tuple]) -> torch.Tensor:
+    """Boolean mask ``[num_layers]`` for a layer range given as ``(start, end)`` (end exclusive),
+    ``range``, ``slice`` or ``None`` (all layers)."""
+    mask = torch.zeros(num_layers, dtype=torch.bool)
+    if layers is None:
+        mask[:] = True
+        return mask
+    if isinstance(layers, tuple) and len(layers) == 2 and all(isinstance(v, int) for v in layers):
+        layers = range(layers[0], layers[1])
+    if isinstance(layers, slice):
+        layers = range(*layers.indices(num_layers))
+    idx = list(layers)
+    bad = [i for i in idx if not 0 <= i < num_layers]
+    if bad:
+        raise ValueError(f"layer indices {bad} out of range: this model has {num_layers} per-layer latents (0..{num_layers - 1})")
+    mask[idx] = True
+    return mask

@@ -1,0 +1,79 @@
+"""The embedded default world: procedural sprites, tiny nets, and their shipped weights.
+
+Nothing here downloads anything: the weights ship inside the package as safetensors, each made by a
+committed recipe in this folder (``train_*.py``, see ``RECIPES``)::
+
+    from latentwidgets import zoo
+    zoo.available()              # {'sprites-style': '...', 'sprites-vae': '...', 'sprites-features': '...'}
+    net = zoo.build("sprites-style")   # the raw nn.Module with its weights (latentwidgets.load wraps it)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Dict
+
+import torch.nn as nn
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+_DESCRIPTIONS: Dict[str, str] = {
+    "sprites-style": "style-based generator (mapping z->w, 10 per-layer styles, 64x64), distilled from an entangling teacher",
+    "sprites-vae": "beta-VAE (conv encoder and decoder) on the sprites world, 64x64",
+    "sprites-features": "sprites factor regressor; its penultimate features define the sprite-FID",
+}
+
+#: the command that trained each shipped weight file (also stored in each file's metadata)
+RECIPES: Dict[str, str] = {
+    "sprites-style": "python -m latentwidgets.zoo.train_style --minutes 150 --export latentwidgets/zoo/weights/sprites-style.safetensors",
+    "sprites-vae": "python -m latentwidgets.zoo.train_vae --export latentwidgets/zoo/weights/sprites-vae.safetensors",
+    "sprites-features": "python -m latentwidgets.zoo.train_features --export latentwidgets/zoo/weights/sprites-features.safetensors",
+}
+
+
+def _builders() -> Dict[str, Callable[[], nn.Module]]:
+    from .style_net import StyleGenerator
+    from .teacher import Z_DIM
+
+    out: Dict[str, Callable[[], nn.Module]] = {"sprites-style": lambda: StyleGenerator(z_dim=Z_DIM)}
+    try:
+        from .vae_net import build_vae
+        out["sprites-vae"] = build_vae
+    except ImportError:
+        pass
+    try:
+        from .features_net import build_features
+        out["sprites-features"] = build_features
+    except ImportError:
+        pass
+    return out
+
+
+def available() -> Dict[str, str]:
+    """Names of the embedded models whose weights ship with this install, with a description."""
+    return {k: v for k, v in _DESCRIPTIONS.items() if (WEIGHTS_DIR / f"{k}.safetensors").exists()
+            and k in _builders()}
+
+
+def weights_path(name: str) -> Path:
+    if name not in _DESCRIPTIONS:
+        raise KeyError(f"unknown zoo model {name!r}; available: {sorted(available())}")
+    path = WEIGHTS_DIR / f"{name}.safetensors"
+    if not path.exists():
+        raise FileNotFoundError(f"the weights of {name!r} are not in this install ({path}); "
+                                f"train them with: {RECIPES[name]}")
+    return path
+
+
+def build(name: str, untrained: bool = False) -> nn.Module:
+    """The raw network of zoo model ``name`` with its shipped weights (random init if ``untrained``)."""
+    from .training import load_modules
+
+    builders = _builders()
+    if name not in builders:
+        raise KeyError(f"unknown zoo model {name!r}; available: {sorted(available())}")
+    net = builders[name]()
+    if not untrained:
+        load_modules(weights_path(name), {"g": net})
+    net.eval()
+    return net

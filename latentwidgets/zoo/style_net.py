@@ -1,0 +1,137 @@
+"""The tiny style-based generator behind ``sprites-style``.
+
+StyleGAN2's layout at toy scale: a mapping MLP z -> w, a learned constant 4x4 input, weight-
+demodulated ("modulated") 3x3 convolutions whose per-input-channel scales come from affine style
+layers reading w, and skip-connected toRGB outputs at every resolution. Each modulated layer reads
+its own per-layer latent, so ``synthesis`` takes ``ws`` of shape ``[B, num_ws, w_dim]``::
+
+    net = StyleGenerator()
+    ws = net.mapping(torch.randn(4, net.z_dim)).unsqueeze(1).repeat(1, net.num_ws, 1)
+    images = net.synthesis(ws)        # [4, 3, 64, 64], roughly in [0, 1]
+
+Two fixed coordinate channels (x and y ramps) join the input of every convolution, which makes
+placing an object at a precise position cheap for such a small net. No noise inputs: sprites have
+no stochastic detail.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import List, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class MappingNetwork(nn.Module):
+    """MLP z -> w, with z normalised to unit second moment first (as in StyleGAN)."""
+
+    def __init__(self, z_dim: int, w_dim: int, hidden: int = 128, depth: int = 4):
+        super().__init__()
+        dims = [z_dim] + [hidden] * (depth - 1) + [w_dim]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = z * torch.rsqrt(z.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = F.leaky_relu(x, 0.2)
+        return x
+
+
+class ModulatedConv(nn.Module):
+    """3x3 convolution modulated by a style: ``affine`` (w -> per-input-channel scale) is the layer
+    that closed-form factorisation reads. Demodulation normalises each output channel."""
+
+    def __init__(self, c_in: int, c_out: int, w_dim: int, coords: bool = True, kernel: int = 3,
+                 demodulate: bool = True, activate: bool = True):
+        super().__init__()
+        self.coords = coords
+        c_total = c_in + (2 if coords else 0)
+        self.affine = nn.Linear(w_dim, c_total)
+        nn.init.zeros_(self.affine.weight)
+        nn.init.ones_(self.affine.bias)
+        self.weight = nn.Parameter(torch.randn(c_out, c_total, kernel, kernel) / math.sqrt(c_total * kernel * kernel))
+        self.bias = nn.Parameter(torch.zeros(c_out))
+        self.demodulate, self.activate, self.padding = demodulate, activate, kernel // 2
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if self.coords:
+            b, _, h, wd = x.shape
+            ys = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype).view(1, 1, h, 1).expand(b, 1, h, wd)
+            xs = torch.linspace(-1, 1, wd, device=x.device, dtype=x.dtype).view(1, 1, 1, wd).expand(b, 1, h, wd)
+            x = torch.cat([x, xs, ys], dim=1)
+        style = self.affine(w)  # [B, C_in]
+        out = F.conv2d(x * style[:, :, None, None], self.weight, padding=self.padding)
+        if self.demodulate:
+            # equivalent to demodulating the per-sample weight, without a grouped convolution
+            wsq = self.weight.pow(2).sum(dim=(2, 3))  # [C_out, C_in]
+            d = torch.rsqrt(style.pow(2) @ wsq.t() + 1e-8)  # [B, C_out]
+            out = out * d[:, :, None, None]
+        out = out + self.bias.view(1, -1, 1, 1)
+        return F.leaky_relu(out, 0.2) * math.sqrt(2) if self.activate else out
+
+
+class SynthesisNetwork(nn.Module):
+    """Constant 4x4 -> 64x64 RGB. Layer ``i`` of ``ws`` feeds conv ``i``; toRGB outputs read the
+    latent of the next block's first conv, as in StyleGAN2, so ``num_ws = len(convs) + 1``."""
+
+    def __init__(self, w_dim: int, channels: Sequence[int] = (64, 64, 48, 32, 24), start: int = 4):
+        super().__init__()
+        self.channels = list(channels)
+        self.const = nn.Parameter(torch.randn(1, channels[0], start, start))
+        convs: List[ModulatedConv] = [ModulatedConv(channels[0], channels[0], w_dim)]
+        torgb: List[ModulatedConv] = [ModulatedConv(channels[0], 3, w_dim, coords=False, kernel=1,
+                                                    demodulate=False, activate=False)]
+        for c_prev, c in zip(channels[:-1], channels[1:]):
+            convs += [ModulatedConv(c_prev, c, w_dim), ModulatedConv(c, c, w_dim)]
+            torgb.append(ModulatedConv(c, 3, w_dim, coords=False, kernel=1, demodulate=False, activate=False))
+        self.convs, self.torgb = nn.ModuleList(convs), nn.ModuleList(torgb)
+        self.num_ws = len(convs) + 1
+        self.resolution = start * 2 ** (len(channels) - 1)
+
+    def layer_names(self) -> List[str]:
+        """Hookable block outputs, coarse to fine (``b4`` .. ``b64``): the feature maps after each block."""
+        return [f"b{4 * 2 ** i}" for i in range(len(self.channels))]
+
+    def forward(self, ws: torch.Tensor, return_features: bool = False):
+        x = self.const.expand(ws.shape[0], -1, -1, -1)
+        x = self.convs[0](x, ws[:, 0])
+        rgb = self.torgb[0](x, ws[:, 1])
+        feats = [x]
+        for i in range(1, len(self.channels)):
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            x = self.convs[2 * i - 1](x, ws[:, 2 * i - 1])
+            x = self.convs[2 * i](x, ws[:, 2 * i])
+            rgb = F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False)
+            rgb = rgb + self.torgb[i](x, ws[:, 2 * i + 1])
+            feats.append(x)
+        img = rgb + 0.5
+        return (img, feats) if return_features else img
+
+    def style_affines(self) -> List[List[nn.Linear]]:
+        """For each latent index i, the affine layers that read ``ws[:, i]`` (a conv, and for odd i
+        also the toRGB that shares it; the last index feeds only the final toRGB)."""
+        out: List[List[nn.Linear]] = [[c.affine] for c in self.convs] + [[]]
+        for i, t in enumerate(self.torgb):
+            out[2 * i + 1].append(t.affine)
+        return out
+
+
+class StyleGenerator(nn.Module):
+    """Mapping + synthesis; ``forward(z)`` gives images ``[B, 3, 64, 64]`` (clamped to [0, 1])."""
+
+    def __init__(self, z_dim: int = 16, w_dim: int = 32, channels: Sequence[int] = (64, 64, 48, 32, 24)):
+        super().__init__()
+        self.z_dim, self.w_dim = z_dim, w_dim
+        self.mapping = MappingNetwork(z_dim, w_dim)
+        self.synthesis = SynthesisNetwork(w_dim, channels)
+        self.num_ws = self.synthesis.num_ws
+        self.resolution = self.synthesis.resolution
+        self.register_buffer("w_avg", torch.zeros(w_dim))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        w = self.mapping(z)
+        return self.synthesis(w.unsqueeze(1).expand(-1, self.num_ws, -1)).clamp(0, 1)
