@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import zoo
 from .models import LatentModel, load
+from .widgets import DirectionExplorer
 
 __version__ = "0.1.0"
-__all__ = ["LatentModel", "load", "zoo", "__version__"]
+__all__ = ["LatentModel", "load", "zoo", "__version__", "DirectionExplorer"]

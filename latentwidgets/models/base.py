@@ -58,6 +58,9 @@ class LatentModel:
     has_mapping: bool = False
     #: image side in pixels
     resolution: int
+    #: number of classes of a class-conditional generator (0: unconditional); conditional adapters
+    #: also offer ``set_class(label)`` and ``class_vector`` (see :mod:`.conditional`)
+    num_classes: int = 0
 
     def __init__(self, module: nn.Module):
         self.module = module
@@ -93,7 +96,11 @@ class LatentModel:
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         g = torch.Generator().manual_seed(int(seed))
-        return torch.randn(n, self.z_dim, generator=g).to(self.device)
+        # torch.randn's CPU stream is prefix-stable only in whole blocks of 16 values: draw a
+        # multiple of 16 so that rows do not depend on n (z_dim need not be a multiple of 16)
+        m = n * self.z_dim
+        flat = torch.randn(-(-m // 16) * 16, generator=g)[:m]
+        return flat.view(n, self.z_dim).to(self.device)
 
     @torch.no_grad()
     def to_synthesis(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:

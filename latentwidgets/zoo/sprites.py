@@ -257,7 +257,9 @@ def measure(images: torch.Tensor, batch_size: int = 512) -> Factors:
       border (the background estimate) is uniform (per-channel std < 0.04), the pixels with coverage
       > 0.5 form exactly one 8-connected component of at least 9 pixels, fewer than 1.5 partially
       covered pixels (coverage 0.15-0.85) per pixel of object perimeter (edges are sharp), and the
-      object's colour is uniform (std < 0.08 over its core pixels).
+      object's colour is uniform (std < 0.08 over its core pixels), and fewer than 0.25 pixels per
+      pixel of perimeter lie off the background -> object colour segment by more than 0.2 (no
+      second object of another colour).
 
     The background colour is the median of the 2-px border; coverage is the projection of each pixel
     onto the background -> object colour segment.
@@ -298,10 +300,13 @@ def _measure_batch(images: torch.Tensor) -> Factors:
     ncomp = _components(solid)
     partial = ((alpha > 0.15) & (alpha < 0.85)).float().sum((1, 2))
     perimeter = 2 * math.sqrt(math.pi) * torch.sqrt(area)  # of a disc of that area
+    # pixels off the background -> object colour segment: a second object of another colour
+    unexplained = ((diff - alpha.unsqueeze(1) * axis.view(b, 3, 1, 1)).pow(2).sum(1).sqrt() > 0.2).float().sum((1, 2))
     core_std = torch.sqrt((((images - obj.view(b, 3, 1, 1)) ** 2) * corew.unsqueeze(1)).sum((2, 3))
                           / corew.sum((1, 2)).clamp(min=1).unsqueeze(1)).max(1).values
     clean = ((border_std < 0.04) & (ncomp == 1) & (solid.float().sum((1, 2)) >= 9)
-             & (partial < 1.5 * perimeter) & (core_std < 0.08) & (axis_n2.sqrt() > 0.2))
+             & (partial < 1.5 * perimeter) & (core_std < 0.08) & (axis_n2.sqrt() > 0.2)
+             & (unexplained < 0.25 * perimeter))
     return {"x": x, "y": y, "scale": scale, "hue": obj_hsv[:, 0], "bg_hue": bg_hsv[:, 0],
             "bg_value": bg_hsv[:, 2], "clean": clean.float()}
 

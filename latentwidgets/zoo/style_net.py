@@ -9,6 +9,11 @@ its own per-layer latent, so ``synthesis`` takes ``ws`` of shape ``[B, num_ws, w
     ws = net.mapping(torch.randn(4, net.z_dim)).unsqueeze(1).repeat(1, net.num_ws, 1)
     images = net.synthesis(ws)        # [4, 3, 64, 64], roughly in [0, 1]
 
+The output is composited, as the sprites world is: the skip-connected toRGB layers sum to a
+coverage logit map ``a``, a colour head reads the last per-layer latent and gives an object and a
+background colour, and ``image = sigmoid(a) * object + (1 - sigmoid(a)) * background``. Geometry
+thus lives in the coarse and middle latents and colour in the finest one.
+
 Two fixed coordinate channels (x and y ramps) join the input of every convolution, which makes
 placing an object at a precise position cheap for such a small net. No noise inputs: sprites have
 no stochastic detail.
@@ -74,8 +79,21 @@ class ModulatedConv(nn.Module):
         return F.leaky_relu(out, 0.2) * math.sqrt(2) if self.activate else out
 
 
+class ColorHead(nn.Module):
+    """Object and background colours from the last per-layer latent (the finest style input)."""
+
+    def __init__(self, w_dim: int, hidden: int = 64):
+        super().__init__()
+        self.affine = nn.Linear(w_dim, hidden)
+        self.out = nn.Linear(hidden, 6)
+
+    def forward(self, w: torch.Tensor):
+        rgb = torch.sigmoid(self.out(F.leaky_relu(self.affine(w), 0.2)))
+        return rgb[:, :3], rgb[:, 3:]
+
+
 class SynthesisNetwork(nn.Module):
-    """Constant 4x4 -> 64x64 RGB. Layer ``i`` of ``ws`` feeds conv ``i``; toRGB outputs read the
+    """Constant 4x4 -> 64x64 RGB (composited, see module doc). Layer ``i`` of ``ws`` feeds conv ``i``; toRGB outputs read the
     latent of the next block's first conv, as in StyleGAN2, so ``num_ws = len(convs) + 1``."""
 
     def __init__(self, w_dim: int, channels: Sequence[int] = (64, 64, 48, 32, 24), start: int = 4):
@@ -83,12 +101,13 @@ class SynthesisNetwork(nn.Module):
         self.channels = list(channels)
         self.const = nn.Parameter(torch.randn(1, channels[0], start, start))
         convs: List[ModulatedConv] = [ModulatedConv(channels[0], channels[0], w_dim)]
-        torgb: List[ModulatedConv] = [ModulatedConv(channels[0], 3, w_dim, coords=False, kernel=1,
+        torgb: List[ModulatedConv] = [ModulatedConv(channels[0], 1, w_dim, coords=False, kernel=1,
                                                     demodulate=False, activate=False)]
         for c_prev, c in zip(channels[:-1], channels[1:]):
             convs += [ModulatedConv(c_prev, c, w_dim), ModulatedConv(c, c, w_dim)]
-            torgb.append(ModulatedConv(c, 3, w_dim, coords=False, kernel=1, demodulate=False, activate=False))
+            torgb.append(ModulatedConv(c, 1, w_dim, coords=False, kernel=1, demodulate=False, activate=False))
         self.convs, self.torgb = nn.ModuleList(convs), nn.ModuleList(torgb)
+        self.colors = ColorHead(w_dim)
         self.num_ws = len(convs) + 1
         self.resolution = start * 2 ** (len(channels) - 1)
 
@@ -99,16 +118,18 @@ class SynthesisNetwork(nn.Module):
     def forward(self, ws: torch.Tensor, return_features: bool = False):
         x = self.const.expand(ws.shape[0], -1, -1, -1)
         x = self.convs[0](x, ws[:, 0])
-        rgb = self.torgb[0](x, ws[:, 1])
+        logit = self.torgb[0](x, ws[:, 1])
         feats = [x]
         for i in range(1, len(self.channels)):
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
             x = self.convs[2 * i - 1](x, ws[:, 2 * i - 1])
             x = self.convs[2 * i](x, ws[:, 2 * i])
-            rgb = F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False)
-            rgb = rgb + self.torgb[i](x, ws[:, 2 * i + 1])
+            logit = F.interpolate(logit, scale_factor=2, mode="bilinear", align_corners=False)
+            logit = logit + self.torgb[i](x, ws[:, 2 * i + 1])
             feats.append(x)
-        img = rgb + 0.5
+        obj, bg = self.colors(ws[:, -1])
+        alpha = torch.sigmoid(logit - 2.0)
+        img = alpha * obj[:, :, None, None] + (1 - alpha) * bg[:, :, None, None]
         return (img, feats) if return_features else img
 
     def style_affines(self) -> List[List[nn.Linear]]:
@@ -117,6 +138,7 @@ class SynthesisNetwork(nn.Module):
         out: List[List[nn.Linear]] = [[c.affine] for c in self.convs] + [[]]
         for i, t in enumerate(self.torgb):
             out[2 * i + 1].append(t.affine)
+        out[-1].append(self.colors.affine)
         return out
 
 

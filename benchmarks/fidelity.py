@@ -1,0 +1,357 @@
+"""Fidelity benchmark of the direction methods on the sprites world, where the truth is known.
+
+    python benchmarks/fidelity.py --json artifacts/fidelity.json            # full budget
+    python benchmarks/fidelity.py --json /tmp/fid.json --quick              # a few minutes
+    python benchmarks/fidelity.py --json /tmp/fid.json --skip factors control vae
+
+Measured on ``sprites-style`` (top-level keys) and, where a method applies, on ``sprites-vae``
+(nested under ``models``), with ``zoo.sprites.measure`` reading the factors back from the images:
+
+- ``pca_top10_explained_variance``: explained variance ratio of each of the top 10 PCA components of w.
+- ``pca_best_abs_corr`` / ``closed_form_best_abs_corr`` / ``random_best_abs_corr``: per factor, the best
+  |correlation| of any of the 10 directions' coordinates with the measured factor over seeded
+  samples (clean images only; hues by circular-linear correlation). Random = 10 random unit w
+  directions, the chance baseline.
+- ``mod_score_tca`` / ``mod_score_pca``: Oldfield et al.'s MOD for a style edit (object hue) and a
+  geometry edit (x) found by each method: per method, the edit for a factor is the direction whose
+  2-sigma edit moves that factor most (TCA: hue among its channel-mode edits, x among its width-mode
+  and multilinear edits, the paper's semantics; PCA: among its 10 components).
+- ``pca_seconds_100k``: our streamed exact-covariance PCA fitted to 100k w samples;
+  ``pca_seconds_100k_sklearn_ipca``: scikit-learn's IncrementalPCA (GANSpace's estimator, batches of
+  2000 as GANSpace uses) on the same samples; ``pca_subspace_angle_deg``: the largest principal
+  angle between the two top-10 subspaces.
+- ``factors_*`` (Plumerault et al.) and ``control_*`` (attribute controllers) come from
+  ``directions.factors.evaluate_factors`` and ``directions.attribute.evaluate_controllers`` when
+  those modules are installed (else null, with a note).
+
+Prints a table with the targets and baselines side by side. One thread (the machine is shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+import latentwidgets as lw  # noqa: E402
+from latentwidgets.directions.closed_form import closed_form_directions  # noqa: E402
+from latentwidgets.directions.evaluate import (best_abs_corr, corr_matrix, measure_samples, mod_score,  # noqa: E402
+                                               random_directions, select_edit)
+from latentwidgets.directions.pca import pca_directions, streaming_pca  # noqa: E402
+from latentwidgets.directions.sampling import sample_latents  # noqa: E402
+from latentwidgets.directions.tensor import tensor_directions  # noqa: E402
+
+FULL = dict(pca_samples=100_000, corr_samples=2000, tca_samples=4000, tca_steps=600, select_samples=100,
+            mod_samples=300, vae_pca_samples=20_000, vae_regression=10_000)
+QUICK = dict(pca_samples=20_000, corr_samples=300, tca_samples=1000, tca_steps=120, select_samples=40,
+             mod_samples=60, vae_pca_samples=3000, vae_regression=2000)
+MOD_STRENGTH = 2.0
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _round(obj: Any, nd: int = 4) -> Any:
+    if isinstance(obj, float):
+        return round(obj, nd) if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _round(v, nd) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_round(v, nd) for v in obj]
+    return obj
+
+
+def _weights_id(name: str) -> Dict[str, Any]:
+    from latentwidgets import zoo
+    p = zoo.weights_path(name)
+    h = hashlib.sha256(p.read_bytes()).hexdigest()[:12]
+    return {"sha256_12": h, "mtime": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(p.stat().st_mtime))}
+
+
+# --------------------------------------------------------------------------------------- sections
+def pca_timing(model: Any, n: int = 100_000, k: int = 10, seed: int = 0) -> Dict[str, Any]:
+    """Our streamed covariance PCA vs sklearn IncrementalPCA on the same ``n`` w samples."""
+    _, w = sample_latents(model, n, seed)
+    w = w.float().cpu()
+    batches = lambda: (w[i:i + 8192] for i in range(0, n, 8192))  # noqa: E731
+    streaming_pca(batches(), k)  # warm-up (first eigh call loads LAPACK paths)
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        ours = streaming_pca(batches(), k)
+        times.append(time.perf_counter() - t0)
+    out: Dict[str, Any] = {"pca_seconds_100k": min(times)}
+    try:
+        from sklearn.decomposition import IncrementalPCA
+    except ImportError:
+        out.update(pca_seconds_100k_sklearn_ipca=None, pca_subspace_angle_deg=None,
+                   note="scikit-learn is not installed (pip install latentwidgets[test])")
+        return out
+    x = w.double().numpy()
+    t0 = time.perf_counter()
+    ipca = IncrementalPCA(n_components=k, batch_size=2000).fit(x)
+    out["pca_seconds_100k_sklearn_ipca"] = time.perf_counter() - t0
+    a = ours["components"].double()
+    b = torch.from_numpy(ipca.components_).double()
+    b = torch.linalg.qr(b.t())[0].t()
+    cos = torch.linalg.svdvals(a @ b.t()).clamp(max=1.0)
+    out["pca_subspace_angle_deg"] = float(torch.rad2deg(torch.arccos(cos.min())))
+    out["pca_speedup_vs_ipca"] = out["pca_seconds_100k_sklearn_ipca"] / max(out["pca_seconds_100k"], 1e-9)
+    out["pca_per_component_angle_deg"] = [
+        float(torch.rad2deg(torch.arccos((a[i] @ b[i]).abs().clamp(max=1.0)))) for i in range(k)]
+    return out
+
+
+def mod_for(model: Any, d: Any, samples_sel: Dict[str, Any], samples_mod: Dict[str, Any],
+            candidates: Optional[Dict[str, List[int]]] = None) -> Dict[str, Any]:
+    candidates = candidates or {}
+    picks, effects = {}, {}
+    for f in ("hue", "x"):
+        k, eff = select_edit(model, d, f, candidates.get(f), MOD_STRENGTH, samples=samples_sel)
+        picks[f] = (d, k)
+        effects[f] = {d.names[i]: v for i, v in eff.items()}
+    res = mod_score(model, picks, MOD_STRENGTH, samples=samples_mod)
+    res["selection_effects"] = effects
+    return res
+
+
+def _subset(samples: Dict[str, Any], n: int) -> Dict[str, Any]:
+    return {**samples, "z": samples["z"][:n], "lat": samples["lat"][:n], "clean": samples["clean"][:n],
+            "factors": {k: v[:n] for k, v in samples["factors"].items()}, "n": n}
+
+
+def bench_style(model: Any, b: Dict[str, int], skip: List[str], details: Dict[str, Any]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    _log("PCA timing on 100k w samples (ours vs sklearn IncrementalPCA)")
+    timing = pca_timing(model)
+    out.update({k: timing[k] for k in ("pca_seconds_100k", "pca_seconds_100k_sklearn_ipca", "pca_subspace_angle_deg")})
+    details["pca_timing"] = timing
+
+    _log(f"PCA directions ({b['pca_samples']} samples)")
+    t0 = time.perf_counter()
+    pca = pca_directions(model, 10, n_samples=b["pca_samples"], progress=False)
+    details["pca_seconds_end_to_end"] = time.perf_counter() - t0
+    out["pca_top10_explained_variance"] = pca.info["explained_variance_ratio"]
+    details["pca_top10_explained_variance_total"] = sum(pca.info["explained_variance_ratio"])
+    details["pca_sigma"] = pca.sigma.tolist()
+
+    _log("closed-form directions (all layers, and per group)")
+    cf = closed_form_directions(model, 10)
+    rnd = random_directions(model, 10, seed=0)
+
+    _log(f"measuring {b['corr_samples']} samples")
+    samples = measure_samples(model, b["corr_samples"], seed=1)
+    details["clean_fraction"] = float(samples["clean"].float().mean())
+    for name, d in (("pca", pca), ("closed_form", cf), ("random", rnd)):
+        out[f"{name}_best_abs_corr"] = best_abs_corr(model, d, samples=samples)
+        details[f"{name}_corr_matrix"] = {f: v.tolist() for f, v in corr_matrix(model, d, samples).items()}
+    for g in ("coarse", "middle", "fine"):
+        details[f"closed_form_{g}_best_abs_corr"] = best_abs_corr(
+            model, closed_form_directions(model, 10, layers=g, sigma_samples=2000), samples=samples)
+
+    if "tca" not in skip:
+        _log(f"TCA ({b['tca_samples']} samples, {b['tca_steps']} regression steps)")
+        t0 = time.perf_counter()
+        tca = tensor_directions(model, n_samples=b["tca_samples"], steps=b["tca_steps"], progress=False)
+        details["tca_seconds"] = time.perf_counter() - t0
+        details["tca_regression_r2"] = tca.info["regression_r2"]
+        sel = _subset(samples, b["select_samples"])
+        mod_samples = measure_samples(model, b["mod_samples"], seed=2)
+        kinds = [e["kind"] for e in tca.info["edits"]]
+        cands = {"hue": [i for i, k in enumerate(kinds) if k == "channel"],
+                 "x": [i for i, k in enumerate(kinds) if k in ("width", "multi")]}
+        _log("MOD: TCA edits")
+        res_tca = mod_for(model, tca, sel, mod_samples, cands)
+        _log("MOD: PCA edits")
+        res_pca = mod_for(model, pca, sel, mod_samples)
+        out["mod_score_tca"], out["mod_score_pca"] = res_tca["score"], res_pca["score"]
+        details["mod_tca"], details["mod_pca"] = res_tca, res_pca
+        details["tca_best_abs_corr"] = best_abs_corr(model, tca, samples=samples)
+    else:
+        out["mod_score_tca"] = out["mod_score_pca"] = None
+    return out
+
+
+def bench_factors(model: Any, quick: bool, details: Dict[str, Any], notes: List[str]) -> Dict[str, Any]:
+    keys = ("factors_spread", "factors_monotone", "factors_r2", "factors_drift", "factors_spread_mse")
+    try:
+        from latentwidgets.directions.factors import evaluate_factors
+    except (ImportError, AttributeError) as e:
+        notes.append(f"factors_*: not available ({e})")
+        return {k: None for k in keys}
+    _log("continuous factors (Plumerault et al.)")
+    try:
+        res = evaluate_factors(model, quick=quick, progress=False)
+    except Exception as e:  # report, do not lose the other sections
+        notes.append(f"factors_*: evaluate_factors failed: {e!r}")
+        traceback.print_exc()
+        return {k: None for k in keys}
+    details["factors"] = {k: v for k, v in res.items() if k not in keys}
+    return {k: res.get(k) for k in keys}
+
+
+def bench_control(model: Any, quick: bool, details: Dict[str, Any], notes: List[str]) -> Dict[str, Any]:
+    keys = ("control_error", "control_drift")
+    try:
+        from latentwidgets.directions.attribute import evaluate_controllers
+    except (ImportError, AttributeError) as e:
+        notes.append(f"control_*: not available ({e})")
+        return {k: None for k in keys}
+    _log("attribute controllers")
+    try:
+        try:
+            res = evaluate_controllers(model, quick=quick, progress=False)
+        except TypeError:
+            res = evaluate_controllers(model)
+    except Exception as e:
+        notes.append(f"control_*: evaluate_controllers failed: {e!r}")
+        traceback.print_exc()
+        return {k: None for k in keys}
+    details["control"] = {k: v for k, v in res.items() if k not in keys}
+    return {k: res.get(k) for k in keys}
+
+
+def bench_vae(b: Dict[str, int], skip: List[str]) -> Dict[str, Any]:
+    """sprites-vae: activation PCA (GANSpace's recipe without a mapping), z-space PCA (trivial: an
+    isotropic prior has no principal axes), random z, TCA at the 8x8 decoder block. No closed form."""
+    from latentwidgets import zoo
+    if "sprites-vae" not in zoo.available():
+        return {"note": "sprites-vae weights are not installed"}
+    vae = lw.load("sprites-vae")
+    out: Dict[str, Any] = {"weights": _weights_id("sprites-vae"),
+                           "closed_form": "not applicable (no style affines)"}
+    _log("sprites-vae: activation PCA + regression")
+    pca = pca_directions(vae, 10, n_samples=b["vae_pca_samples"], regression_samples=b["vae_regression"],
+                         progress=False)
+    out["pca_layer"] = pca.info["layer"]
+    out["pca_regression_r2"] = pca.info["regression_r2"]
+    out["pca_top10_explained_variance"] = pca.info["explained_variance_ratio"]
+    zp = pca_directions(vae, 10, space="z", n_samples=b["vae_pca_samples"], progress=False)
+    out["pca_z_top10_explained_variance"] = zp.info["explained_variance_ratio"]
+    samples = measure_samples(vae, b["corr_samples"], seed=1)
+    out["clean_fraction"] = float(samples["clean"].float().mean())
+    out["pca_best_abs_corr"] = best_abs_corr(vae, pca, samples=samples)
+    out["random_best_abs_corr"] = best_abs_corr(vae, random_directions(vae, 10), samples=samples)
+    if "tca" not in skip:
+        layer = "ups.act8" if "ups.act8" in vae.layers() else None
+        _log(f"sprites-vae: TCA at {layer}")
+        tca = tensor_directions(vae, layer=layer, n_samples=b["tca_samples"], steps=b["tca_steps"], progress=False)
+        out["tca_layer"], out["tca_regression_r2"] = tca.info["layer"], tca.info["regression_r2"]
+        out["tca_best_abs_corr"] = best_abs_corr(vae, tca, samples=samples)
+        sel = _subset(samples, b["select_samples"])
+        mod_samples = measure_samples(vae, b["mod_samples"], seed=2)
+        kinds = [e["kind"] for e in tca.info["edits"]]
+        cands = {"hue": [i for i, k in enumerate(kinds) if k == "channel"],
+                 "x": [i for i, k in enumerate(kinds) if k in ("width", "multi")]}
+        res_tca = mod_for(vae, tca, sel, mod_samples, cands)
+        res_pca = mod_for(vae, pca, sel, mod_samples)
+        out["mod_score_tca"], out["mod_score_pca"] = res_tca["score"], res_pca["score"]
+        out["mod_tca"], out["mod_pca"] = res_tca, res_pca
+    return out
+
+
+# --------------------------------------------------------------------------------------------- table
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+    if isinstance(v, dict):
+        return " ".join(f"{k}={_fmt(x)}" for k, x in v.items())
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    return str(v)
+
+
+def print_table(res: Dict[str, Any]) -> None:
+    rnd = res.get("random_best_abs_corr") or {}
+    rows = [
+        ("pca_top10_explained_variance", res.get("pca_top10_explained_variance"), "(sum shown in details)"),
+        ("pca_best_abs_corr", res.get("pca_best_abs_corr"), f"baseline random: {_fmt(rnd)}"),
+        ("closed_form_best_abs_corr", res.get("closed_form_best_abs_corr"), "baseline: random row"),
+        ("random_best_abs_corr", rnd, "chance baseline"),
+        ("mod_score_tca", res.get("mod_score_tca"), f"target < mod_score_pca = {_fmt(res.get('mod_score_pca'))}"),
+        ("mod_score_pca", res.get("mod_score_pca"), "baseline for TCA"),
+        ("pca_seconds_100k", res.get("pca_seconds_100k"),
+         f"target <= ipca/10 = {_fmt((res.get('pca_seconds_100k_sklearn_ipca') or float('nan')) / 10)}"),
+        ("pca_seconds_100k_sklearn_ipca", res.get("pca_seconds_100k_sklearn_ipca"), "GANSpace's estimator"),
+        ("pca_subspace_angle_deg", res.get("pca_subspace_angle_deg"), "target <= 1"),
+        ("factors_spread", res.get("factors_spread"), "target x,y <= 0.03 and < factors_spread_mse"),
+        ("factors_spread_mse", res.get("factors_spread_mse"), "pixel-MSE baseline"),
+        ("factors_monotone", res.get("factors_monotone"), "target yes"),
+        ("factors_r2", res.get("factors_r2"), "target x,y >= 0.95"),
+        ("factors_drift", res.get("factors_drift"), ""),
+        ("control_error", res.get("control_error"), "target each <= 0.05"),
+        ("control_drift", res.get("control_drift"), "target each <= 0.03"),
+    ]
+    w = max(len(r[0]) for r in rows)
+    print("\n" + "key".ljust(w) + " | value | target / baseline")
+    print("-" * (w + 40))
+    for k, v, t in rows:
+        print(f"{k.ljust(w)} | {_fmt(_round(v, 3))} | {t}")
+    vae = (res.get("models") or {}).get("sprites-vae") or {}
+    if "pca_best_abs_corr" in vae:
+        print(f"\nsprites-vae: pca_best_abs_corr {_fmt(_round(vae['pca_best_abs_corr'], 3))}"
+              f" | random {_fmt(_round(vae['random_best_abs_corr'], 3))}"
+              f" | mod tca {_fmt(vae.get('mod_score_tca'))} pca {_fmt(vae.get('mod_score_pca'))}")
+    for n in res.get("notes", []):
+        print("note:", n)
+
+
+def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--json", required=True, help="where to write the results")
+    ap.add_argument("--quick", action="store_true", help="small budgets (a few minutes)")
+    ap.add_argument("--model", default="sprites-style")
+    ap.add_argument("--skip", nargs="*", default=[], choices=["tca", "factors", "control", "vae"],
+                    help="sections to leave out")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    b = QUICK if args.quick else FULL
+    t_start = time.time()
+    model = lw.load(args.model)
+    details: Dict[str, Any] = {}
+    notes: List[str] = []
+    res: Dict[str, Any] = {}
+    res.update(bench_style(model, b, args.skip, details))
+    if "factors" not in args.skip:
+        res.update(bench_factors(model, args.quick, details, notes))
+    if "control" not in args.skip:
+        res.update(bench_control(model, args.quick, details, notes))
+    if "vae" not in args.skip:
+        try:
+            res["models"] = {"sprites-vae": bench_vae(b, args.skip)}
+        except Exception as e:
+            notes.append(f"sprites-vae section failed: {e!r}")
+            traceback.print_exc()
+    res["details"] = details
+    res["notes"] = notes
+    res["meta"] = {"model": args.model, "quick": args.quick, "budget": b, "seconds": time.time() - t_start,
+                   "weights": _weights_id(args.model) if args.model in lw.zoo.available() else None,
+                   "mod_strength_sigma": MOD_STRENGTH, "torch": torch.__version__}
+    res = _round(res, 5)
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(res, indent=1))
+    print_table(res)
+    _log(f"wrote {path} in {res['meta']['seconds']:.0f} s")
+    return res
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Coarse / middle / fine groups of per-layer latents, shared by closed-form directions and the
+layer-wise editor.
+
+StyleGAN's convention, by the resolution each latent feeds: coarse = 4-8 px (the first four
+per-layer latents), middle = 16-32 px (the next four), fine = 64 px and up (the rest). Models with
+fewer than 10 per-layer latents are split into thirds; a single-latent model has one group::
+
+    layer_groups(10)   # {'coarse': (0, 4), 'middle': (4, 8), 'fine': (8, 10)}
+    layer_groups(18)   # {'coarse': (0, 4), 'middle': (4, 8), 'fine': (8, 18)}
+    resolve_layers("middle", 10)   # (4, 8)
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+GROUPS = ("coarse", "middle", "fine")
+
+LayerSpec = Union[None, str, Tuple[int, int], Sequence[int]]
+
+
+def layer_groups(num_layers: int) -> Dict[str, Tuple[int, int]]:
+    """``{'coarse': (0, a), 'middle': (a, b), 'fine': (b, L)}`` (end exclusive) for L per-layer latents."""
+    L = int(num_layers)
+    if L < 1:
+        raise ValueError(f"num_layers must be >= 1; got {num_layers}")
+    if L >= 10:
+        a, b = 4, 8
+    elif L >= 3:
+        a, b = round(L / 3), round(2 * L / 3)
+    else:
+        return {g: (0, L) for g in GROUPS}
+    return {"coarse": (0, a), "middle": (a, b), "fine": (b, L)}
+
+
+def resolve_layers(layers: LayerSpec, num_layers: int) -> Optional[Tuple[int, int]]:
+    """Turn ``None`` (all), a group name, or ``(start, end)`` into a checked ``(start, end)`` or None."""
+    if layers is None or layers == "all":
+        return None
+    if isinstance(layers, str):
+        groups = layer_groups(num_layers)
+        if layers not in groups:
+            raise ValueError(f"unknown layer group {layers!r}; use one of {list(GROUPS)}, 'all', or (start, end)")
+        return groups[layers]
+    try:
+        start, end = (int(v) for v in layers)
+    except (TypeError, ValueError):
+        raise ValueError(f"layers must be None, a group name {list(GROUPS)} or (start, end); got {layers!r}") from None
+    if not 0 <= start < end <= num_layers:
+        raise ValueError(f"layer range ({start}, {end}) does not fit a model with {num_layers} per-layer latents "
+                         f"(need 0 <= start < end <= {num_layers})")
+    return (start, end)

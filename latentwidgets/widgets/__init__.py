@@ -1,0 +1,13 @@
+"""Jupyter widgets (anywidget): UI state and frames, no math; the compute layer draws every image.
+
+    from latentwidgets.widgets import DirectionExplorer
+    DirectionExplorer(model, directions, seed=0, n=4)
+
+The shared frame transport (``transport.py`` + ``static/transport.js``) serves every widget.
+"""
+
+from __future__ import annotations
+
+from .explorer import DirectionExplorer
+
+__all__ = ["DirectionExplorer"]

@@ -1,0 +1,233 @@
+// DirectionExplorer front end: labelled range sliders, seed controls, a before/after toggle, a grid
+// of canvases and readouts. State lives in Python; this view sends the values the user picks through
+// the shared transport and draws the frames that come back (see transport.js).
+
+import { createTransport, drawBitmap } from "./transport.js";
+
+/** Text for a slider value, e.g. "+1.50 σ" or "-3.2 px". */
+export function formatValue(value, control) {
+  const digits = Math.min(4, decimals(Number(control.step) || 0.01));
+  const sign = value > 0 ? "+" : value < 0 ? "\u2212" : "\u00a0";
+  const unit = control.calibrated ? unitShort(control.unit) : control.unit || "\u03c3";
+  return `${sign}${Math.abs(value).toFixed(digits)}${unit ? " " + unit : ""}`;
+}
+
+/** Number of decimals a step needs: 0.25 -> 2, 0.1 -> 1, 5 -> 0, 1e-5 -> 5. */
+export function decimals(step) {
+  for (let d = 0; d < 10; d++) if (Math.abs(Math.round(step * 10 ** d) - step * 10 ** d) < 1e-9) return d;
+  return 10;
+}
+
+/** "x shift, px" -> "px"; "hue" -> "hue". */
+export function unitShort(unit) {
+  const s = String(unit || "");
+  const i = s.lastIndexOf(",");
+  return (i >= 0 ? s.slice(i + 1) : s).trim();
+}
+
+/** A new random seed (what "new sample" asks for). */
+export function newSeed(current, random = Math.random) {
+  let s = Math.floor(random() * 2 ** 31);
+  if (s === current) s = (s + 1) % 2 ** 31;
+  return s;
+}
+
+function h(tag, attrs = {}, children = []) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") el.className = v;
+    else if (k === "text") el.textContent = v;
+    else if (v !== undefined && v !== null) el.setAttribute(k, v);
+  }
+  for (const c of children) el.append(c);
+  return el;
+}
+
+// Keys pressed in an input belong to it, not to JupyterLab's shortcuts (which would take the arrow
+// keys of a focused slider in command mode). Lumino checks this attribute from the target upwards.
+const NO_SHORTCUTS = { "data-lm-suppress-shortcuts": "true" };
+
+let viewCounter = 0;
+
+export function render({ model, el }) {
+  const uid = `lw${++viewCounter}${Math.random().toString(36).slice(2, 6)}`;
+  const controls = model.get("controls") || [];
+  const state = {
+    strengths: (model.get("strengths") || controls.map(() => 0)).slice(),
+    seed: model.get("seed") || 0,
+    show_original: !!model.get("show_original"),
+  };
+
+  const root = h("div", { class: "lw-explorer", "data-uid": model.get("_uid") || "" });
+  const title = h("div", { class: "lw-title", text: model.get("title") || "DirectionExplorer" });
+  const error = h("div", { class: "lw-error", role: "alert" });
+  error.hidden = true;
+  const grid = h("div", { class: "lw-grid", role: "img", "aria-label": "samples" });
+  const readout = h("div", { class: "lw-readout", "aria-live": "off" });
+
+  // ---------------------------------------------------------------- sliders
+  const rows = controls.map((c, k) => {
+    const id = `${uid}-s${k}`;
+    const input = h("input", {
+      type: "range", id, min: c.min, max: c.max, step: c.step, value: state.strengths[k] ?? 0,
+      class: "lw-slider", "data-index": k, ...NO_SHORTCUTS,
+    });
+    const out = h("output", { for: id, class: "lw-value" });
+    const reset = h("button", { type: "button", class: "lw-reset", title: `reset ${c.name}`, "aria-label": `reset ${c.name}`, text: "\u21ba" });
+    const label = h("label", { for: id, class: "lw-name", text: c.calibrated && c.unit ? `${c.name} (${c.unit})` : c.name });
+    const row = h("div", { class: "lw-row" }, [label, input, out, reset]);
+    input.addEventListener("input", () => {
+      state.strengths[k] = Number(input.value);
+      showValue(k);
+      ask();
+    });
+    reset.addEventListener("click", () => {
+      state.strengths[k] = Number(c.default || 0);
+      input.value = String(state.strengths[k]);
+      showValue(k);
+      ask();
+    });
+    return { input, out, row, control: c };
+  });
+
+  function showValue(k) {
+    const r = rows[k];
+    const text = formatValue(state.strengths[k], r.control);
+    r.out.textContent = text;
+    r.input.setAttribute("aria-valuetext", text);
+  }
+
+  // ---------------------------------------------------------------- seed, sample, toggle
+  const seedInput = h("input", { type: "number", min: 0, step: 1, value: state.seed, class: "lw-seed", id: `${uid}-seed`, ...NO_SHORTCUTS });
+  const seedLabel = h("label", { for: `${uid}-seed`, text: "seed" });
+  const newSample = h("button", { type: "button", class: "lw-new", text: "new sample" });
+  const toggle = h("button", { type: "button", class: "lw-toggle", "aria-pressed": "false", text: "before" });
+  const resetAll = h("button", { type: "button", class: "lw-reset-all", text: "reset all" });
+  seedInput.addEventListener("change", () => {
+    const v = Math.max(0, Math.floor(Number(seedInput.value) || 0));
+    seedInput.value = String(v);
+    state.seed = v;
+    ask();
+  });
+  newSample.addEventListener("click", () => {
+    state.seed = newSeed(state.seed);
+    seedInput.value = String(state.seed);
+    ask();
+  });
+  toggle.addEventListener("click", () => {
+    state.show_original = !state.show_original;
+    showToggle();
+    ask();
+  });
+  resetAll.addEventListener("click", () => {
+    rows.forEach((r, k) => {
+      state.strengths[k] = Number(r.control.default || 0);
+      r.input.value = String(state.strengths[k]);
+      showValue(k);
+    });
+    ask();
+  });
+  function showToggle() {
+    toggle.setAttribute("aria-pressed", state.show_original ? "true" : "false");
+    toggle.textContent = state.show_original ? "showing before (click for after)" : "before";
+    root.classList.toggle("lw-showing-original", state.show_original);
+  }
+
+  const bar = h("div", { class: "lw-bar" }, [seedLabel, seedInput, newSample, toggle, resetAll]);
+  const sliders = h("div", { class: "lw-sliders" }, rows.map((r) => r.row));
+  root.append(title, grid, error, bar, sliders, readout);
+  el.append(root);
+  rows.forEach((_, k) => showValue(k));
+  showToggle();
+
+  // ---------------------------------------------------------------- frames
+  let canvases = [];
+  function ensureCanvases(count, width) {
+    const size = model.get("display_size") || 192;
+    if (canvases.length !== count) {
+      grid.replaceChildren();
+      canvases = [];
+      for (let i = 0; i < count; i++) {
+        const c = h("canvas", { class: "lw-canvas", "data-index": i, "aria-label": `sample ${i + 1}` });
+        grid.append(c);
+        canvases.push(c);
+      }
+    }
+    grid.style.gridTemplateColumns = `repeat(${Math.min(count, 4)}, ${size}px)`;
+    for (const c of canvases) c.style.width = `${size}px`;
+    return width;
+  }
+
+  function applyState(s) {
+    if (!s) return;
+    if (Array.isArray(s.strengths)) {
+      state.strengths = s.strengths.slice();
+      rows.forEach((r, k) => {
+        r.input.value = String(state.strengths[k] ?? 0);
+        showValue(k);
+      });
+    }
+    if (typeof s.seed === "number") {
+      state.seed = s.seed;
+      seedInput.value = String(s.seed);
+    }
+    if (typeof s.show_original === "boolean") {
+      state.show_original = s.show_original;
+      showToggle();
+    }
+  }
+
+  function onFrame({ msg, bitmaps, sentAt, receivedAt, own }) {
+    ensureCanvases(bitmaps.length, bitmaps[0] ? bitmaps[0].width : 0);
+    const first = bitmaps[0];
+    bitmaps.forEach((b, i) => drawBitmap(canvases[i], b));
+    const drawnAt = performance.now();
+    error.hidden = true;
+    error.textContent = "";
+    const meta = (msg.frames && msg.frames[0]) || {};
+    const timing = msg.timing || {};
+    const parts = [];
+    if (sentAt !== null && sentAt !== undefined) parts.push(`frame ${(drawnAt - sentAt).toFixed(0)} ms`);
+    if (timing.compute_ms !== null && timing.compute_ms !== undefined) parts.push(`model ${timing.compute_ms.toFixed(1)} ms`);
+    if (meta.width) parts.push(`${meta.width}\u00d7${meta.height} ${meta.format}`);
+    if (timing.bytes) parts.push(`${(timing.bytes / 1024).toFixed(1)} KiB`);
+    parts.push(`seed ${msg.state ? msg.state.seed : state.seed}`);
+    if (msg.state && msg.state.show_original) parts.push("before");
+    readout.textContent = parts.join(" \u00b7 ");
+    root.dataset.frames = String(Number(root.dataset.frames || 0) + 1);
+    root.dispatchEvent(new CustomEvent("lw-frame", {
+      bubbles: true,
+      detail: { id: msg.id, seq: msg.seq, origin: msg.origin, own, sentAt, receivedAt, drawnAt, state: msg.state, width: first ? meta.width : 0 },
+    }));
+  }
+
+  function onError(message) {
+    error.textContent = message;
+    error.hidden = false;
+    root.dispatchEvent(new CustomEvent("lw-error", { bubbles: true, detail: { message } }));
+  }
+
+  const transport = createTransport(model, {
+    onFrame,
+    onError,
+    onState: applyState,
+    format: undefined,
+  });
+  function ask() {
+    transport.request({ strengths: state.strengths, seed: state.seed, show_original: state.show_original });
+  }
+  transport.sync();
+
+  const onErrorTrait = () => {
+    const m = model.get("error");
+    if (m) onError(m);
+  };
+  model.on("change:error", onErrorTrait);
+
+  return () => {
+    transport.dispose();
+    model.off("change:error", onErrorTrait);
+  };
+}
+
+export default { render };

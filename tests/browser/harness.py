@@ -1,0 +1,314 @@
+"""A real JupyterLab in headless Chromium, driven by Python Playwright (tests and benchmarks).
+
+- :class:`JupyterLab` starts ``jupyter lab`` on 127.0.0.1 (free port, token, ``--allow-root``,
+  ``expose_app_in_browser``) with temporary config/runtime/settings/workspace folders, the news
+  toast and autosave switched off, serving a temporary copy of the notebooks (the repo's files are
+  never written).
+- :func:`launch_chromium` starts Debian's Chromium (``/usr/lib/chromium/chromium``, or
+  ``$CHROMIUM_PATH``); never ``playwright install``.
+- :class:`LabPage` opens a notebook, runs all cells through ``window.jupyterapp.commands``, and
+  executes code in the notebook's own kernel to read Python state back.
+
+    with JupyterLab(notebooks={"quickstart.ipynb": path}) as lab, sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        page = LabPage.open(browser, lab, "quickstart.ipynb")
+        page.run_all()
+        print(page.python("print(1 + 1)"))           # '2'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Union
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "artifacts"
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+
+def chromium_path() -> Optional[str]:
+    """The Chromium binary to drive (``$CHROMIUM_PATH`` or Debian's), or None if absent."""
+    for cand in (os.environ.get("CHROMIUM_PATH"), "/usr/lib/chromium/chromium"):
+        if cand and Path(cand).exists():
+            return cand
+    return None
+
+
+def missing_requirements() -> Optional[str]:
+    """Why the browser tests cannot run here (None when they can)."""
+    if chromium_path() is None:
+        return "Chromium not found: apt-get install -y chromium (or set CHROMIUM_PATH)"
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "Python playwright missing: pip install playwright (never run `playwright install`)"
+    if shutil.which("jupyter", path=str(Path(sys.executable).parent)) is None:
+        try:
+            import jupyterlab  # noqa: F401
+        except ImportError:
+            return "jupyterlab missing: pip install -e '.[test]'"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch_chromium(playwright: Any, **kwargs: Any) -> Any:
+    """A headless Chromium browser from the system binary."""
+    path = chromium_path()
+    if path is None:
+        raise RuntimeError(missing_requirements())
+    return playwright.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_FLAGS, **kwargs)
+
+
+class JupyterLab:
+    """``jupyter lab`` in a temporary sandbox; use as a context manager.
+
+    ``notebooks`` maps names (relative paths under the served root) to source files, copied in;
+    ``files`` maps names to text written there.
+    """
+
+    def __init__(self, notebooks: Optional[Mapping[str, Union[str, Path]]] = None,
+                 files: Optional[Mapping[str, str]] = None, startup_timeout: float = 120.0,
+                 env: Optional[Mapping[str, str]] = None):
+        self.notebooks = dict(notebooks or {})
+        self.files = dict(files or {})
+        self.startup_timeout = startup_timeout
+        self.extra_env = dict(env or {})
+        self.token = secrets.token_hex(16)
+        self.port = 0
+        self.proc: Optional[subprocess.Popen] = None
+        self.tmp: Optional[Path] = None
+        self.log_path: Optional[Path] = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def root(self) -> Path:
+        assert self.tmp is not None
+        return self.tmp / "root"
+
+    def add_notebook(self, name: str, source: Union[str, Path]) -> Path:
+        dest = self.root / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, dest)
+        return dest
+
+    def __enter__(self) -> "JupyterLab":
+        self.tmp = Path(tempfile.mkdtemp(prefix="lw-lab-"))
+        dirs = {k: self.tmp / k for k in ("config", "runtime", "settings", "workspaces", "root")}
+        for d in dirs.values():
+            d.mkdir()
+        settings = {
+            "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
+                {"fetchNews": "false", "checkForUpdates": False},
+            "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+        }
+        for rel, value in settings.items():
+            p = dirs["settings"] / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(json.dumps(value))
+        for name, src in self.notebooks.items():
+            self.add_notebook(name, src)
+        for name, text in self.files.items():
+            p = dirs["root"] / name
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(text)
+        self.port = free_port()
+        env = dict(os.environ)
+        env.update({
+            "JUPYTER_CONFIG_DIR": str(dirs["config"]), "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
+            "JUPYTERLAB_SETTINGS_DIR": str(dirs["settings"]), "JUPYTERLAB_WORKSPACES_DIR": str(dirs["workspaces"]),
+            "JUPYTER_PLATFORM_DIRS": "1", "PYTHONUNBUFFERED": "1",
+        })
+        env.update(self.extra_env)
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.log_path = ARTIFACTS / f"jupyterlab-{self.port}.log"
+        cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+               f"--IdentityProvider.token={self.token}", "--allow-root", "--LabApp.expose_app_in_browser=True",
+               f"--ServerApp.root_dir={dirs['root']}", "--ServerApp.port_retries=0",
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+        log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=dirs["root"],
+                                     start_new_session=True)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited with {self.proc.returncode}; log: {self.log_path}\n"
+                                   + self.log_tail())
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/status?token={self.token}", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.25)
+        raise TimeoutError(f"jupyter lab did not answer within {self.startup_timeout:.0f}s; log: {self.log_path}\n"
+                           + self.log_tail())
+
+    def log_tail(self, n: int = 40) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=5)
+        self.proc = None
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+
+
+# JavaScript run in the page ------------------------------------------------------------------------
+_JS_PANEL = """
+(path) => {
+  const app = window.jupyterapp;
+  if (!app) return null;
+  const w = app.shell.currentWidget;
+  if (!w || !w.sessionContext || !w.context || w.context.path !== path) return null;
+  const k = w.sessionContext.session && w.sessionContext.session.kernel;
+  return k ? k.status : 'nokernel';
+}
+"""
+
+_JS_RUN_ALL = """
+async () => {
+  const app = window.jupyterapp;
+  const panel = app.shell.currentWidget;
+  await panel.sessionContext.ready;
+  await app.commands.execute('notebook:run-all-cells');
+  const errors = [];
+  const cells = panel.content.model.cells;
+  for (let i = 0; i < cells.length; i++) {
+    const c = cells.get(i);
+    if (c.type !== 'code') continue;
+    for (const o of c.outputs.toJSON()) {
+      if (o.output_type === 'error') errors.push({cell: i, ename: o.ename, evalue: o.evalue,
+        traceback: (o.traceback || []).join('\\n').replace(/\\u001b\\[[0-9;]*m/g, '')});
+    }
+  }
+  return errors;
+}
+"""
+
+_JS_EXECUTE = """
+async (code) => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const kernel = panel.sessionContext.session.kernel;
+  const future = kernel.requestExecute({ code, store_history: false, silent: false, allow_stdin: false });
+  let out = '';
+  let err = null;
+  future.onIOPub = (msg) => {
+    const t = msg.header.msg_type;
+    if (t === 'stream') out += msg.content.text;
+    else if (t === 'execute_result') out += msg.content.data['text/plain'];
+    else if (t === 'error') err = msg.content.ename + ': ' + msg.content.evalue + '\\n' +
+      (msg.content.traceback || []).join('\\n').replace(/\\u001b\\[[0-9;]*m/g, '');
+  };
+  await future.done;
+  return { out, err };
+}
+"""
+
+
+class NotebookError(AssertionError):
+    """A cell or a harness snippet raised in the kernel."""
+
+
+class LabPage:
+    """One notebook open in JupyterLab in a Chromium page."""
+
+    def __init__(self, page: Any, lab: JupyterLab, path: str):
+        self.page = page
+        self.lab = lab
+        self.path = path
+
+    @classmethod
+    def open(cls, browser: Any, lab: JupyterLab, path: str, timeout: float = 120.0,
+             viewport: Optional[Dict[str, int]] = None) -> "LabPage":
+        ctx = browser.new_context(viewport=viewport or {"width": 1400, "height": 1000})
+        page = ctx.new_page()
+        page.set_default_timeout(timeout * 1000)
+        page.goto(f"{lab.url}/lab/tree/{path}?token={lab.token}")
+        self = cls(page, lab, path)
+        self.wait_kernel_idle(timeout)
+        return self
+
+    def wait_kernel_idle(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        status = None
+        while time.monotonic() < deadline:
+            status = self.page.evaluate(_JS_PANEL, self.path)
+            if status == "idle":
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"the kernel of {self.path} did not become idle within {timeout:.0f}s (status {status}); "
+                           f"server log:\n{self.lab.log_tail()}")
+
+    def run_all(self, timeout: float = 600.0) -> None:
+        """Run every cell; raise :class:`NotebookError` with the first cell error."""
+        errors = self.page.evaluate(_JS_RUN_ALL)
+        self.wait_kernel_idle(timeout)
+        if errors:
+            e = errors[0]
+            raise NotebookError(f"cell {e['cell']} of {self.path} raised {e['ename']}: {e['evalue']}\n{e['traceback']}")
+
+    def python(self, code: str) -> str:
+        """Run ``code`` in the notebook's kernel; its printed output (raises NotebookError on error)."""
+        res = self.page.evaluate(_JS_EXECUTE, code)
+        if res["err"]:
+            raise NotebookError(f"kernel code failed: {res['err']}\ncode:\n{code}")
+        return res["out"]
+
+    def python_json(self, code: str) -> Any:
+        """Run ``code`` whose last printed line is JSON; that value."""
+        out = self.python(code).strip().splitlines()
+        if not out:
+            raise NotebookError(f"kernel code printed nothing:\n{code}")
+        return json.loads(out[-1])
+
+    def screenshot(self, name: str, **kwargs: Any) -> Path:
+        """Save a screenshot as a test artifact: ``artifacts/browser/<name>.png``."""
+        out = ARTIFACTS / "browser" / f"{name}.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(out), **kwargs)
+        return out
+
+    def close(self) -> None:
+        self.page.context.close()

@@ -1,0 +1,157 @@
+"""End to end: the quickstart notebook's DirectionExplorer in a real JupyterLab in headless Chromium.
+
+Drag a slider with the mouse and step one with the keyboard: the picture on screen changes, and
+Python's ``.strengths`` and ``.image`` are what the page shows (canvas pixels compared with
+``.image``). Set ``.strengths`` from Python: the slider moves and the picture follows. Screenshots
+go to ``artifacts/browser/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import REPO
+
+NOTEBOOK = Path(os.environ.get("LW_E2E_NOTEBOOK", REPO / "notebooks" / "quickstart.ipynb"))
+
+# kernel-side: the explorer whose view carries this uid
+_FIND = """
+import gc as _gc, json as _json
+from latentwidgets.widgets import DirectionExplorer as _DE
+_ex = next((v for v in list(globals().values()) if isinstance(v, _DE) and v._uid == {uid!r}), None) or \\
+      next(o for o in _gc.get_objects() if isinstance(o, _DE) and o._uid == {uid!r})
+"""
+
+_STATE = _FIND + """
+print(_json.dumps({{"strengths": _ex.strengths, "seed": _ex.seed, "show_original": _ex.show_original,
+                    "image": (_ex.image * 255).round().clamp(0, 255).byte().permute(0, 2, 3, 1).tolist(),
+                    "controls": _ex.controls, "encoding": _ex.encoding}}))
+"""
+
+_JS_CANVASES = """
+(uid) => {
+  const root = document.querySelector(`.lw-explorer[data-uid="${uid}"]`);
+  return Array.from(root.querySelectorAll('canvas')).map((c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const out = [];
+    for (let i = 0; i < d.length; i += 4) out.push(d[i], d[i + 1], d[i + 2]);
+    return { width: c.width, height: c.height, rgb: out };
+  });
+}
+"""
+
+_JS_LISTEN = """
+(uid) => {
+  const root = document.querySelector(`.lw-explorer[data-uid="${uid}"]`);
+  window.__lw = { frames: 0, last: null };
+  root.addEventListener('lw-frame', (e) => { window.__lw.frames += 1; window.__lw.last = e.detail; });
+}
+"""
+
+# the last frame drawn shows the slider's value, and nothing is in flight any more
+_JS_SETTLED = """
+([uid, k]) => {
+  const root = document.querySelector(`.lw-explorer[data-uid="${uid}"]`);
+  const s = root.querySelectorAll('input[type=range]')[k];
+  const last = window.__lw && window.__lw.last;
+  return !!last && !!last.state && Math.abs(last.state.strengths[k] - Number(s.value)) < 1e-9;
+}
+"""
+
+
+def shown_vs_python(page, uid):
+    state = page.python_json(_STATE.format(uid=uid))
+    canvases = page.page.evaluate(_JS_CANVASES, uid)
+    py = np.asarray(state["image"], dtype=np.int16)  # [n, H, W, 3]
+    assert len(canvases) == py.shape[0], "one canvas per sample"
+    diffs = []
+    for c, img in zip(canvases, py):
+        assert (c["height"], c["width"]) == img.shape[:2]
+        diffs.append(np.abs(np.asarray(c["rgb"], dtype=np.int16).reshape(img.shape) - img))
+    return state, canvases, np.stack(diffs)
+
+
+def assert_pixels_match(state, diff):
+    if state["encoding"] == "jpeg":
+        assert diff.mean() < 6, f"JPEG frame too far from .image (mean abs diff {diff.mean():.2f})"
+    else:  # raw RGBA (small frames): exact up to 8-bit rounding
+        assert diff.max() <= 1, f"canvas differs from .image by up to {diff.max()} levels"
+
+
+@pytest.mark.browser
+def test_quickstart_explorer_drag_keyboard_and_python_set(lab_factory):
+    assert NOTEBOOK.exists(), f"{NOTEBOOK} is missing (the quickstart notebook is part of the project)"
+    lab, page = lab_factory({NOTEBOOK.name: NOTEBOOK}, open=NOTEBOOK.name)
+    page.run_all()
+    root = page.page.locator(".lw-explorer").last
+    root.wait_for(state="visible", timeout=60000)
+    uid = root.get_attribute("data-uid")
+    page.page.wait_for_function(f"document.querySelector('.lw-explorer[data-uid=\"{uid}\"]').dataset.frames >= 1")
+    root.scroll_into_view_if_needed()
+    page.page.evaluate(_JS_LISTEN, uid)
+    state, _, diff = shown_vs_python(page, uid)
+    assert_pixels_match(state, diff)
+    page.screenshot("explorer-0-after-run-all")
+
+    # ---- reset from Python: every slider goes back to its default
+    page.python(_FIND.format(uid=uid) + "_ex.reset()")
+    page.page.wait_for_function(_JS_SETTLED, arg=[uid, 0], timeout=30000)
+    values = [float(v) for v in root.locator("input[type=range]").evaluate_all("(xs) => xs.map((x) => x.value)")]
+    assert values == [0.0] * len(values)
+    state0, canvases0, diff0 = shown_vs_python(page, uid)
+    assert state0["strengths"] == values
+    assert_pixels_match(state0, diff0)
+
+    # ---- drag the first slider with the mouse, right, over ~1 s
+    slider = root.locator("input[type=range]").first
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    x0 = box["x"] + box["width"] * 0.5
+    x1 = box["x"] + box["width"] * 0.85
+    page.page.mouse.move(x0, y)
+    page.page.mouse.down()
+    for i in range(1, 41):
+        page.page.mouse.move(x0 + (x1 - x0) * i / 40, y)
+        page.page.wait_for_timeout(25)
+    page.page.mouse.up()
+    page.page.wait_for_function(_JS_SETTLED, arg=[uid, 0], timeout=30000)
+    value = float(slider.input_value())
+    c0 = state0["controls"][0]
+    assert value > c0["default"] + 0.25 * (c0["max"] - c0["default"]), f"the drag moved the slider only to {value}"
+    state1, canvases1, diff1 = shown_vs_python(page, uid)
+    assert state1["strengths"][0] == pytest.approx(value, abs=1e-9), "Python's .strengths is what the slider shows"
+    assert_pixels_match(state1, diff1)
+    change = np.abs(np.asarray(canvases1[0]["rgb"], float) - np.asarray(canvases0[0]["rgb"], float))
+    assert (change > 3).mean() > 0.01, (f"the picture on screen did not change ({(change > 3).mean():.1%} of values "
+                                        f"moved by more than 3 levels)")
+    assert page.page.evaluate("window.__lw.frames") >= 2, "frames were drawn during the drag"
+    page.screenshot("explorer-1-after-drag")
+
+    # ---- keyboard: one step down with the arrow key
+    slider.focus()
+    page.page.keyboard.press("ArrowLeft")
+    page.page.wait_for_function(_JS_SETTLED, arg=[uid, 0], timeout=30000)
+    stepped = float(slider.input_value())
+    assert stepped == pytest.approx(value - c0["step"], abs=1e-6)
+    state2, _, diff2 = shown_vs_python(page, uid)
+    assert state2["strengths"][0] == pytest.approx(stepped, abs=1e-9)
+    assert_pixels_match(state2, diff2)
+
+    # ---- set .strengths from Python: the slider follows, and so does the picture
+    k = len(state2["strengths"])
+    target = [0.0] * k
+    target[0] = round(c0["min"] * 0.5 / c0["step"]) * c0["step"]
+    page.python(_FIND.format(uid=uid) + f"_ex.strengths = {json.dumps(target)}")
+    page.page.wait_for_function(_JS_SETTLED, arg=[uid, 0], timeout=30000)
+    assert float(slider.input_value()) == pytest.approx(target[0], abs=1e-9)
+    shown_text = root.locator("output").first.inner_text()
+    assert f"{abs(target[0]):.2f}" in shown_text.replace("\u2212", "-")
+    state3, canvases3, diff3 = shown_vs_python(page, uid)
+    assert state3["strengths"] == pytest.approx(target)
+    assert_pixels_match(state3, diff3)
+    page.screenshot("explorer-2-after-python-set")

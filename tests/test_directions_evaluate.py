@@ -1,0 +1,76 @@
+"""Scores of directions against measured factors: correlations (circular for hues) and MOD."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from latentwidgets.directions import Directions
+from latentwidgets.directions.evaluate import (best_abs_corr, circular_linear_corr, edit_effects, factor_corr,
+                                               measure_samples, mod_from_matrix, mod_score, random_directions)
+
+from _direction_models import tiny_style
+
+
+def test_circular_correlation_sees_a_hue_that_linear_correlation_misses():
+    g = torch.Generator().manual_seed(0)
+    hue = torch.rand(4000, generator=g)
+    coord = torch.sin(2 * math.pi * (hue - 0.1))[:, None]      # a slider that moves the hue around the wheel
+    noise = torch.randn(4000, 1, generator=g)
+    assert float(circular_linear_corr(coord, hue)) > 0.999
+    assert float(factor_corr(coord, hue, "x")) < 0.9           # linear corr with the raw hue is weaker
+    assert float(circular_linear_corr(noise, hue)) < 0.06
+    assert float(factor_corr(coord, 0.3 + 0.1 * coord[:, 0], "x")) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_best_abs_corr_finds_the_direction_that_carries_a_factor():
+    model = tiny_style()
+    z = model.sample_z(500, seed=0)
+    lat = model.to_synthesis(z)
+    v = torch.zeros(model.w_dim)
+    v[3] = 1.0
+    d = Directions(vectors=torch.cat([torch.eye(model.w_dim)[:3], v[None]]), space="w")
+    samples = {"z": z, "lat": lat, "clean": torch.ones(500, dtype=torch.bool),
+               "factors": {"x": 0.5 + 0.01 * lat[:, 3], "hue": torch.remainder(lat[:, 0], 1.0)}}
+    best = best_abs_corr(model, d, samples=samples, factors=("x",))
+    assert best["x"] == pytest.approx(1.0, abs=1e-6)
+    rnd = random_directions(model, 4, seed=1)
+    assert best_abs_corr(model, rnd, samples=samples, factors=("x",))["x"] < 0.999
+    # unclean samples are left out when enough are clean
+    samples["clean"][:250] = False
+    samples["factors"]["x"][:250] = 123.0
+    assert best_abs_corr(model, d, samples=samples, factors=("x",))["x"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_mod_of_a_matrix():
+    assert mod_from_matrix(torch.diag(torch.tensor([0.3, 2.0]))) == 0.0
+    assert mod_from_matrix(torch.ones(3, 3)) == pytest.approx(1.0)
+    # columns are normalised by their max: off-diagonals 0.05/0.1 and 1/4
+    assert mod_from_matrix(torch.tensor([[0.1, 1.0], [0.05, 4.0]])) == pytest.approx((0.5 + 0.25) / 2)
+    with pytest.raises(ValueError, match="square"):
+        mod_from_matrix(torch.ones(2, 3))
+    with pytest.raises(ValueError, match="NaN"):
+        mod_from_matrix(torch.tensor([[1.0, float("nan")], [0.0, 1.0]]))
+
+
+def _fake_measure(images):
+    """Factors read straight from pixel statistics (a stand-in for sprites.measure)."""
+    return {"x": images[:, 0].mean((1, 2)), "hue": images[:, 1].mean((1, 2)) % 1.0,
+            "clean": torch.ones(images.shape[0])}
+
+
+def test_edit_effects_and_mod_score_on_a_model():
+    model = tiny_style()
+    eye = Directions(vectors=torch.eye(model.w_dim)[:2], space="w")
+    samples = measure_samples(model, 16, seed=0, measure=_fake_measure)
+    zero = edit_effects(model, eye, 0, 0.0, samples=samples, factors=("x", "hue"), measure=_fake_measure)
+    assert zero == {"x": 0.0, "hue": 0.0}
+    eff = edit_effects(model, eye, 0, 3.0, samples=samples, factors=("x", "hue"), measure=_fake_measure)
+    assert eff["x"] > 0
+    res = mod_score(model, {"x": (eye, 0), "hue": (eye, 1)}, strength=3.0, samples=samples, measure=_fake_measure)
+    assert res["factors"] == ["x", "hue"] and res["edits"] == {"x": "manual 0", "hue": "manual 1"}
+    assert 0.0 <= res["score"] <= 1.0 and len(res["matrix"]) == 2
+    with pytest.raises(ValueError, match="n must be at least"):
+        measure_samples(model, 0, measure=_fake_measure)

@@ -1,0 +1,146 @@
+"""GANSpace PCA and SeFa closed-form directions: planted structure is recovered, records are sound."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from latentwidgets.directions import Directions, find_directions
+from latentwidgets.directions.closed_form import closed_form_directions
+from latentwidgets.directions.layers import layer_groups, resolve_layers
+from latentwidgets.directions.pca import activation_directions, pca_directions, streaming_pca
+from latentwidgets.edit import Edit, render_edits
+
+from _direction_models import PlantedModel, planted_decoder, tiny_style
+
+
+# ------------------------------------------------------------------------------------------ PCA
+def test_pca_recovers_planted_axis_and_its_sigma():
+    model = PlantedModel(scales=(1.0, 1.0, 5.0, 1.0, 2.0, 1.0))
+    d = pca_directions(model, n_components=3, n_samples=20_000, progress=False)
+    q = model.net.q
+    assert d.space == "w" and d.vectors.shape == (3, 6)
+    assert abs(float(d.vectors[0] @ q[:, 2])) > 0.999        # dominant axis first
+    assert abs(float(d.vectors[1] @ q[:, 4])) > 0.99         # then the std-2 axis
+    assert d.sigma[0] == pytest.approx(5.0, rel=0.03)
+    ratio = d.info["explained_variance_ratio"]
+    assert ratio[0] == pytest.approx(25 / 33, rel=0.03)
+    assert ratio == sorted(ratio, reverse=True)
+    assert d.names[0] == "pca 0" and d.method == "pca" and d.samples == 20_000
+
+
+def test_pca_unit_orthonormal_and_seeded():
+    model = tiny_style()
+    a = find_directions(model, "pca", n_components=4, n_samples=3000, seed=5, progress=False)
+    b = find_directions(model, "pca", n_components=4, n_samples=3000, seed=5, batch_size=777, progress=False)
+    c = find_directions(model, "pca", n_components=4, n_samples=3000, seed=6, progress=False)
+    assert torch.allclose(a.vectors @ a.vectors.t(), torch.eye(4), atol=1e-5)
+    assert torch.allclose(a.vectors, b.vectors, atol=1e-5)   # batch size does not change the samples
+    assert not torch.allclose(a.vectors, c.vectors, atol=1e-4)
+    assert (a.sigma > 0).all()
+
+
+def test_streaming_covariance_matches_lowrank_and_full_pca():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(5000, 12, generator=g) * torch.linspace(3, 0.2, 12) @ torch.linalg.qr(torch.randn(12, 12, generator=g))[0]
+    cov = streaming_pca((x[i:i + 999] for i in range(0, 5000, 999)), k=4)
+    low = streaming_pca(iter([x]), k=4, estimator="lowrank", niter=8)
+    ref = torch.linalg.eigh(torch.cov(x.t().double()))
+    top = ref.eigenvectors[:, -4:].flip(1).t()
+    for i in range(4):
+        assert abs(float(cov["components"][i] @ top[i])) > 0.9999
+        assert abs(float(low["components"][i] @ top[i])) > 0.999
+    assert torch.allclose(cov["variance"], ref.eigenvalues.flip(0)[:4], rtol=1e-6)
+
+
+def test_activation_pca_regresses_back_to_the_latent():
+    model = planted_decoder(z_dim=5, strong_axis=1)
+    d = pca_directions(model, n_components=3, n_samples=4000, regression_samples=2000, layer="fc", progress=False)
+    assert d.space == "z" and d.vectors.shape == (3, 5)
+    assert abs(float(d.vectors[0, 1])) > 0.99                  # PC 0 of 'fc' is driven by z axis 1
+    assert d.info["layer"] == "fc" and d.info["act_shape"] == [24]
+    assert d.state["act_components"].shape == (3, 24)
+    assert torch.allclose(d.vectors.norm(dim=1), torch.ones(3), atol=1e-5)
+    act = activation_directions(d)
+    assert act.space == "act:fc"
+    z = model.sample_z(2, 0)
+    _, img = render_edits(model, z, [Edit(act, 0, 2.0)])
+    _, img0 = render_edits(model, z, [])
+    assert img.shape == (2, 3, 4, 4) and not torch.allclose(img, img0)
+
+
+def test_pca_defaults_to_activations_without_mapping():
+    model = planted_decoder()
+    d = find_directions(model, "pca", n_components=2, n_samples=500, regression_samples=300, progress=False)
+    assert d.info["layer"] == model.layers()[0]
+
+
+def test_pca_bad_input():
+    model = tiny_style()
+    with pytest.raises(ValueError, match="n_samples"):
+        pca_directions(model, n_samples=0, progress=False)
+    with pytest.raises(KeyError, match="hookable layers"):
+        pca_directions(model, layer="nope", n_samples=100, progress=False)
+    with pytest.raises(ValueError, match="no mapping"):
+        pca_directions(planted_decoder(), space="w", n_samples=100, progress=False)
+    with pytest.raises(ValueError, match="n_components"):
+        pca_directions(model, n_components=0, n_samples=100, progress=False)
+
+
+def test_pca_record_round_trip_and_dim_check(tmp_path):
+    model = tiny_style()
+    d = pca_directions(model, n_components=3, n_samples=500, progress=False)
+    d.save(tmp_path / "pca")
+    e = Directions.load(tmp_path / "pca", model)
+    assert torch.equal(d.vectors, e.vectors) and torch.equal(d.sigma, e.sigma)
+    assert e.info["explained_variance_ratio"] == d.info["explained_variance_ratio"]
+    assert torch.equal(e.state["mean"], d.state["mean"])
+    with pytest.raises(ValueError, match="dimension"):
+        Directions.load(tmp_path / "pca", PlantedModel())      # w_dim 6 != 8
+    with pytest.raises(ValueError, match="finite"):
+        Edit(d, 0, float("nan"))
+
+
+# ------------------------------------------------------------------------------------ closed form
+def _reference_sefa(model, start, end):
+    rows = [lin.weight.detach().double() for i in range(start, end) for lin in model.style_affines()[i]]
+    a = torch.cat(rows)
+    a = a / a.norm(dim=1, keepdim=True)
+    ev, vec = torch.linalg.eigh(a.t() @ a)
+    return ev.flip(0), vec.flip(1).t()
+
+
+@pytest.mark.parametrize("layers,rng", [(None, (0, 6)), ((1, 4), (1, 4)), ("fine", None)])
+def test_closed_form_equals_eigenvectors_of_stacked_weights(layers, rng):
+    model = tiny_style()
+    rng = rng or layer_groups(model.num_layers)["fine"]
+    d = closed_form_directions(model, n_components=4, layers=layers, sigma_samples=500)
+    ev, vec = _reference_sefa(model, *rng)
+    for i in range(4):
+        assert abs(float(d.vectors[i].double() @ vec[i])) > 0.9999
+    assert d.info["eigenvalues"] == pytest.approx(ev[:4].tolist(), rel=1e-6)
+    assert d.layers == [None] * 4 if layers is None else d.layers == [rng] * 4
+    assert (d.sigma > 0).all() and d.space == "w"
+
+
+def test_closed_form_bad_input():
+    model = tiny_style()
+    with pytest.raises(ValueError, match="does not fit"):
+        closed_form_directions(model, layers=(3, 99))
+    with pytest.raises(ValueError, match="unknown layer group"):
+        closed_form_directions(model, layers="coarsest")
+    with pytest.raises(ValueError, match="style-based"):
+        closed_form_directions(planted_decoder())
+
+
+def test_layer_groups_cover_all_layers_in_order():
+    assert layer_groups(10) == {"coarse": (0, 4), "middle": (4, 8), "fine": (8, 10)}
+    assert layer_groups(18)["fine"] == (8, 18)
+    for n in (3, 6, 9):
+        g = layer_groups(n)
+        assert g["coarse"][0] == 0 and g["coarse"][1] == g["middle"][0] and g["middle"][1] == g["fine"][0]
+        assert g["fine"][1] == n and all(b > a for a, b in g.values())
+    assert layer_groups(1)["fine"] == (0, 1)
+    assert resolve_layers("all", 10) is None and resolve_layers((2, 5), 10) == (2, 5)

@@ -1,0 +1,98 @@
+"""Tensor component analysis: multilinear PCA bases, Tucker regression, mode-wise/multilinear edits."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from latentwidgets.directions import Directions, find_directions
+from latentwidgets.directions.tensor import (multilinear_pca, predict_latent, tca_activation_directions,
+                                             tca_edits, tensor_directions)
+from latentwidgets.edit import render_edits
+
+from _direction_models import orthogonal, tiny_style
+
+SMALL = dict(layer="b8", n_samples=300, steps=40, batch_size=32, eval_samples=200, progress=False,
+             modes={"channel": 3, "height": 2, "width": 2}, multilinear=((0, 1, 0),))
+
+
+def test_multilinear_pca_recovers_planted_mode_vectors():
+    g = torch.Generator().manual_seed(0)
+    uc, uh, uw = orthogonal(6, 1), orthogonal(5, 2), orthogonal(4, 3)
+    # samples = a * (uc0 x uh1 x uw2) (strong) + small noise
+    a = torch.randn(2000, generator=g) * 3
+    x = a.view(-1, 1, 1, 1) * torch.einsum("c,h,w->chw", uc[:, 0], uh[:, 1], uw[:, 2])
+    x = x + 0.05 * torch.randn(2000, 6, 5, 4, generator=g)
+    x = x - x.mean(0)
+    for ranks in ((6, 5, 4), (2, 2, 2)):   # one-shot and alternating sweeps
+        bases, evals = multilinear_pca(x, ranks)
+        assert [b.shape for b in bases] == [(6, ranks[0]), (5, ranks[1]), (4, ranks[2])]
+        for b in bases:
+            assert torch.allclose(b.t() @ b, torch.eye(b.shape[1]), atol=1e-5)
+        assert abs(float(bases[0][:, 0] @ uc[:, 0])) > 0.999
+        assert abs(float(bases[1][:, 0] @ uh[:, 1])) > 0.999
+        assert abs(float(bases[2][:, 0] @ uw[:, 2])) > 0.999
+        assert all((e[:-1] >= e[1:]).all() for e in evals)
+
+
+def test_tensor_directions_record():
+    model = tiny_style()
+    d = find_directions(model, "tensor", **{**SMALL, "steps": 10})
+    assert d.names == ["tca channel 0", "tca channel 1", "tca channel 2", "tca height 0", "tca height 1",
+                       "tca width 0", "tca width 1", "tca multi (0,1,0)"]
+    assert d.space == "w" and d.vectors.shape == (8, model.w_dim)
+    assert torch.allclose(d.vectors.norm(dim=1), torch.ones(8), atol=1e-5)
+    assert (d.sigma > 0).all()
+    c, h, w = d.info["act_shape"]
+    for key, n in (("basis_channel", c), ("basis_height", h), ("basis_width", w)):
+        b = d.state[key]
+        assert b.shape == (n, n) and torch.allclose(b.t() @ b, torch.eye(n), atol=1e-4)
+    # the edit patterns are the bases: channel edit k is basis_channel[:, k] spread over space
+    pat = d.state["act_patterns"].view(8, c, h, w)
+    assert torch.allclose(pat[0, :, 2, 3] / pat[0, :, 2, 3].norm(), d.state["basis_channel"][:, 0], atol=1e-5)
+    assert torch.allclose(pat[3, 1, :, 0] / pat[3, 1, :, 0].norm(), d.state["basis_height"][:, 0], atol=1e-5)
+    assert torch.allclose(pat.flatten(1).norm(dim=1), torch.ones(8), atol=1e-5)
+
+
+def test_tensor_regression_learns_and_is_seeded():
+    model = tiny_style()
+    short = tensor_directions(model, **{**SMALL, "steps": 5})
+    d = tensor_directions(model, **{**SMALL, "steps": 120})
+    again = tensor_directions(model, **{**SMALL, "steps": 5})
+    assert d.info["regression_r2"] > short.info["regression_r2"]
+    assert d.info["regression_r2"] > 0.5
+    assert torch.equal(short.vectors, again.vectors)
+    assert torch.equal(short.state["basis_channel"], d.state["basis_channel"])
+    lat = model.to_synthesis(model.sample_z(64, seed=9))
+    pred = predict_latent(d, model.activations(lat, "b8"))
+    assert pred.shape == lat.shape
+    assert float((pred - lat).pow(2).mean()) < float((lat - lat.mean(0)).pow(2).mean())
+
+
+def test_tensor_direct_activation_edits_and_round_trip(tmp_path):
+    model = tiny_style()
+    d = tensor_directions(model, **SMALL)
+    act = tca_activation_directions(d)
+    assert act.space == "act:b8" and act.dim == d.state["act_patterns"].shape[1]
+    z = model.sample_z(3, seed=1)
+    _, img_lat = render_edits(model, z, tca_edits(d, "tca width 0", 2.0))
+    _, img_both = render_edits(model, z, tca_edits(d, "tca width 0", 2.0, direct=True))
+    _, img0 = render_edits(model, z, [])
+    assert not torch.allclose(img_lat, img0) and not torch.allclose(img_both, img_lat)
+    d.save(tmp_path / "tca")
+    e = Directions.load(tmp_path / "tca", model)
+    assert torch.equal(e.vectors, d.vectors) and e.names == d.names
+    for k in d.state:
+        assert torch.equal(e.state[k], d.state[k])
+
+
+def test_tensor_bad_input():
+    model = tiny_style()
+    with pytest.raises(KeyError, match="hookable layers"):
+        tensor_directions(model, **{**SMALL, "layer": "b1024"})
+    with pytest.raises(ValueError, match="n_samples"):
+        tensor_directions(model, **{**SMALL, "n_samples": 0})
+    with pytest.raises(ValueError, match="rank"):
+        tensor_directions(model, **{**SMALL, "ranks": (99, 8, 8)})
+    with pytest.raises(ValueError, match="multilinear index"):
+        tensor_directions(model, **{**SMALL, "multilinear": ((0, 0, 50),)})

@@ -1,0 +1,235 @@
+"""DirectionExplorer's Python side: what the kernel holds is what the front end is sent.
+
+The front end is simulated by calling the widget's message handler with the protocol's requests and
+recording what the widget sends back (the browser half is tested in js/ and tests/browser/).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+import torch
+import traitlets
+
+import latentwidgets as lw
+from latentwidgets import zoo
+from latentwidgets.directions.record import Directions
+from latentwidgets.edit import Edit, render_edits
+from latentwidgets.models.zoo_style import ZooStyleModel
+from latentwidgets.widgets import DirectionExplorer
+from latentwidgets.widgets.esm import esm_source
+from latentwidgets.widgets.transport import decode_frame
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return ZooStyleModel(zoo.build("sprites-style", untrained=True), name="sprites-style")
+
+
+@pytest.fixture(scope="module")
+def directions(model):
+    g = torch.Generator().manual_seed(1)
+    return Directions(torch.randn(3, model.w_dim, generator=g), "w", sigma=torch.tensor([1.0, 2.0, 0.5]),
+                      names=["a", "b", "c"], layers=[None, (0, 4), (4, 10)], method="test", model_id=model.name)
+
+
+class Wire:
+    """Records what a widget sends; `request` plays the front end."""
+
+    def __init__(self, widget):
+        self.widget = widget
+        self.sent = []
+        widget.send = lambda content, buffers=None: self.sent.append((content, list(buffers or [])))
+        self.n = 0
+
+    def request(self, state, **extra):
+        self.n += 1
+        self.widget._handle_custom_msg({"type": "lw:request", "id": f"t:{self.n}", "state": state, **extra}, [])
+        return self.sent[-1]
+
+    def frames(self):
+        return [(c, b) for c, b in self.sent if c["type"] == "lw:frame"]
+
+
+def shown(content, buffers):
+    return torch.stack([decode_frame(m, b) for m, b in zip(content["frames"], buffers)])
+
+
+@pytest.fixture
+def ex(model, directions):
+    w = DirectionExplorer(model, directions, seed=3, n=2)
+    yield w
+    w.close()
+
+
+def test_initial_state_matches_render_edits(ex, model):
+    assert ex.strengths == [0.0, 0.0, 0.0]
+    assert ex.edits == []
+    z = model.sample_z(2, seed=3)
+    ws, images = render_edits(model, z, [])
+    assert torch.equal(ex.z, z)
+    assert torch.allclose(ex.image, images) and torch.allclose(ex.latent, ws)
+    assert [c["unit"] for c in ex.controls] == ["\u03c3"] * 3
+
+
+def test_strengths_set_from_python_renders_and_pushes(ex, model, directions):
+    wire = Wire(ex)
+    before = ex.image
+    ex.strengths = [1.5, 0.0, -2.0]
+    edits = ex.edits
+    assert [(e.direction, e.strength, e.layers) for e in edits] == [(0, 1.5, None), (2, -2.0, (4, 10))]
+    ws, images = render_edits(model, ex.z, edits)
+    assert torch.allclose(ex.image, images) and torch.allclose(ex.latent, ws)
+    assert not torch.allclose(ex.image, before)
+    # the front end is told: a frame nobody asked for, with the new state (the sliders follow it)
+    content, buffers = wire.frames()[-1]
+    assert content["origin"] == "python" and content["id"] is None
+    assert content["state"]["strengths"] == [1.5, 0.0, -2.0]
+    assert torch.allclose(shown(content, buffers), ex.image, atol=0.5 / 255 + 1e-6)
+
+
+def test_bad_strengths_name_the_fix(ex):
+    with pytest.raises(traitlets.TraitError, match="needs 3 values"):
+        ex.strengths = [1.0]
+    with pytest.raises(traitlets.TraitError, match="finite"):
+        ex.strengths = [float("nan"), 0, 0]
+
+
+def test_front_end_request_updates_python_state(ex, model):
+    wire = Wire(ex)
+    seen, changes = [], []
+    ex.on_change(lambda w: seen.append(list(w.strengths)))
+    ex.observe(lambda ch: changes.append(ch["new"]), names="strengths")
+    content, buffers = wire.request({"strengths": [0.0, 2.5, 0.0], "seed": 7, "show_original": False})
+    assert content["type"] == "lw:frame" and content["id"] == "t:1" and content["origin"] == "front"
+    assert ex.strengths == [0.0, 2.5, 0.0] and ex.seed == 7
+    assert seen == [[0.0, 2.5, 0.0]] and changes == [[0.0, 2.5, 0.0]]
+    assert torch.equal(ex.z, model.sample_z(2, seed=7))
+    assert torch.allclose(ex.image, render_edits(model, ex.z, [Edit(ex.directions, 1, 2.5, layers=(0, 4))])[1])
+    # raw RGBA frames: what the browser draws is .image to the nearest 8-bit level
+    assert [f["format"] for f in content["frames"]] == ["raw", "raw"]
+    assert torch.allclose(shown(content, buffers), ex.image, atol=0.5 / 255 + 1e-6)
+    assert content["state"] == ex.state()
+
+
+def test_sync_request_returns_current_frame_without_recomputing(ex):
+    ex.strengths = [1.0, 0.0, 0.0]
+    wire = Wire(ex)
+    calls = []
+    ex.on_change(lambda w: calls.append(1))
+    content, buffers = wire.request(None)
+    assert content["state"]["strengths"] == [1.0, 0.0, 0.0] and calls == []
+    assert torch.allclose(shown(content, buffers), ex.image, atol=0.5 / 255 + 1e-6)
+
+
+def test_before_after_toggle_shows_original_and_keeps_edited_image(ex, model):
+    wire = Wire(ex)
+    wire.request({"strengths": [2.0, 0.0, 0.0], "seed": 3, "show_original": True})
+    content, buffers = wire.frames()[-1]
+    original = render_edits(model, model.sample_z(2, seed=3), [])[1]
+    assert torch.allclose(shown(content, buffers), original, atol=0.5 / 255 + 1e-6)
+    assert not torch.allclose(ex.image, original)  # .image stays the edited result
+
+
+def test_error_shows_in_widget_and_widget_keeps_working(model, directions, monkeypatch):
+    ex = DirectionExplorer(model, directions, seed=0, n=1)
+    wire = Wire(ex)
+    real = model.synthesize
+
+    def flaky(latents):
+        if ex.strengths[0] > 2:
+            raise RuntimeError("the generator blew up at this strength")
+        return real(latents)
+
+    monkeypatch.setattr(model, "synthesize", flaky)
+    content, _ = wire.request({"strengths": [2.5, 0.0, 0.0], "seed": 0, "show_original": False})
+    assert content["type"] == "lw:error" and content["id"] == "t:1"
+    assert "the generator blew up" in content["message"] and "RuntimeError" in content["message"]
+    assert "blew up" in ex.error
+    assert "Traceback" in ex._server.last_traceback
+    content, buffers = wire.request({"strengths": [1.0, 0.0, 0.0], "seed": 0, "show_original": False})
+    assert content["type"] == "lw:frame" and ex.error == ""
+    assert torch.allclose(ex.image, render_edits(model, ex.z, ex.edits)[1])
+    # from Python the error shows in the widget too, and the assignment raises
+    with pytest.raises(RuntimeError, match="blew up"):
+        ex.strengths = [3.0, 0.0, 0.0]
+    assert wire.sent[-1][0]["type"] == "lw:error" and "blew up" in ex.error
+    ex.strengths = [0.5, 0.0, 0.0]
+    assert ex.error == "" and wire.sent[-1][0]["type"] == "lw:frame"
+    ex.close()
+
+
+def test_close_releases_handlers_and_callbacks(model, directions):
+    ex = DirectionExplorer(model, directions)
+    wire = Wire(ex)
+    calls = []
+    ex.on_change(lambda w: calls.append(1))
+    image = ex.image
+    ex.close()
+    assert ex.closed
+    ex._handle_custom_msg({"type": "lw:request", "id": "t:9", "state": {"strengths": [1, 0, 0]}}, [])
+    ex.strengths = [1.0, 0.0, 0.0]  # no longer rendered or sent
+    assert wire.sent == [] and calls == []
+    assert torch.equal(ex.image, image)
+    assert ex._server._on_msg not in ex._msg_callbacks.callbacks
+
+
+def test_grid_of_n_samples_edited_together(model, directions):
+    ex = DirectionExplorer(model, directions, seed=5, n=4)
+    wire = Wire(ex)
+    ex.strengths = [0.0, 1.0, 0.0]
+    content, buffers = wire.frames()[-1]
+    assert len(content["frames"]) == 4 and ex.image.shape == (4, 3, model.resolution, model.resolution)
+    ex.n = 2
+    assert wire.frames()[-1][0]["state"]["n"] == 2 and ex.image.shape[0] == 2
+    assert torch.equal(ex.z, model.sample_z(2, seed=5))
+    ex.close()
+
+
+def test_jpeg_on_request_and_above_threshold(ex):
+    wire = Wire(ex)
+    content, buffers = wire.request({"strengths": [1.0, 0.0, 0.0], "seed": 3, "show_original": False},
+                                    format="jpeg")
+    assert [f["format"] for f in content["frames"]] == ["jpeg", "jpeg"]
+    err = (shown(content, buffers) - ex.image).abs().mean()
+    assert err < 0.03
+    ex.encoding = "jpeg"
+    ex.strengths = [0.0, 0.0, 1.0]
+    assert wire.frames()[-1][0]["frames"][0]["format"] == "jpeg"
+
+
+def test_calibrated_direction_slider_in_factor_units(model):
+    g = torch.Generator().manual_seed(2)
+    # t = 4 * alpha (px per latent unit) on [-5, 5]
+    cal = {"unit": "x shift, px", "alpha": [-5.0, 0.0, 5.0], "t": [-20.0, 0.0, 20.0]}
+    d = Directions(torch.randn(2, model.w_dim, generator=g), "w", names=["x", "pca"], calibration=[cal, None],
+                   method="factors", model_id=model.name)
+    ex = DirectionExplorer(model, d, n=3)
+    spec = ex.controls[0]
+    assert spec["calibrated"] and spec["unit"] == "x shift, px" and spec["min"] == -20 and spec["max"] == 20
+    v = d.vectors[0]
+    before = ex.latent @ v
+    ex.strengths = [8.0, 0.0]
+    (e,) = ex.edits
+    assert e.mode == "set" and e.strength.shape == (3,)
+    moved = ex.latent @ v
+    assert torch.allclose(moved - before, torch.full_like(before, 2.0), atol=1e-4)  # 8 px = 2 latent units
+    assert torch.allclose(ex.image, render_edits(model, ex.z, ex.edits)[1])
+    ex.close()
+
+
+def test_exported_from_package():
+    assert lw.DirectionExplorer is DirectionExplorer
+
+
+def test_served_module_is_one_valid_es_module():
+    src = esm_source("explorer.js")
+    assert 'from "./' not in src and "createTransport" in src and "export default" in src
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (needed to syntax-check the served module)")
+    out = subprocess.run([node, "--input-type=module", "--check"], input=src, text=True, capture_output=True)
+    assert out.returncode == 0, out.stderr

@@ -1,0 +1,98 @@
+"""The embedded zoo: shipped weights, their recipes, the quality report, and training smokes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import latentwidgets
+from latentwidgets import zoo
+from latentwidgets.zoo import RECIPES, WEIGHTS_DIR
+from latentwidgets.zoo.training import read_meta
+
+SHIPPED = sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
+GENERATIVE = [n for n in SHIPPED if n != "sprites-features"]
+
+
+def test_available_lists_every_shipped_model():
+    assert SHIPPED, f"no weights shipped in {WEIGHTS_DIR}"
+    assert sorted(zoo.available()) == SHIPPED
+    assert {"sprites-style", "sprites-vae", "sprites-features"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_weights_are_small_and_name_their_recipe(name):
+    path = zoo.weights_path(name)
+    assert path.stat().st_size <= 5_000_000
+    meta = read_meta(path)
+    module = "latentwidgets.zoo." + RECIPES[name].split("-m latentwidgets.zoo.")[1].split()[0]
+    assert meta["recipe"] == module
+    assert int(meta["step"]) > 0 and "seed" in meta
+
+
+@pytest.mark.parametrize("name", GENERATIVE)
+def test_generative_models_load_and_draw_images(name):
+    model = latentwidgets.load(name)
+    img = model.generate(model.sample_z(3, seed=0))
+    assert img.shape == (3, 3, 64, 64)
+    assert float(img.min()) >= 0.0 and float(img.max()) <= 1.0
+    assert float(img.std()) > 0.01  # not a flat image
+    assert torch.equal(img, model.generate(model.sample_z(3, seed=0)))
+
+
+def test_vae_encodes_and_reconstructs_a_scene():
+    from latentwidgets.zoo import sprites
+
+    vae = zoo.build("sprites-vae")
+    x, _ = sprites.sample(8, seed=5)
+    with torch.no_grad():
+        mu, logvar = vae.encode(x)
+        recon = vae.decoder(mu)
+    assert mu.shape == logvar.shape == (8, vae.z_dim)
+    # the reconstruction is closer to its own scene than to the other scenes
+    err = (recon.unsqueeze(1) - x.unsqueeze(0)).pow(2).mean((2, 3, 4))   # [recon, scene]
+    assert (err.argmin(1) == torch.arange(8)).float().mean() >= 0.75
+
+
+def test_features_net_reads_factors_of_real_scenes():
+    from latentwidgets.zoo import sprites
+
+    net = zoo.build("sprites-features")
+    x, f = sprites.sample(200, seed=6)
+    p = net.predict(x)
+    assert net.features(x[:4]).shape == (4, net.feature_dim)
+    assert (p["shape"] == f["shape"]).float().mean() > 0.8
+    assert (p["x"] - f["x"]).abs().mean() * 64 < 2.0          # pixels
+    assert sprites.hue_distance(p["hue"], f["hue"]).mean() < 0.05
+
+
+def test_unknown_name_lists_the_available_models():
+    with pytest.raises(KeyError, match="sprites-style"):
+        zoo.build("sprites-nope")
+
+
+def test_report_writes_exactly_the_documented_keys(tmp_path):
+    from latentwidgets.zoo.__main__ import main
+    from latentwidgets.zoo.report import KEYS
+
+    out = tmp_path / "report.json"
+    assert main(["report", "--json", str(out), "--n", "40"]) == 0
+    report = json.loads(out.read_text())
+    assert sorted(report) == sorted(GENERATIVE)
+    for name, row in report.items():
+        assert list(row) == list(KEYS)
+        assert set(row["factor_w1"]) == {"x", "y", "scale", "hue", "bg_hue", "bg_value"}
+        assert 0.0 <= row["clean_object_rate"] <= 1.0
+        assert row["params"] > 0 and 0 < row["weights_mb"] <= 5
+        assert row["sprite_fid_untrained"] > row["sprite_fid_real_vs_real"]
+
+
+@pytest.mark.parametrize("recipe", ["train_style", "train_vae", "train_features"])
+def test_training_recipes_smoke(recipe, capsys):
+    import importlib
+
+    mod = importlib.import_module(f"latentwidgets.zoo.{recipe}")
+    assert mod.main(["--smoke"]) == 0
+    assert "checkpoint at step 3" in capsys.readouterr().out
