@@ -43,3 +43,9 @@ def pytest_runtest_logreport(report):
 def pytest_sessionfinish(session, exitstatus):
     if exitstatus == 0 and _passed == 0 and not session.config.option.collectonly:
         session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _passed == 0 and not config.option.collectonly:
+        terminalreporter.write_line("no test passed: the run fails (exit status 5), as when none is collected",
+                                    red=True)

@@ -240,6 +240,19 @@ def test_biggan_per_block_latents_and_classes():
         model.truncation = 1.5
 
 
+def test_biggan_folder_loads_offline(tmp_path):
+    _need("pytorch_pretrained_biggan")
+    model, _ = _built("biggan")
+    folder = tmp_path / "biggan"
+    folder.mkdir()
+    (folder / "config.json").write_text(model.net.config.to_json_string())
+    torch.save(model.net.state_dict(), folder / "pytorch_model.bin")
+    loaded = load(str(folder), truncation=0.5, class_label=3)
+    assert type(loaded).__name__ == "BigGANModel"
+    z = model.sample_z(2, seed=0)
+    torch.testing.assert_close(loaded.synthesize(z), model.synthesize(z))
+
+
 # ------------------------------------------------------------------------------ decoders
 def test_diffusers_folder_loads_offline(tmp_path):
     _need("diffusers")

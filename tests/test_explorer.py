@@ -233,3 +233,28 @@ def test_served_module_is_one_valid_es_module():
         pytest.skip("node is not installed (needed to syntax-check the served module)")
     out = subprocess.run([node, "--input-type=module", "--check"], input=src, text=True, capture_output=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_front_end_values_are_not_echoed_back(ex):
+    wire = Wire(ex)
+    echoed = []
+    ex.comm.send = lambda data=None, metadata=None, buffers=None: echoed.append(data)
+    wire.request({"strengths": [0.0, 1.0, 0.0], "seed": 4, "show_original": False})
+    assert ex.strengths == [0.0, 1.0, 0.0] and ex.seed == 4
+    assert [d for d in echoed if d and d.get("method") == "update"] == []
+    ex.strengths = [0.0, 0.5, 0.0]  # a change made in Python is synced as usual
+    assert any(d and d.get("method") == "update" and "strengths" in d["state"] for d in echoed)
+
+
+def test_esm_inliner_aliases_and_rejects_unsupported_syntax(tmp_path, monkeypatch):
+    import latentwidgets.widgets.esm as esm
+
+    (tmp_path / "a.js").write_text('export function f() { return 1; }\nexport const k = 2;\n')
+    (tmp_path / "main.js").write_text('import { f as g, k } from "./a.js";\nexport default { v: g() + k };\n')
+    (tmp_path / "bad.js").write_text('export { f };\nfunction f() {}\n')
+    (tmp_path / "uses_bad.js").write_text('import { f } from "./bad.js";\n')
+    monkeypatch.setattr(esm, "STATIC", tmp_path)
+    src = esm.esm_source("main.js")
+    assert "const { f: g, k } = __lw_a;" in src and "return { f, k };" in src
+    with pytest.raises(ValueError, match="not supported"):
+        esm.esm_source("uses_bad.js")

@@ -13,6 +13,8 @@ import latentwidgets
 from latentwidgets import zoo
 from latentwidgets.models import LatentModel, LatentShapeError
 from latentwidgets.models.decoder import DecoderModel
+from latentwidgets.models.zoo_style import ZooStyleModel
+from latentwidgets.zoo.style_net import StyleGenerator
 
 ATOL = 1e-5
 
@@ -50,8 +52,29 @@ def dcgan_model() -> LatentModel:
     return latentwidgets.load(net, output_range=(-1, 1), name="tiny-dcgan")
 
 
-@pytest.fixture(params=["style_model", "dcgan_model"], ids=["sprites-style", "tiny-dcgan"])
+@pytest.fixture(scope="module")
+def random_style_model() -> LatentModel:
+    """The style architecture at a seeded random init whose styles matter (the shipped init zeroes
+    the affine weights), so image-level checks do not depend on how far training has got."""
+    torch.manual_seed(1)
+    net = StyleGenerator(z_dim=16)
+    with torch.no_grad():
+        for conv in list(net.synthesis.convs) + list(net.synthesis.torgb):
+            nn.init.normal_(conv.affine.weight, std=0.3)
+    return ZooStyleModel(net, name="random-style")
+
+
+MODELS = {"sprites-style": "style_model", "random-style": "random_style_model", "tiny-dcgan": "dcgan_model"}
+
+
+@pytest.fixture(params=list(MODELS.values()), ids=list(MODELS))
 def model(request) -> LatentModel:
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(params=["random_style_model", "dcgan_model"], ids=["random-style", "tiny-dcgan"])
+def responsive_model(request) -> LatentModel:
+    """Models whose images respond to every input (the shipped one may be early in training)."""
     return request.getfixturevalue(request.param)
 
 
@@ -83,15 +106,28 @@ def test_dcgan_adapter_maps_tanh_output_to_unit_range(dcgan_model):
     assert torch.allclose(dcgan_model.generate(z), (raw + 1) / 2, atol=ATOL)
 
 
-def test_per_layer_latents_reach_their_layers(style_model):
-    w = _lat(style_model, 2)
-    ws = w.unsqueeze(1).repeat(1, style_model.num_layers, 1)
-    base = style_model.synthesize(ws)
-    other = _lat(style_model, 2, seed=9)
-    for i in (0, style_model.num_layers // 2, style_model.num_layers - 1):
+def _differ(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max())
+
+
+@pytest.mark.parametrize("which", ["style_model", "random_style_model"])
+def test_per_layer_latents_reach_their_layers(which, request):
+    # every per-layer latent but the last feeds a convolution, so it reaches the finest block's
+    # activations; the last one feeds only the output (toRGB / colours), so it reaches the image
+    m = request.getfixturevalue(which)
+    ws = m.broadcast(_lat(m, 2)).clone()
+    other = _lat(m, 2, seed=9)
+    last = m.layers()[-1]
+    base_act, base_img = m.activations(ws, last), m.synthesize(ws)
+    for i in range(m.num_layers):
         mixed = ws.clone()
         mixed[:, i] = other
-        assert float((style_model.synthesize(mixed) - base).abs().max()) > 1e-3, f"layer {i} ignored"
+        if i < m.num_layers - 1:
+            assert _differ(m.activations(mixed, last), base_act) > 0, f"per-layer latent {i} ignored"
+        else:
+            assert _differ(m.synthesize(mixed), base_img) > 1e-4, f"per-layer latent {i} ignored"
+        if which == "random_style_model":
+            assert _differ(m.synthesize(mixed), base_img) > 1e-4, f"per-layer latent {i} does not reach the image"
 
 
 def test_same_seed_same_images(model):
@@ -229,19 +265,30 @@ def test_activations_have_the_layer_resolution(style_model):
         assert a.shape[0] == 3 and a.shape[-1] == int(name[1:]), name
 
 
-def test_offset_shows_in_activations_and_changes_the_image(model):
-    layer = model.layers()[1]
+def test_offset_shows_in_activations_and_downstream(model):
+    layer, downstream = model.layers()[1], model.layers()[-1]
     w = _lat(model, 3)
-    before = model.synthesize(w)
-    act = model.activations(w, layer)
+    act, after_act = model.activations(w, layer), model.activations(w, downstream)
     delta = torch.zeros_like(act[:1])
     delta[:, 0] = 0.5  # one channel, everywhere
     with model.offset(layer, delta):
         assert torch.allclose(model.activations(w, layer), act + delta, atol=ATOL)
-        during = model.synthesize(w)
-    after = model.synthesize(w)
-    assert float((during - before).abs().max()) > 1e-3
-    assert torch.equal(after, before), "the offset hook outlived its with-block"
+        assert _differ(model.activations(w, downstream), after_act) > 0
+    assert torch.equal(model.activations(w, downstream), after_act), "the offset hook outlived its with-block"
+
+
+def test_offset_changes_the_image(responsive_model):
+    model = responsive_model
+    w = _lat(model, 3)
+    before = model.synthesize(w)
+    for layer in model.layers()[:-1]:
+        act = model.activations(w, layer)
+        delta = torch.zeros_like(act[:1])
+        delta[:, 0] = 0.5
+        with model.offset(layer, delta):
+            during = model.synthesize(w)
+        assert _differ(during, before) > 1e-4, f"an offset at {layer} did not change the image"
+    assert torch.equal(model.synthesize(w), before)
 
 
 def test_offset_accepts_a_function_of_the_activation(model):

@@ -29,17 +29,21 @@ def test_notebook_runs(path: Path, tmp_path: Path):
     nb = nbformat.read(path, as_version=4)
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3", \
         f"{path.name}: set the kernelspec to python3 (JupyterLab then opens it without a kernel picker)"
-    env_before = os.environ.get("MPLBACKEND")
-    os.environ["MPLBACKEND"] = "Agg"
+    # Agg plots; and a private Jupyter data dir, so that a user-level "python3" kernelspec cannot
+    # shadow this environment's own kernel (the one with latentwidgets installed)
+    overrides = {"MPLBACKEND": "Agg", "JUPYTER_DATA_DIR": str(tmp_path / "jupyter-data")}
+    saved = {k: os.environ.get(k) for k in overrides}
+    os.environ.update(overrides)
     try:
         client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
                                 resources={"metadata": {"path": str(NOTEBOOKS)}})
         client.execute()  # raises CellExecutionError naming the cell and the traceback
     finally:
-        if env_before is None:
-            os.environ.pop("MPLBACKEND", None)
-        else:
-            os.environ["MPLBACKEND"] = env_before
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors, errors

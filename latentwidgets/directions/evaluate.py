@@ -210,13 +210,17 @@ def mod_matrix(model: Any, edits: Dict[str, Tuple[Directions, int]], strength: f
 
 
 def mod_from_matrix(m: torch.Tensor) -> float:
-    """MOD of a change matrix: columns divided by their max, mean of the off-diagonal entries."""
+    """MOD of a change matrix: columns divided by their max, mean of the off-diagonal entries
+    (NaN when some factor changed under no edit, e.g. an untrained model that draws nothing)."""
     m = torch.as_tensor(m, dtype=torch.float64)
     if m.dim() != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 2:
         raise ValueError(f"MOD needs a square matrix of at least 2 x 2; got {tuple(m.shape)}")
     if not torch.isfinite(m).all():
         raise ValueError("the change matrix holds NaN (no clean edited images to measure)")
-    n = m / m.max(dim=0, keepdim=True).values.clamp(min=1e-30)
+    top = m.max(dim=0, keepdim=True).values
+    if (top <= 0).any():  # some factor moved under no edit at all: MOD is undefined
+        return float("nan")
+    n = m / top
     f = m.shape[0]
     return float((n.sum() - torch.diagonal(n).sum()) / (f * (f - 1)))
 

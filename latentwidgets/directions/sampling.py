@@ -80,8 +80,6 @@ class CovarianceAccumulator:
         x = x.reshape(x.shape[0], -1).to(self.s1.device, torch.float64)
         if x.shape[1] != self.dim:
             raise ValueError(f"expected samples of dimension {self.dim}; got {x.shape[1]}")
-        if not torch.isfinite(x).all():
-            raise ValueError("samples contain NaN or inf (does the model produce finite outputs?)")
         if self.shift is None:
             self.shift = x.mean(0)
         x = x - self.shift
@@ -92,6 +90,9 @@ class CovarianceAccumulator:
     def finalize(self) -> Tuple[torch.Tensor, torch.Tensor]:
         if self.n < 2:
             raise ValueError(f"need at least 2 samples for a covariance; got {self.n}")
+        # NaN/inf in any sample propagate into the sums: one check here instead of one per batch
+        if not (torch.isfinite(self.s2).all() and torch.isfinite(self.s1).all()):
+            raise ValueError("samples contain NaN or inf (does the model produce finite outputs?)")
         m = self.s1 / self.n
         cov = (self.s2 - self.n * torch.outer(m, m)) / (self.n - 1)
         cov = 0.5 * (cov + cov.t())

@@ -31,7 +31,7 @@ from ..directions.record import Directions
 from ..edit import Edit, factor_edit, render_edits
 from ..models.base import LatentModel
 from .esm import css_source, esm_source
-from .transport import FORMATS, FrameServer, error_message
+from .transport import FORMATS, FrameServer
 
 __all__ = ["DirectionExplorer"]
 
@@ -278,13 +278,19 @@ class DirectionExplorer(anywidget.AnyWidget):
         """A request from the front end: apply its state, compute, return the frame to send."""
         if state is None:  # a view asks for the current frame
             return self._shown(), self.state()
-        with self._from_front(), self.hold_sync():
-            if "strengths" in state:
-                self.strengths = [float(v) for v in state["strengths"]]
-            if "seed" in state:
-                self.seed = int(state["seed"])
-            if "show_original" in state:
-                self.show_original = bool(state["show_original"])
+        new: Dict[str, Any] = {}
+        if "strengths" in state:
+            new["strengths"] = [float(v) for v in state["strengths"]]
+        if "seed" in state:
+            new["seed"] = int(state["seed"])
+        if "show_original" in state:
+            new["show_original"] = bool(state["show_original"])
+        # the front end knows these values already: lock them so they are not echoed back (one
+        # message less per frame), as ipywidgets does for values that arrive from the front end
+        lock = getattr(self, "_lock_property", None)
+        with self._from_front(), (lock(**new) if lock else contextlib.nullcontext()), self.hold_sync():
+            for key, value in new.items():
+                setattr(self, key, value)
         self._compute()
         self._notify()
         return self._shown(), self.state()

@@ -273,8 +273,12 @@ def measure(images: torch.Tensor, batch_size: int = 512) -> Factors:
     return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
 
 
-def _measure_batch(images: torch.Tensor) -> Factors:
-    b, _, h, w = images.shape
+def coverage(images: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """Per-pixel object coverage read from images ``[B, 3, H, W]``: the projection of each pixel onto
+    the segment from the background colour (median of the 2-px border) to the object colour (mean of
+    the pixels farthest from the background). Returns ``alpha [B, H, W]`` in [0, 1], ``bg [B, 3]``,
+    ``obj [B, 3]``, ``border_std [B]``, ``contrast [B]`` and the ``core`` mask ``[B, H, W]``."""
+    b = images.shape[0]
     border = _border(images)
     bg = border.median(dim=2).values  # [B, 3]
     border_std = border.std(dim=2).max(dim=1).values
@@ -287,6 +291,16 @@ def _measure_batch(images: torch.Tensor) -> Factors:
     axis = obj - bg  # [B, 3]
     axis_n2 = (axis ** 2).sum(1).clamp(min=1e-6)
     alpha = ((diff * axis.view(b, 3, 1, 1)).sum(1) / axis_n2.view(b, 1, 1)).clamp(0, 1)
+    return {"alpha": alpha, "bg": bg, "obj": obj, "border_std": border_std, "contrast": axis_n2.sqrt(),
+            "core": core}
+
+
+def _measure_batch(images: torch.Tensor) -> Factors:
+    b, _, h, w = images.shape
+    cov = coverage(images)
+    alpha, bg, obj, core = cov["alpha"], cov["bg"], cov["obj"], cov["core"]
+    border_std, corew = cov["border_std"], core.float()
+    diff, axis = images - bg.view(b, 3, 1, 1), obj - bg
     area = alpha.sum((1, 2)).clamp(min=1e-6)
     ys = (torch.arange(h, dtype=torch.float32) + 0.5) / w
     xs = (torch.arange(w, dtype=torch.float32) + 0.5) / w
@@ -305,7 +319,7 @@ def _measure_batch(images: torch.Tensor) -> Factors:
     core_std = torch.sqrt((((images - obj.view(b, 3, 1, 1)) ** 2) * corew.unsqueeze(1)).sum((2, 3))
                           / corew.sum((1, 2)).clamp(min=1).unsqueeze(1)).max(1).values
     clean = ((border_std < 0.04) & (ncomp == 1) & (solid.float().sum((1, 2)) >= 9)
-             & (partial < 1.5 * perimeter) & (core_std < 0.08) & (axis_n2.sqrt() > 0.2)
+             & (partial < 1.5 * perimeter) & (core_std < 0.08) & (cov["contrast"] > 0.2)
              & (unexplained < 0.25 * perimeter))
     return {"x": x, "y": y, "scale": scale, "hue": obj_hsv[:, 0], "bg_hue": bg_hsv[:, 0],
             "bg_value": bg_hsv[:, 2], "clean": clean.float()}

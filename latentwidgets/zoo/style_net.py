@@ -115,7 +115,7 @@ class SynthesisNetwork(nn.Module):
         """Hookable block outputs, coarse to fine (``b4`` .. ``b64``): the feature maps after each block."""
         return [f"b{4 * 2 ** i}" for i in range(len(self.channels))]
 
-    def forward(self, ws: torch.Tensor, return_features: bool = False):
+    def forward(self, ws: torch.Tensor, return_features: bool = False, return_logit: bool = False):
         x = self.const.expand(ws.shape[0], -1, -1, -1)
         x = self.convs[0](x, ws[:, 0])
         logit = self.torgb[0](x, ws[:, 1])
@@ -130,6 +130,8 @@ class SynthesisNetwork(nn.Module):
         obj, bg = self.colors(ws[:, -1])
         alpha = torch.sigmoid(logit - 2.0)
         img = alpha * obj[:, :, None, None] + (1 - alpha) * bg[:, :, None, None]
+        if return_logit:
+            return img, logit - 2.0
         return (img, feats) if return_features else img
 
     def style_affines(self) -> List[List[nn.Linear]]:

@@ -39,14 +39,20 @@ def build() -> StyleGenerator:
     return StyleGenerator(z_dim=Z_DIM)
 
 
-def distill_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L1 + MSE at full resolution, weighted 5x on the object (pixels away from the target's
-    border colour, dilated by 2 px), plus L1 at 1/2 and 1/4 (coarse terms guide placement early)."""
-    border = torch.cat([target[:, :, 0], target[:, :, -1]], dim=2).median(dim=2).values
-    away = (target - border[:, :, None, None]).abs().amax(1, keepdim=True) > 0.05
-    weight = 1 + 4 * F.max_pool2d(away.float(), 5, 1, 2)
+def distill_loss(pred: torch.Tensor, logit: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Image loss plus a coverage loss, both weighted 5x near the object.
+
+    - image: L1 + 4 MSE at full resolution, plus L1 at 1/2 and 1/4 (coarse terms guide placement);
+    - coverage: binary cross-entropy between the generator's coverage logit and the coverage read
+      from the target image by :func:`sprites.coverage` (image information only, no factor values).
+      Unlike the image loss through a sigmoid, its gradient never vanishes, so the coverage map
+      cannot collapse to "background everywhere".
+    """
+    cov = sprites.coverage(target)["alpha"].unsqueeze(1)
+    weight = 1 + 4 * F.max_pool2d((cov > 0.02).float(), 5, 1, 2)
     err = pred - target
     loss = (weight * (err.abs() + 4 * err.pow(2))).mean()
+    loss = loss + 0.5 * (weight * F.binary_cross_entropy_with_logits(logit, cov, reduction="none")).mean()
     for k in (2, 4):
         loss = loss + 0.5 * (F.avg_pool2d(pred, k) - F.avg_pool2d(target, k)).abs().mean()
     return loss
@@ -100,7 +106,7 @@ def main(argv=None) -> int:
     def save(step: int) -> None:
         ema_net.w_avg.copy_(estimate_w_avg(ema_net))
         meta = {"step": step, "recipe": "latentwidgets.zoo.train_style", "seed": SEED, "batch": args.batch,
-                "lr": args.lr, "objective": "distillation of teacher.teacher_images, object-weighted L1+4*MSE + coarse L1"}
+                "lr": args.lr, "objective": "distillation of teacher.teacher_images: object-weighted L1+4*MSE + coverage BCE + coarse L1"}
         save_modules(args.ckpt, {"net": net, "ema": ema_net}, meta)
         if args.export:
             save_modules(args.export, {"g": ema_net}, meta)
@@ -110,8 +116,8 @@ def main(argv=None) -> int:
         z = torch.randn(args.batch, Z_DIM, generator=gen)
         target = teacher_images(z)
         w = net.mapping(z).unsqueeze(1).expand(-1, net.num_ws, -1)
-        pred = net.synthesis(w)
-        loss = distill_loss(pred, target)
+        pred, logit = net.synthesis(w, return_logit=True)
+        loss = distill_loss(pred, logit, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -115,7 +115,7 @@ class JupyterLab:
 
     def __enter__(self) -> "JupyterLab":
         self.tmp = Path(tempfile.mkdtemp(prefix="lw-lab-"))
-        dirs = {k: self.tmp / k for k in ("config", "runtime", "settings", "workspaces", "root")}
+        dirs = {k: self.tmp / k for k in ("config", "data", "runtime", "settings", "workspaces", "root")}
         for d in dirs.values():
             d.mkdir()
         settings = {
@@ -136,7 +136,10 @@ class JupyterLab:
         self.port = free_port()
         env = dict(os.environ)
         env.update({
-            "JUPYTER_CONFIG_DIR": str(dirs["config"]), "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
+            # a private data dir: a user-level "python3" kernelspec cannot shadow this environment's
+            # kernel (the labextensions and kernelspec of sys.prefix are still found)
+            "JUPYTER_CONFIG_DIR": str(dirs["config"]), "JUPYTER_DATA_DIR": str(dirs["data"]),
+            "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
             "JUPYTERLAB_SETTINGS_DIR": str(dirs["settings"]), "JUPYTERLAB_WORKSPACES_DIR": str(dirs["workspaces"]),
             "JUPYTER_PLATFORM_DIRS": "1", "PYTHONUNBUFFERED": "1",
         })

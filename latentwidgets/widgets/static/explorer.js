@@ -142,8 +142,25 @@ export function render({ model, el }) {
 
   // ---------------------------------------------------------------- frames
   let canvases = [];
-  function ensureCanvases(count, width) {
+  let frames = 0;
+  // the readout changes at most a few times a second while dragging (text layout is not free)
+  let readoutText = "";
+  let readoutTimer = null;
+  function showReadout(text) {
+    readoutText = text;
+    if (readoutTimer !== null) return;
+    readout.textContent = readoutText;
+    readoutTimer = setTimeout(() => {
+      readoutTimer = null;
+      if (readout.textContent !== readoutText) readout.textContent = readoutText;
+    }, 200);
+  }
+  let layoutKey = "";
+  function ensureCanvases(count) {
     const size = model.get("display_size") || 192;
+    const key = `${count}x${size}`;
+    if (key === layoutKey) return; // nothing to change: no style writes per frame
+    layoutKey = key;
     if (canvases.length !== count) {
       grid.replaceChildren();
       canvases = [];
@@ -155,7 +172,6 @@ export function render({ model, el }) {
     }
     grid.style.gridTemplateColumns = `repeat(${Math.min(count, 4)}, ${size}px)`;
     for (const c of canvases) c.style.width = `${size}px`;
-    return width;
   }
 
   function applyState(s) {
@@ -178,12 +194,14 @@ export function render({ model, el }) {
   }
 
   function onFrame({ msg, bitmaps, sentAt, receivedAt, own }) {
-    ensureCanvases(bitmaps.length, bitmaps[0] ? bitmaps[0].width : 0);
+    ensureCanvases(bitmaps.length);
     const first = bitmaps[0];
     bitmaps.forEach((b, i) => drawBitmap(canvases[i], b));
     const drawnAt = performance.now();
-    error.hidden = true;
-    error.textContent = "";
+    if (!error.hidden) {
+      error.hidden = true;
+      error.textContent = "";
+    }
     const meta = (msg.frames && msg.frames[0]) || {};
     const timing = msg.timing || {};
     const parts = [];
@@ -193,11 +211,12 @@ export function render({ model, el }) {
     if (timing.bytes) parts.push(`${(timing.bytes / 1024).toFixed(1)} KiB`);
     parts.push(`seed ${msg.state ? msg.state.seed : state.seed}`);
     if (msg.state && msg.state.show_original) parts.push("before");
-    readout.textContent = parts.join(" \u00b7 ");
-    root.dataset.frames = String(Number(root.dataset.frames || 0) + 1);
+    showReadout(parts.join(" \u00b7 "));
+    frames += 1;
+    if (frames === 1) root.dataset.frames = "1"; // (the DOM is touched once, not per frame)
     root.dispatchEvent(new CustomEvent("lw-frame", {
       bubbles: true,
-      detail: { id: msg.id, seq: msg.seq, origin: msg.origin, own, sentAt, receivedAt, drawnAt, state: msg.state, width: first ? meta.width : 0 },
+      detail: { id: msg.id, seq: msg.seq, origin: msg.origin, own, sentAt, receivedAt, drawnAt, state: msg.state, timing, frames, width: first ? meta.width : 0 },
     }));
   }
 
@@ -227,6 +246,7 @@ export function render({ model, el }) {
   return () => {
     transport.dispose();
     model.off("change:error", onErrorTrait);
+    if (readoutTimer !== null) clearTimeout(readoutTimer);
   };
 }
 
