@@ -15,7 +15,10 @@ Measured on ``sprites-style`` (top-level keys) and, where a method applies, on `
 - ``mod_score_tca`` / ``mod_score_pca``: Oldfield et al.'s MOD for a style edit (object hue) and a
   geometry edit (x) found by each method: per method, the edit for a factor is the direction whose
   2-sigma edit moves that factor most (TCA: hue among its channel-mode edits, x among its width-mode
-  and multilinear edits, the paper's semantics; PCA: among its 10 components).
+  and 12 multilinear edits, the paper's semantics; PCA: among its 10 components). Each edit's
+  strength is then matched so it moves its own factor by MOD_TARGETS (sigma means different things
+  for different methods); details keep the fixed 2-sigma variant and TCA with its direct
+  activation edit added.
 - ``pca_seconds_100k``: our streamed exact-covariance PCA fitted to 100k w samples (best of 3);
   ``pca_seconds_100k_sklearn_ipca``: scikit-learn's IncrementalPCA run as GANSpace runs it (80
   components capped at D, batches of 2000) on the same samples, one BLAS thread like ours. Both are
@@ -50,8 +53,8 @@ import torch  # noqa: E402
 
 import latentwidgets as lw  # noqa: E402
 from latentwidgets.directions.closed_form import closed_form_directions  # noqa: E402
-from latentwidgets.directions.evaluate import (best_abs_corr, corr_matrix, measure_samples, mod_score,  # noqa: E402
-                                               random_directions, select_edit)
+from latentwidgets.directions.evaluate import (best_abs_corr, corr_matrix, matched_strengths,  # noqa: E402
+                                               measure_samples, mod_score, random_directions, select_edit)
 from latentwidgets.directions.pca import pca_directions, streaming_pca  # noqa: E402
 from latentwidgets.directions.sampling import sample_latents  # noqa: E402
 from latentwidgets.directions.tensor import tensor_directions  # noqa: E402
@@ -61,6 +64,10 @@ FULL = dict(pca_samples=100_000, corr_samples=2000, tca_samples=4000, tca_steps=
 QUICK = dict(pca_samples=20_000, corr_samples=300, tca_samples=1000, tca_steps=120, select_samples=40,
              mod_samples=60, vae_pca_samples=3000, vae_regression=2000)
 MOD_STRENGTH = 2.0
+#: intended change of each MOD edit's own factor (x in image widths, hue in turns)
+MOD_TARGETS = {"x": 0.05, "hue": 0.05}
+#: TCA multilinear edits offered as geometry candidates (core entries (channel, height, width))
+TCA_MULTILINEAR = tuple((i, j, k) for i in range(3) for j in range(2) for k in range(2))
 
 
 def _log(msg: str) -> None:
@@ -147,14 +154,21 @@ def _largest_angle(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def mod_for(model: Any, d: Any, samples_sel: Dict[str, Any], samples_mod: Dict[str, Any],
-            candidates: Optional[Dict[str, List[int]]] = None) -> Dict[str, Any]:
+            candidates: Optional[Dict[str, List[int]]] = None, direct: bool = False) -> Dict[str, Any]:
+    """MOD of the hue and x edits of ``d``: each edit = the candidate whose 2-sigma edit moves its
+    factor most; strengths then matched so each moves its own factor by MOD_TARGETS (headline),
+    and the fixed 2-sigma variant for the record."""
     candidates = candidates or {}
-    picks, effects = {}, {}
+    picks, effects, own = {}, {}, {}
     for f in ("hue", "x"):
         k, eff = select_edit(model, d, f, candidates.get(f), MOD_STRENGTH, samples=samples_sel)
         picks[f] = (d, k)
+        own[f] = eff[k]
         effects[f] = {d.names[i]: v for i, v in eff.items()}
-    res = mod_score(model, picks, MOD_STRENGTH, samples=samples_mod)
+    strengths = matched_strengths(own, MOD_STRENGTH, MOD_TARGETS)
+    res = mod_score(model, picks, strengths, samples=samples_mod, direct=direct)
+    fixed = mod_score(model, picks, MOD_STRENGTH, samples=samples_mod, direct=direct)
+    res["fixed_2sigma"] = {"score": fixed["score"], "matrix": fixed["matrix"]}
     res["selection_effects"] = effects
     return res
 
@@ -196,7 +210,8 @@ def bench_style(model: Any, b: Dict[str, int], skip: List[str], details: Dict[st
     if "tca" not in skip:
         _log(f"TCA ({b['tca_samples']} samples, {b['tca_steps']} regression steps)")
         t0 = time.perf_counter()
-        tca = tensor_directions(model, n_samples=b["tca_samples"], steps=b["tca_steps"], progress=False)
+        tca = tensor_directions(model, n_samples=b["tca_samples"], steps=b["tca_steps"],
+                                multilinear=TCA_MULTILINEAR, progress=False)
         details["tca_seconds"] = time.perf_counter() - t0
         details["tca_regression_r2"] = tca.info["regression_r2"]
         sel = _subset(samples, b["select_samples"])
@@ -210,6 +225,12 @@ def bench_style(model: Any, b: Dict[str, int], skip: List[str], details: Dict[st
         res_pca = mod_for(model, pca, sel, mod_samples)
         out["mod_score_tca"], out["mod_score_pca"] = res_tca["score"], res_pca["score"]
         details["mod_tca"], details["mod_pca"] = res_tca, res_pca
+        if "tca-direct" not in skip:
+            _log("MOD: TCA edits, latent + direct activation edit")
+            picks = {f: res_tca["edits"][f] for f in ("hue", "x")}
+            res_direct = mod_score(model, {f: (tca, tca.index(n)) for f, n in picks.items()},
+                                   res_tca["strength"], samples=mod_samples, direct=True)
+            details["mod_tca_direct"] = res_direct
         details["tca_best_abs_corr"] = best_abs_corr(model, tca, samples=samples)
     else:
         out["mod_score_tca"] = out["mod_score_pca"] = None
@@ -279,7 +300,8 @@ def bench_vae(b: Dict[str, int], skip: List[str]) -> Dict[str, Any]:
     if "tca" not in skip:
         layer = "ups.act8" if "ups.act8" in vae.layers() else None
         _log(f"sprites-vae: TCA at {layer}")
-        tca = tensor_directions(vae, layer=layer, n_samples=b["tca_samples"], steps=b["tca_steps"], progress=False)
+        tca = tensor_directions(vae, layer=layer, n_samples=b["tca_samples"], steps=b["tca_steps"],
+                                multilinear=TCA_MULTILINEAR, progress=False)
         out["tca_layer"], out["tca_regression_r2"] = tca.info["layer"], tca.info["regression_r2"]
         out["tca_best_abs_corr"] = best_abs_corr(vae, tca, samples=samples)
         sel = _subset(samples, b["select_samples"])
@@ -349,7 +371,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     ap.add_argument("--json", required=True, help="where to write the results")
     ap.add_argument("--quick", action="store_true", help="small budgets (a few minutes)")
     ap.add_argument("--model", default="sprites-style")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["tca", "factors", "control", "vae"],
+    ap.add_argument("--skip", nargs="*", default=[], choices=["tca", "tca-direct", "factors", "control", "vae"],
                     help="sections to leave out")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)

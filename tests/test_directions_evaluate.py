@@ -11,7 +11,9 @@ from latentwidgets.directions import Directions
 from latentwidgets.directions.evaluate import (best_abs_corr, circular_linear_corr, edit_effects, factor_corr,
                                                measure_samples, mod_from_matrix, mod_score, random_directions)
 
-from _direction_models import tiny_style
+from _direction_models import one_thread, tiny_style
+
+_single_thread = pytest.fixture(scope="module", autouse=True)(one_thread)
 
 
 def test_circular_correlation_sees_a_hue_that_linear_correlation_misses():

@@ -13,7 +13,9 @@ from latentwidgets.directions.layers import layer_groups, resolve_layers
 from latentwidgets.directions.pca import activation_directions, pca_directions, streaming_pca
 from latentwidgets.edit import Edit, render_edits
 
-from _direction_models import PlantedModel, planted_decoder, tiny_style
+from _direction_models import one_thread, PlantedModel, planted_decoder, tiny_style
+
+_single_thread = pytest.fixture(scope="module", autouse=True)(one_thread)
 
 
 # ------------------------------------------------------------------------------------------ PCA
@@ -144,3 +146,16 @@ def test_layer_groups_cover_all_layers_in_order():
         assert g["fine"][1] == n and all(b > a for a, b in g.values())
     assert layer_groups(1)["fine"] == (0, 1)
     assert resolve_layers("all", 10) is None and resolve_layers((2, 5), 10) == (2, 5)
+
+
+def test_interrupted_pca_keeps_what_was_accumulated():
+    g = torch.Generator().manual_seed(1)
+
+    def batches():
+        for i in range(10):
+            if i == 3:
+                raise KeyboardInterrupt
+            yield torch.randn(100, 6, generator=g)
+
+    out = streaming_pca(batches(), k=2)
+    assert out["interrupted"] and out["n"] == 300 and out["components"].shape == (2, 6)

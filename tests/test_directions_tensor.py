@@ -10,10 +10,12 @@ from latentwidgets.directions.tensor import (multilinear_pca, predict_latent, tc
                                              tca_edits, tensor_directions)
 from latentwidgets.edit import render_edits
 
-from _direction_models import orthogonal, tiny_style
+from _direction_models import one_thread, orthogonal, tiny_style
 
 SMALL = dict(layer="b8", n_samples=300, steps=40, batch_size=32, eval_samples=200, progress=False,
              modes={"channel": 3, "height": 2, "width": 2}, multilinear=((0, 1, 0),))
+
+_single_thread = pytest.fixture(scope="module", autouse=True)(one_thread)
 
 
 def test_multilinear_pca_recovers_planted_mode_vectors():

@@ -76,10 +76,10 @@ def test_sprite_fid_rejects_bad_input(real):
 
 def test_wasserstein1_zero_for_identical_and_shift_on_the_line():
     g = torch.Generator().manual_seed(1)
-    x = torch.rand(500, generator=g)
+    x = torch.rand(500, generator=g, dtype=torch.float64)
     assert metrics.wasserstein1(x, x.flip(0)) == 0.0
     assert metrics.wasserstein1(x, x + 0.3) == pytest.approx(0.3, abs=1e-6)
-    y = torch.rand(500, generator=g) ** 2
+    y = torch.rand(500, generator=g, dtype=torch.float64) ** 2
     sorted_gap = float((x.sort().values - y.sort().values).abs().mean())
     assert metrics.wasserstein1(x, y) == pytest.approx(sorted_gap, rel=1e-9)
 

@@ -183,6 +183,11 @@ def _calibrate(coord: torch.Tensor, values: torch.Tensor, bins: int = 20) -> Opt
     return {"alpha": a, "t": [float(v) for v in tt]}
 
 
+def _base(name: str) -> str:
+    """The attribute a boundary belongs to (``hue_cos`` -> ``hue``)."""
+    return name[:-4] if name.endswith(("_cos", "_sin")) else name
+
+
 def _boundaries(lat, targets, circular, percent, condition_on, progress):
     names, normals, intercepts = [], [], []
     for name in tqdm(list(targets), desc="boundaries", disable=not progress, leave=False):
@@ -209,8 +214,7 @@ def _boundaries(lat, targets, circular, percent, condition_on, progress):
             cond += hits
         out = N.clone()
         for i in range(len(names)):
-            others = [j for j in cond if j != i and not names[j].startswith(names[i].rsplit("_", 1)[0] + "_")
-                      and names[j] != names[i]]
+            others = [j for j in cond if _base(names[j]) != _base(names[i])]
             if others:
                 B = N[others].double().t()  # [D, m]
                 proj = B @ torch.linalg.lstsq(B, N[i].double().unsqueeze(1)).solution
@@ -374,7 +378,7 @@ def _fit_controllers(lat: torch.Tensor, targets: Dict[str, torch.Tensor], circul
             loss.backward()
             opt.step()
             sched.step()
-        stats["controller_loss_" + name] = float(loss)
+        stats["controller_loss_" + name] = float(loss.detach())
     for p in c.pred.parameters():
         p.requires_grad_(True)
     return c, stats

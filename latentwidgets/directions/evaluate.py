@@ -16,12 +16,15 @@
     best_abs_corr(model, d, samples=samples)                   # {'x': 0.93, 'y': ..., 'hue': ...}
     k_hue = select_edit(model, d, "hue"); k_x = select_edit(model, d, "x")
     mod_score(model, {"hue": (d, k_hue), "x": (d, k_x)})       # {'score': 0.12, 'matrix': [[...]]}
+
+MOD depends on how strong each edit is relative to the others (columns are normalised by their
+largest entry); :func:`matched_strengths` scales each edit to move its own factor by a set amount.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -195,16 +198,18 @@ def select_edit(model: Any, d: Directions, factor: str, candidates: Optional[Seq
     return max(valid, key=valid.get), eff
 
 
-def mod_matrix(model: Any, edits: Dict[str, Tuple[Directions, int]], strength: float = 2.0, n: int = 200,
-               seed: int = 0, samples: Optional[Dict[str, Any]] = None, direct: bool = False,
+def mod_matrix(model: Any, edits: Dict[str, Tuple[Directions, int]], strength: Union[float, Dict[str, float]] = 2.0,
+               n: int = 200, seed: int = 0, samples: Optional[Dict[str, Any]] = None, direct: bool = False,
                measure: Optional[Measure] = None) -> torch.Tensor:
-    """``M [F, F]``: row i = edit found for factor i, column j = mean |change| of factor j."""
+    """``M [F, F]``: row i = edit found for factor i, column j = mean |change| of factor j.
+    ``strength``: sigma units, one for all edits or a dict per factor."""
     names = list(edits)
     samples = samples or measure_samples(model, n, seed, measure=measure)
     rows = []
     for f in names:
         d, k = edits[f]
-        eff = edit_effects(model, d, k, strength, samples=samples, factors=names, direct=direct, measure=measure)
+        s = strength[f] if isinstance(strength, dict) else strength
+        eff = edit_effects(model, d, k, s, samples=samples, factors=names, direct=direct, measure=measure)
         rows.append([eff[g] for g in names])
     return torch.tensor(rows, dtype=torch.float64)
 
@@ -225,13 +230,28 @@ def mod_from_matrix(m: torch.Tensor) -> float:
     return float((n.sum() - torch.diagonal(n).sum()) / (f * (f - 1)))
 
 
-def mod_score(model: Any, edits: Dict[str, Tuple[Directions, int]], strength: float = 2.0, n: int = 200,
-              seed: int = 0, samples: Optional[Dict[str, Any]] = None, direct: bool = False,
+def mod_score(model: Any, edits: Dict[str, Tuple[Directions, int]], strength: Union[float, Dict[str, float]] = 2.0,
+              n: int = 200, seed: int = 0, samples: Optional[Dict[str, Any]] = None, direct: bool = False,
               measure: Optional[Measure] = None) -> Dict[str, Any]:
     """Oldfield et al.'s MOD for edits ``{factor: (directions, k)}``; lower = better separated.
+    ``strength`` in sigma units, one for all or per factor (see :func:`matched_strengths`).
 
         mod_score(model, {"hue": (d, 3), "x": (d, 0)})   # {'score': ..., 'matrix': [[..]], 'factors': [...]}
     """
     m = mod_matrix(model, edits, strength, n, seed, samples, direct, measure)
     return {"score": mod_from_matrix(m), "matrix": m.tolist(), "factors": list(edits),
             "edits": {f: edits[f][0].names[edits[f][1]] for f in edits}, "strength": strength}
+
+
+def matched_strengths(effects: Dict[str, float], probe_strength: float, targets: Dict[str, float],
+                      low: float = 0.25, high: float = 8.0) -> Dict[str, float]:
+    """Per-factor strengths (sigma units) that move each edit's own factor by ``targets[f]``, from the
+    mean change ``effects[f]`` measured at ``probe_strength`` (linear scaling, clipped to
+    [low, high]). Sigma means different things for different methods; matching the intended change
+    makes MOD compare leakage per unit of intended effect."""
+    out = {}
+    for f, e in effects.items():
+        if not e == e or e <= 0:
+            raise ValueError(f"the edit for {f!r} moved it by {e}: cannot match its strength")
+        out[f] = float(min(max(probe_strength * targets[f] / e, low), high))
+    return out

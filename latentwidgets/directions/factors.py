@@ -575,8 +575,7 @@ def traversal_stats(model: Any, d: Directions, n_traversals: int = 50, alphas: O
     from ..zoo import sprites
 
     z = model.sample_z(n_traversals, seed=seed + 101)
-    base = sprites.measure(model.generate(z) if d.space != "z" or not model.has_mapping else
-                           render_edits(model, z, [])[1])
+    base = sprites.measure(model.generate(z))
     out: Dict[str, Dict[str, Any]] = {}
     names = [n for n in d.names if n in FACTOR_OF]
     for name in tqdm(names, desc="traversals", disable=not progress, leave=False):

@@ -10,6 +10,9 @@ of the solution, normalised, is a latent direction (GANSpace's BigGAN recipe)::
     d.info["explained_variance_ratio"]                          # per component
     d = pca_directions(vae, layer="fc", regression_samples=10_000)   # activation PCA -> z
 
+Interrupting (Ctrl-C / the notebook's stop button) while samples stream in keeps what was
+accumulated: the record then says how many samples it used (``samples``).
+
 Estimator: the default (``estimator="auto"``) streams batches into an exact float64 covariance
 (memory O(D^2), so a million samples fit) and takes its symmetric eigendecomposition. For the
 latent sizes of style-based models (D = 32..512) this is exact and far faster than incremental
@@ -59,16 +62,23 @@ def streaming_pca(batches: Iterable[torch.Tensor], k: int, estimator: str = "cov
     """
     if estimator == "covariance":
         acc: Optional[CovarianceAccumulator] = None
-        for x in batches:
-            x = x.reshape(x.shape[0], -1)
-            if acc is None:
-                acc = CovarianceAccumulator(x.shape[1], device=x.device)
-            acc.update(x)
+        interrupted = False
+        try:
+            for x in batches:
+                x = x.reshape(x.shape[0], -1)
+                if acc is None:
+                    acc = CovarianceAccumulator(x.shape[1], device=x.device)
+                acc.update(x)
+        except KeyboardInterrupt:  # GANSpace's behaviour: keep what was accumulated
+            interrupted = True
+            if acc is None or acc.n < 2:
+                raise
         if acc is None:
             raise ValueError("no samples were given to the PCA")
         mean, cov = acc.finalize()
         comps, var, total = pca_from_covariance(cov, min(k, acc.dim))
-        return {"mean": mean, "components": comps, "variance": var, "total_variance": total, "n": acc.n}
+        return {"mean": mean, "components": comps, "variance": var, "total_variance": total, "n": acc.n,
+                "interrupted": interrupted}
     if estimator == "lowrank":
         xs = [x.reshape(x.shape[0], -1).float() for x in batches]
         if not xs:
@@ -138,7 +148,7 @@ def pca_directions(model: Any, n_components: int = 10, space: Optional[str] = No
         k = comps.shape[0]
         return Directions(
             vectors=comps.float(), space=space, sigma=sigma.float(), names=[f"pca {i}" for i in range(k)],
-            layers=None, method="pca", options=opts, samples=n_samples, seed=seed, model_id=model.name,
+            layers=None, method="pca", options=opts, samples=out["n"], seed=seed, model_id=model.name,
             state={"mean": out["mean"].float()},
             info={"explained_variance_ratio": ratio.tolist(), "explained_variance": out["variance"].tolist(),
                   "total_variance": out["total_variance"], "estimator": est},
@@ -191,7 +201,7 @@ def pca_directions(model: Any, n_components: int = 10, space: Optional[str] = No
     opts["regression_samples"] = regression_samples
     return Directions(
         vectors=vecs, space=lat_space, sigma=sigma, names=[f"pca {i}" for i in range(k)], layers=None,
-        method="pca", options=opts, samples=n_samples, seed=seed, model_id=model.name,
+        method="pca", options=opts, samples=out["n"], seed=seed, model_id=model.name,
         state={"act_components": comps, "act_mean": mean, "act_stdev": act_std, "mean": z_mean.float()},
         info={"explained_variance_ratio": ratio.tolist(), "explained_variance": out["variance"].tolist(),
               "total_variance": out["total_variance"], "estimator": est, "layer": layer, "act_shape": act_shape,

@@ -232,19 +232,25 @@ def tensor_directions(model: Any, layer: Optional[str] = None, ranks: Optional[S
     mean_d, lat_mean_d = act_mean.to(dev), lat_mean.to(dev)
     stream = latent_batches(model, max(steps, 1) * batch_size, seed + 2, batch_size)
     losses: List[float] = []
+    interrupted = None
     bar = tqdm(range(steps), desc="TCA: tensor regression", disable=not progress, leave=False)
-    for _ in bar:
-        _, lat = next(stream)
-        with torch.no_grad():
-            xb = (model.activations(lat, layer).float() - mean_d) / x_scale
-        yb = (lat.float() - lat_mean_d) / y_scale
-        loss = torch.nn.functional.mse_loss(reg(xb), yb)
-        total = loss + lam * reg.penalty()
-        opt.zero_grad()
-        total.backward()
-        opt.step()
-        losses.append(loss.item())
-    stream.close()
+    try:
+        for step in bar:
+            _, lat = next(stream)
+            with torch.no_grad():
+                xb = (model.activations(lat, layer).float() - mean_d) / x_scale
+            yb = (lat.float() - lat_mean_d) / y_scale
+            loss = torch.nn.functional.mse_loss(reg(xb), yb)
+            total = loss + lam * reg.penalty()
+            opt.zero_grad()
+            total.backward()
+            opt.step()
+            losses.append(loss.item())
+    except KeyboardInterrupt:  # keep the regression fitted so far
+        interrupted = len(losses)
+    finally:
+        bar.close()
+        stream.close()
 
     # held-out fit quality (R^2 of the predicted latent)
     r2 = None
@@ -261,7 +267,9 @@ def tensor_directions(model: Any, layer: Optional[str] = None, ranks: Optional[S
     patterns = torch.stack([_edit_tensor(kind, idx, bases) for kind, idx in specs])  # [K, C, H, W]
     with torch.no_grad():
         deltas = reg(patterns.to(dev) / x_scale).cpu() * y_scale  # latent change per unit activation edit
-        act_sigma = (xc.reshape(xc.shape[0], -1) @ patterns.reshape(len(specs), -1).t()).std(0)
+        act_sigma = (xc.reshape(xc.shape[0], -1) @ patterns.reshape(len(specs), -1).t()).std(0).cpu()
+    patterns, bases, evals = patterns.cpu(), [b.cpu() for b in bases], [e.cpu() for e in evals]
+    act_mean, lat_mean = act_mean.cpu(), lat_mean.cpu()
     norms = deltas.norm(dim=1)
     if (norms < 1e-12).any():
         bad = [f"{k} {i}" for (k, i), n in zip(specs, norms) if n < 1e-12]
@@ -280,7 +288,7 @@ def tensor_directions(model: Any, layer: Optional[str] = None, ranks: Optional[S
     tail = losses[-max(1, min(50, len(losses))):] if losses else []
     info = {"layer": layer, "act_shape": [c, h, w], "edits": [{"kind": k, "index": list(i)} for k, i in specs],
             "regression_r2": r2, "final_loss": (sum(tail) / len(tail)) if tail else None,
-            "ranks": ranks, "tucker_ranks": tr}
+            "ranks": ranks, "tucker_ranks": tr, "steps_done": len(losses), "interrupted_at_step": interrupted}
     return Directions(
         vectors=vecs, space=space, sigma=sigma, names=names, layers=None, method="tensor",
         options={"layer": layer, "ranks": ranks, "tucker_ranks": tr, "n_samples": n_samples, "steps": steps,
