@@ -9,7 +9,22 @@ from __future__ import annotations
 
 from . import zoo
 from .models import LatentModel, load
-from .widgets import DirectionExplorer
+from .widgets import DirectionExplorer, LayerwiseEditor
+
+
+def load_ipython_extension(ipython):  # noqa: ANN001 - IPython's shell
+    """``%load_ext latentwidgets``: rich output for Directions records and image tensors."""
+    from .ipython_ext import load_ipython_extension as _load
+
+    _load(ipython)
+
+
+def unload_ipython_extension(ipython):  # noqa: ANN001
+    """``%unload_ext latentwidgets``."""
+    from .ipython_ext import unload_ipython_extension as _unload
+
+    _unload(ipython)
+
 
 __version__ = "0.1.0"
-__all__ = ["LatentModel", "load", "zoo", "__version__", "DirectionExplorer"]
+__all__ = ["LatentModel", "load", "zoo", "__version__", "DirectionExplorer", "LayerwiseEditor"]

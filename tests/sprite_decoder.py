@@ -36,7 +36,7 @@ class LinearSprites(nn.Module):
             "x": 0.5 + 0.05 * c[:, 0],
             "y": 0.5 + 0.05 * c[:, 1],
             "scale": 0.22 * torch.exp(0.12 * c[:, 2]),
-            "hue": torch.remainder(0.5 + 0.12 * c[:, 3], 1.0),
+            "hue": torch.remainder(0.02 + 0.12 * c[:, 3], 1.0),  # straddles the wrap-around
             "bg_hue": torch.remainder(0.1 + 0.05 * c[:, 4], 1.0),
             "bg_value": 0.3 + 0.05 * torch.tanh(c[:, 5]),
         }

@@ -31,8 +31,8 @@ def boundaries(synth):
 @pytest.fixture(scope="module")
 def controllers(synth):
     _, model = synth
-    return att.attribute_directions(model, ["x", "y", "scale", "hue"], kind="controller", n_samples=800, hidden=64,
-                                    pred_iters=500, ctrl_iters=250, progress=False)
+    return att.attribute_directions(model, ["x", "y", "scale", "hue"], kind="controller", n_samples=600, hidden=48,
+                                    pred_iters=300, ctrl_iters=150, progress=False)
 
 
 def test_boundaries_recover_planted_directions(synth, boundaries):

@@ -76,3 +76,11 @@ def test_edit_effects_and_mod_score_on_a_model():
     assert 0.0 <= res["score"] <= 1.0 and len(res["matrix"]) == 2
     with pytest.raises(ValueError, match="n must be at least"):
         measure_samples(model, 0, measure=_fake_measure)
+
+
+def test_matched_strengths_scale_each_edit_to_its_target():
+    from latentwidgets.directions.evaluate import matched_strengths
+    s = matched_strengths({"x": 0.1, "hue": 0.01}, 2.0, {"x": 0.05, "hue": 0.05})
+    assert s["x"] == pytest.approx(1.0) and s["hue"] == pytest.approx(8.0)   # 10.0 clipped to the upper bound
+    with pytest.raises(ValueError, match="cannot match"):
+        matched_strengths({"x": 0.0}, 2.0, {"x": 0.05})

@@ -347,7 +347,7 @@ def _fit_controllers(lat: torch.Tensor, targets: Dict[str, torch.Tensor], circul
     ys = (y - c.out_mean) / c.out_std
     opt = torch.optim.Adam(c.pred.parameters(), lr=2e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, pred_iters)
-    bs = min(512, tr.numel())
+    bs = min(256, tr.numel())
     for _ in tqdm(range(pred_iters), desc="predictor", disable=not progress, leave=False):
         b = tr[torch.randint(0, tr.numel(), (bs,))]
         loss = (c.predict(lat[b]) - ys[b]).pow(2).mean()

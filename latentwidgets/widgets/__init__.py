@@ -9,5 +9,6 @@ The shared frame transport (``transport.py`` + ``static/transport.js``) serves e
 from __future__ import annotations
 
 from .explorer import DirectionExplorer
+from .layerwise import LayerwiseEditor
 
-__all__ = ["DirectionExplorer"]
+__all__ = ["DirectionExplorer", "LayerwiseEditor"]

@@ -309,6 +309,62 @@ class DirectionExplorer(anywidget.AnyWidget):
     def _on_encoding(self, change: Dict[str, Any]) -> None:
         self._server.encoding = change["new"]
 
+    # ------------------------------------------------------------------------------ figures
+    def _grid(self, directions: Optional[Sequence[Union[int, str]]], strengths: Sequence[float]):
+        from ..export import traversal
+
+        ks = [self.directions.index(k) for k in (directions if directions is not None else range(len(self.directions)))]
+        z = self._latents()
+
+        def edits_for(k: int, s: float) -> List[Edit]:
+            if s == 0:
+                return []
+            if self.directions.is_calibrated(k):
+                return [factor_edit(self.model, z, self.directions, k, s, layers=self._layers_for(k))]
+            return [Edit(self.directions, k, s, layers=self._layers_for(k))]
+
+        return ks, traversal(self.model, z, ks, strengths, edits_for)
+
+    def figure(self, directions: Optional[Sequence[Union[int, str]]] = None, strengths: Optional[Sequence[float]] = None,
+               steps: int = 7, title: Optional[str] = None):
+        """A matplotlib Figure: direction (rows) x strength (columns) on this explorer's samples.
+
+            fig = ex.figure(strengths=[-2, -1, 0, 1, 2]); fig.savefig("grid.png")
+        """
+        from ..edit import strengths_grid
+        from ..export import figure_grid
+
+        strengths = list(strengths) if strengths is not None else strengths_grid(-3, 3, steps)
+        ks, grid = self._grid(directions, strengths)
+        return figure_grid(grid, [self.directions.names[k] for k in ks], strengths,
+                           title=self.title if title is None else title)
+
+    def save_gif(self, path: Any, direction: Union[int, str] = 0, strengths: Optional[Sequence[float]] = None,
+                 steps: int = 21, duration_ms: int = 80) -> Any:
+        """Write a GIF traversing one direction (forth and back) on this explorer's samples.
+
+            ex.save_gif("pca0.gif", direction=0)
+        """
+        from ..edit import strengths_grid
+        from ..export import save_gif
+
+        strengths = list(strengths) if strengths is not None else strengths_grid(-3, 3, steps)
+        _, grid = self._grid([direction], strengths)
+        return save_gif(path, grid[0], duration_ms=duration_ms)
+
+    def save_html(self, path: Any, directions: Optional[Sequence[Union[int, str]]] = None,
+                  strengths: Optional[Sequence[float]] = None, steps: int = 21, fmt: str = "jpeg") -> Any:
+        """Write ONE self-contained HTML file whose slider scrubs precomputed frames (no kernel needed).
+
+            ex.save_html("explorer.html", steps=21)
+        """
+        from ..edit import strengths_grid
+        from ..export import save_html
+
+        strengths = list(strengths) if strengths is not None else strengths_grid(-3, 3, steps)
+        ks, grid = self._grid(directions, strengths)
+        return save_html(path, grid, [self.directions.names[k] for k in ks], strengths, title=self.title, fmt=fmt)
+
     def __repr__(self) -> str:
         return (f"DirectionExplorer(model={self.model.name!r}, directions={self.directions.names}, "
                 f"seed={self.seed}, n={self.n}, strengths={[round(s, 3) for s in self.strengths]})")

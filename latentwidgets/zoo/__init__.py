@@ -25,9 +25,14 @@ _DESCRIPTIONS: Dict[str, str] = {
 
 #: the command that trained each shipped weight file (also stored in each file's metadata)
 RECIPES: Dict[str, str] = {
-    "sprites-style": "python -m latentwidgets.zoo.train_style --minutes 150 --export latentwidgets/zoo/weights/sprites-style.safetensors",
-    "sprites-vae": "python -m latentwidgets.zoo.train_vae --export latentwidgets/zoo/weights/sprites-vae.safetensors",
-    "sprites-features": "python -m latentwidgets.zoo.train_features --export latentwidgets/zoo/weights/sprites-features.safetensors",
+    "sprites-style": "python -m latentwidgets.zoo.train_style --threads 1 --minutes 60 "
+                     "--ckpt training/sprites-style.resume.safetensors "
+                     "--export latentwidgets/zoo/weights/sprites-style.safetensors  (resumes; repeat until the report passes)",
+    "sprites-vae": "python -m latentwidgets.zoo.train_vae --threads 1 --minutes 70 "
+                   "--ckpt training/sprites-vae.resume.safetensors --export latentwidgets/zoo/weights/sprites-vae.safetensors",
+    "sprites-features": "python -m latentwidgets.zoo.train_features --threads 1 --minutes 40 "
+                        "--ckpt training/sprites-features.resume.safetensors "
+                        "--export latentwidgets/zoo/weights/sprites-features.safetensors",
 }
 
 

@@ -18,6 +18,7 @@ def main(argv=None) -> int:
     rep = sub.add_parser("report", help="size, speed and realism of each generative zoo model")
     rep.add_argument("--json", default=None, help="also write the figures to this JSON file")
     rep.add_argument("--n", type=int, default=1000, help="samples and real scenes per figure (default 1000)")
+    rep.add_argument("--timing-repeats", type=int, default=7, help="repeats of each speed measurement (median)")
     rep.add_argument("--models", nargs="*", default=None, help="only these models (default: all generative ones)")
     args = ap.parse_args(argv)
     if args.command == "list":
@@ -26,7 +27,7 @@ def main(argv=None) -> int:
             print(f"{name:<18}{desc}")
         return 0
     from .report import main as report_main
-    report_main(args.json, n=args.n, models=args.models)
+    report_main(args.json, n=args.n, models=args.models, timing_repeats=args.timing_repeats)
     return 0
 
 

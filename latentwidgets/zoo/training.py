@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, Optional
@@ -68,9 +69,19 @@ def resume(path: str | os.PathLike, modules: Dict[str, nn.Module]) -> int:
 
 def time_boxed(steps: Iterable[int], minutes: float, every: Optional[tuple] = None) -> Iterator[int]:
     """Yield steps until they run out or ``minutes`` pass; call ``every[1](step)`` every
-    ``every[0]`` seconds and once at the end (also on KeyboardInterrupt), so nothing is lost."""
+    ``every[0]`` seconds and once at the end (also on KeyboardInterrupt or SIGTERM), so nothing is
+    lost."""
     t0 = last = time.time()
     step = None
+
+    def _stop(signum, frame):  # SIGTERM (and SIGINT, which background jobs ignore) end the run cleanly
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            signal.signal(sig, _stop)
+        except ValueError:  # not in the main thread: leave signals alone
+            pass
     try:
         for step in steps:
             yield step

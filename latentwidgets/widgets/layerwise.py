@@ -1,0 +1,393 @@
+"""LayerwiseEditor: a stack of named edits (direction, strength, layer range), GANSpace-style.
+
+Coarse layers move geometry, fine layers colour and texture. The editor shows the samples with the
+whole stack applied, a two-handle range over the model's per-layer latents with coarse / middle /
+fine presets (``directions/layers.py``), and a strip with the selected edit applied at several layer
+ranges side by side. Every image comes from :func:`latentwidgets.edit.render_edits` and travels through
+the shared frame transport (``transport.py`` / ``static/transport.js``)::
+
+    import latentwidgets as lw
+    model = lw.load("sprites-style")
+    d = lw.find_directions(model, "pca", n_samples=20000)
+    ed = lw.LayerwiseEditor(model, d[:6])
+    ed.add(0, 2.0, "coarse"); ed.add(3, -1.5, (8, 10))
+    ed                                   # display it
+    records = ed.export_edits()          # JSON-able; ed.import_edits(records) restores the stack
+    ed.latent, ed.image, ed.edits        # tensors and Edit objects of what is shown
+
+Models without per-layer latents (``num_layers == 1``, e.g. a VAE decoder through ``DecoderModel``)
+are edited in z or, with activation-space directions (``space="act:<layer>"``, e.g.
+``activation_directions(pca_record)``), at that chosen layer; the layer range is then fixed and the
+strip shows the selected edit at several strengths instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+import uuid
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import anywidget
+import torch
+import traitlets as t
+
+from ..directions.layers import layer_groups, resolve_layers
+from ..directions.record import Directions
+from ..edit import Edit, render_edits, strengths_grid
+from ..models.base import LatentModel
+from .esm import css_source, esm_source
+from .transport import FORMATS, FrameServer
+
+__all__ = ["LayerwiseEditor"]
+
+LayerArg = Union[None, str, Tuple[int, int], Sequence[int]]
+
+
+class LayerwiseEditor(anywidget.AnyWidget):
+    """A stack of edits along ``directions`` over layer ranges of ``model``, on ``n`` samples from ``seed``.
+
+    Args:
+        model: a :class:`~latentwidgets.models.base.LatentModel`.
+        directions: a :class:`~latentwidgets.directions.record.Directions` record (z, w or act space).
+        seed, n: the samples (``model.sample_z(n, seed)``).
+        strength_range: strength slider range in sigma (+-).
+        strip: layer ranges shown side by side for the selected edit (default: coarse, middle, fine,
+            all); group names or ``(start, end)``.
+        encoding: ``"auto"`` | ``"raw"`` | ``"jpeg"`` (see the transport).
+
+    ``.stack`` is a list of ``{"direction": int, "strength": float, "layers": [start, end]}``;
+    ``.selected`` the edit the controls act on. ``.edits`` are the :class:`Edit` objects,
+    ``.latent [n, L, D]`` / ``.image [n, 3, H, W]`` what is shown (``render_edits(model, ed.z,
+    ed.edits)`` reproduces it).
+    """
+
+    _esm = esm_source("layerwise.js")
+    _css = css_source("layerwise.css")
+
+    stack = t.List(t.Dict()).tag(sync=True)
+    selected = t.Int(-1).tag(sync=True)
+    seed = t.Int(0).tag(sync=True)
+    n = t.Int(1).tag(sync=True)
+    strip = t.List(t.List(t.Int())).tag(sync=True)
+    controls = t.Dict().tag(sync=True)
+    error = t.Unicode("").tag(sync=True)
+    encoding = t.Unicode("auto").tag(sync=True)
+    display_size = t.Int(160).tag(sync=True)
+    title = t.Unicode("").tag(sync=True)
+    _uid = t.Unicode("").tag(sync=True)
+
+    def __init__(self, model: LatentModel, directions: Directions, seed: int = 0, n: int = 1, *,
+                 strength_range: float = 3.0, strip: Optional[Sequence[LayerArg]] = None,
+                 encoding: str = "auto", display_size: Optional[int] = None, **kwargs: Any):
+        if not isinstance(directions, Directions):
+            raise TypeError(f"directions must be a Directions record (from find_directions); got "
+                            f"{type(directions).__name__}")
+        directions.check(model)
+        if encoding not in FORMATS:
+            raise ValueError(f"encoding must be one of {FORMATS}; got {encoding!r}")
+        self.model = model
+        self.directions = directions
+        self._front_depth = 0
+        self._z: Optional[torch.Tensor] = None
+        self._z_key: Optional[Tuple[int, int]] = None
+        self._latent: Optional[torch.Tensor] = None
+        self._image: Optional[torch.Tensor] = None
+        self._strip_images: Optional[torch.Tensor] = None
+        self.last_compute_ms = 0.0
+        L = int(model.num_layers)
+        self.layered = L > 1 and not directions.space.startswith("act:")
+        groups = layer_groups(L)
+        if strip is None:
+            strip_ranges = [list(groups[g]) for g in ("coarse", "middle", "fine")] + [[0, L]]
+        else:
+            strip_ranges = [list(resolve_layers(s, L) or (0, L)) for s in strip]
+        uniq: List[List[int]] = []
+        for r in strip_ranges:
+            if r not in uniq:
+                uniq.append(r)
+        controls = {"names": list(directions.names), "num_layers": L, "layered": self.layered,
+                    "groups": {k: list(v) for k, v in groups.items()}, "min": -float(strength_range),
+                    "max": float(strength_range), "step": 0.05, "space": directions.space,
+                    "strip_strengths": [f * float(strength_range) for f in (-1, -0.5, 0, 0.5, 1)]}
+        size = display_size if display_size is not None else max(96, min(256, 2 * model.resolution))
+        super().__init__(controls=controls, strip=uniq if self.layered else [[0, L]], seed=int(seed), n=int(n),
+                         encoding=encoding, display_size=int(size), _uid=uuid.uuid4().hex,
+                         title=f"layer-wise edits ({directions.method}) on {model.name}", **kwargs)
+        self._compute()
+        self._server = FrameServer(self, self._render_request, encoding=encoding, on_error=self._show_error)
+        self.observe(self._on_state_change, names=["stack", "selected", "seed", "n", "strip"])
+
+    # ------------------------------------------------------------------------------ validation
+    def _clean_item(self, item: Dict[str, Any]) -> Dict[str, Any]:
+        k = self.directions.index(item.get("direction", 0) if not isinstance(item.get("direction"), str)
+                                  else item["direction"])
+        s = float(item.get("strength", 0.0))
+        if not math.isfinite(s):
+            raise t.TraitError(f"edit strength must be finite; got {s}")
+        L = int(self.model.num_layers)
+        layers = item.get("layers")
+        if not self.layered:
+            rng = [0, L]
+        else:
+            try:
+                rng = list(resolve_layers(layers, L) or (0, L))
+            except ValueError as exc:
+                raise t.TraitError(str(exc)) from None
+        return {"direction": k, "name": self.directions.names[k], "strength": s, "layers": rng}
+
+    @t.validate("stack")
+    def _check_stack(self, proposal: Any) -> List[Dict[str, Any]]:
+        return [self._clean_item(dict(it)) for it in proposal["value"]]
+
+    @t.validate("n")
+    def _check_n(self, proposal: Any) -> int:
+        if int(proposal["value"]) < 1:
+            raise t.TraitError(f"n (samples) must be >= 1; got {proposal['value']}")
+        return int(proposal["value"])
+
+    @t.validate("seed")
+    def _check_seed(self, proposal: Any) -> int:
+        if int(proposal["value"]) < 0:
+            raise t.TraitError(f"seed must be >= 0; got {proposal['value']}")
+        return int(proposal["value"])
+
+    # ------------------------------------------------------------------------------ public API
+    def add(self, direction: Union[int, str], strength: float = 1.0, layers: LayerArg = None) -> int:
+        """Push an edit on the stack (layers: None = all, ``"coarse"|"middle"|"fine"`` or ``(start, end)``)
+        and select it; returns its index.
+
+            ed.add("pca 0", 2.0, "coarse")
+        """
+        item = {"direction": direction, "strength": strength,
+                "layers": list(layers) if isinstance(layers, (tuple, list)) else layers}
+        with self.hold_trait_notifications():
+            self.stack = list(self.stack) + [item]
+            self.selected = len(self.stack) - 1
+        return self.selected
+
+    def remove(self, index: int) -> None:
+        """Drop edit ``index`` from the stack."""
+        st = list(self.stack)
+        if not -len(st) <= index < len(st):
+            raise IndexError(f"no edit {index}; the stack has {len(st)}")
+        del st[index]
+        with self.hold_trait_notifications():
+            self.stack = st
+            self.selected = min(self.selected, len(st) - 1)
+
+    def set_layers(self, layers: LayerArg, index: Optional[int] = None) -> None:
+        """Move edit ``index`` (default: the selected one) to ``layers`` (a preset name or ``(start, end)``)."""
+        i = self._index(index)
+        st = [dict(x) for x in self.stack]
+        st[i]["layers"] = list(layers) if isinstance(layers, (tuple, list)) else layers
+        self.stack = st
+
+    def set_strength(self, strength: float, index: Optional[int] = None) -> None:
+        """Set edit ``index``'s (default: the selected one) strength in sigma."""
+        i = self._index(index)
+        st = [dict(x) for x in self.stack]
+        st[i]["strength"] = float(strength)
+        self.stack = st
+
+    @property
+    def z(self) -> torch.Tensor:
+        return self._latents().clone()
+
+    @property
+    def edits(self) -> List[Edit]:
+        """The stack as :class:`Edit` objects, in order (what ``render_edits`` applies)."""
+        return [self._edit(it) for it in self.stack]
+
+    @edits.setter
+    def edits(self, value: Sequence[Union[Edit, Dict[str, Any]]]) -> None:
+        self.import_edits(value)
+
+    def export_edits(self) -> List[Dict[str, Any]]:
+        """The stack as JSON-able records (``Edit.to_record``)."""
+        return [e.to_record() for e in self.edits]
+
+    def import_edits(self, records: Sequence[Union[Edit, Dict[str, Any]]]) -> None:
+        """Replace the stack by ``records`` (dicts from ``export_edits``/``Edit.to_record`` or Edits)."""
+        items = []
+        for r in records:
+            e = r if isinstance(r, Edit) else Edit.from_record(dict(r), self.directions)
+            if isinstance(e.strength, torch.Tensor) and e.strength.numel() != 1:
+                raise ValueError(f"{e.name}: per-sample strengths cannot go on the editor's stack")
+            items.append({"direction": e.direction, "strength": float(e.strength), "layers": e.layers})
+        with self.hold_trait_notifications():
+            self.stack = items
+            self.selected = len(items) - 1
+
+    @property
+    def latent(self) -> torch.Tensor:
+        """The edited per-layer latents ``[n, L, D]``."""
+        assert self._latent is not None
+        return self._latent.clone()
+
+    @property
+    def image(self) -> torch.Tensor:
+        """The edited images ``[n, 3, H, W]`` in [0, 1]."""
+        assert self._image is not None
+        return self._image.clone()
+
+    @property
+    def strip_images(self) -> torch.Tensor:
+        """The strip ``[R, 3, H, W]``: the selected edit at each strip range (or strength), sample 0."""
+        assert self._strip_images is not None
+        return self._strip_images.clone()
+
+    def state(self) -> Dict[str, Any]:
+        return {"stack": [dict(x) for x in self.stack], "selected": int(self.selected), "seed": int(self.seed),
+                "n": int(self.n), "strip": [list(r) for r in self.strip]}
+
+    def close(self) -> None:
+        server = getattr(self, "_server", None)
+        if server is not None:
+            server.close()
+        with contextlib.suppress(ValueError):
+            self.unobserve(self._on_state_change, names=["stack", "selected", "seed", "n", "strip"])
+        super().close()
+
+    # ------------------------------------------------------------------------------ compute
+    def _index(self, index: Optional[int]) -> int:
+        i = self.selected if index is None else int(index)
+        if not 0 <= i < len(self.stack):
+            raise IndexError(f"no edit {i} to change; the stack has {len(self.stack)} (use .add first)")
+        return i
+
+    def _edit(self, item: Dict[str, Any], layers: Optional[Sequence[int]] = None,
+              strength: Optional[float] = None) -> Edit:
+        rng = layers if layers is not None else item["layers"]
+        return Edit(self.directions, int(item["direction"]), float(item["strength"] if strength is None else strength),
+                    layers=tuple(rng) if self.layered else None)
+
+    def _latents(self) -> torch.Tensor:
+        key = (int(self.seed), int(self.n))
+        if self._z is None or self._z_key != key:
+            self._z = self.model.sample_z(key[1], seed=key[0])
+            self._z_key = key
+        return self._z
+
+    def strip_edits(self) -> List[List[Edit]]:
+        """For each strip cell, the stack with the selected edit moved to that range (or strength)."""
+        if not self.stack or not 0 <= self.selected < len(self.stack):
+            return []
+        items = list(self.stack)
+        sel = items[self.selected]
+        out = []
+        cells = self.strip if self.layered else self.controls["strip_strengths"]
+        for c in cells:
+            e = self._edit(sel, layers=c) if self.layered else self._edit(sel, strength=c)
+            out.append([self._edit(it) if i != self.selected else e for i, it in enumerate(items)])
+        return out
+
+    def _compute(self) -> None:
+        t0 = time.perf_counter()
+        z = self._latents()
+        self._latent, self._image = render_edits(self.model, z, self.edits)
+        strips = [render_edits(self.model, z[:1], es)[1][0] for es in self.strip_edits()]
+        self._strip_images = torch.stack(strips) if strips else self._image[:0]
+        self.last_compute_ms = (time.perf_counter() - t0) * 1e3
+
+    def _frames(self) -> torch.Tensor:
+        assert self._image is not None and self._strip_images is not None
+        return torch.cat([self._image, self._strip_images.to(self._image.device)])
+
+    def _show_error(self, message: str) -> None:
+        self.error = message
+
+    # ------------------------------------------------------------------------------ protocol
+    @contextlib.contextmanager
+    def _from_front(self) -> Iterator[None]:
+        self._front_depth += 1
+        try:
+            yield
+        finally:
+            self._front_depth -= 1
+
+    def _render_request(self, state: Optional[Dict[str, Any]]) -> Tuple[torch.Tensor, Dict[str, Any]]:
+        if state is None:
+            return self._frames(), self.state()
+        with self._from_front(), self.hold_sync():
+            for key in ("stack", "strip", "seed", "selected"):
+                if key in state:
+                    setattr(self, key, state[key])
+        self._compute()
+        if self.error:
+            self.error = ""
+        return self._frames(), self.state()
+
+    def _on_state_change(self, change: Dict[str, Any]) -> None:
+        if self._front_depth:
+            return
+        try:
+            self._compute()
+        except Exception as exc:  # noqa: BLE001 - shown in the widget, then raised to the caller
+            self._server.send_error(None, exc)
+            raise
+        self._server.push(self._frames(), self.state(), compute_ms=self.last_compute_ms)
+
+    # ------------------------------------------------------------------------------ figures
+    def _layer_grid(self, ranges: Optional[Sequence[LayerArg]], strengths: Sequence[float], index: Optional[int]):
+        from ..export import traversal
+
+        i = self._index(index)
+        sel = self.stack[i]
+        L = int(self.model.num_layers)
+        rngs = [list(resolve_layers(r, L) or (0, L)) for r in ranges] if ranges is not None else \
+            [list(r) for r in self.strip]
+        if not self.layered:
+            rngs = [[0, L]]
+        others = [self._edit(it) for j, it in enumerate(self.stack) if j != i]
+        grid = traversal(self.model, self._latents(), rngs, strengths,
+                         lambda r, s: others + [self._edit(sel, layers=r, strength=s)])
+        return rngs, grid
+
+    @staticmethod
+    def _range_label(r: Sequence[int], groups: Dict[str, Any]) -> str:
+        names = [g for g, v in groups.items() if list(v) == list(r)]
+        if not names and list(r) == [0, max(v[1] for v in groups.values())]:
+            names = ["all"]
+        return f"{names[0]} {r[0]}-{r[1]}" if names else f"layers {r[0]}-{r[1]}"
+
+    def figure(self, ranges: Optional[Sequence[LayerArg]] = None, strengths: Optional[Sequence[float]] = None,
+               steps: int = 7, index: Optional[int] = None, title: Optional[str] = None):
+        """A matplotlib Figure: layer range (rows) x strength (columns) of the selected edit.
+
+            fig = ed.figure(ranges=["coarse", "fine"], strengths=[-2, 0, 2])
+        """
+        from ..export import figure_grid
+
+        strengths = list(strengths) if strengths is not None else strengths_grid(-3, 3, steps)
+        rngs, grid = self._layer_grid(ranges, strengths, index)
+        name = self.directions.names[self.stack[self._index(index)]["direction"]]
+        return figure_grid(grid, [self._range_label(r, self.controls["groups"]) for r in rngs], strengths,
+                           title=f"{name}: {self.title}" if title is None else title, ylabel="layer range")
+
+    def save_gif(self, path: Any, layers: LayerArg = None, strengths: Optional[Sequence[float]] = None,
+                 steps: int = 21, index: Optional[int] = None, duration_ms: int = 80) -> Any:
+        """A GIF traversing the selected edit's strength at ``layers`` (default: its own range)."""
+        from ..export import save_gif
+
+        strengths = list(strengths) if strengths is not None else strengths_grid(-3, 3, steps)
+        i = self._index(index)
+        _, grid = self._layer_grid([layers if layers is not None else self.stack[i]["layers"]], strengths, i)
+        return save_gif(path, grid[0], duration_ms=duration_ms)
+
+    def save_html(self, path: Any, ranges: Optional[Sequence[LayerArg]] = None,
+                  strengths: Optional[Sequence[float]] = None, steps: int = 21, index: Optional[int] = None,
+                  fmt: str = "jpeg") -> Any:
+        """ONE self-contained HTML file: pick a layer range, scrub the strength (no kernel needed)."""
+        from ..export import save_html
+
+        strengths = list(strengths) if strengths is not None else strengths_grid(-3, 3, steps)
+        rngs, grid = self._layer_grid(ranges, strengths, index)
+        name = self.directions.names[self.stack[self._index(index)]["direction"]]
+        return save_html(path, grid, [self._range_label(r, self.controls["groups"]) for r in rngs], strengths,
+                         title=f"{name}: {self.title}", row_title="layer range", fmt=fmt)
+
+    def __repr__(self) -> str:
+        items = ", ".join(f"{it['name']}@{it['strength']:+.2f}[{it['layers'][0]}-{it['layers'][1]}]" for it in self.stack)
+        return f"LayerwiseEditor(model={self.model.name!r}, stack=[{items}], seed={self.seed}, n={self.n})"

@@ -1,0 +1,212 @@
+// LayerwiseEditor front end: a stack of edits (direction, strength, layer range), a two-handle layer
+// range with coarse / middle / fine presets, the edited samples, and a strip with the selected edit at
+// several layer ranges. State lives in Python; frames come back through the shared transport.
+
+import { createTransport, drawBitmap } from "./transport.js";
+
+/** Clamp a two-handle range to 0 <= start < end <= L; `moved` ("start" | "end") keeps its value. */
+export function clampRange(start, end, L, moved = "end") {
+  let s = Math.max(0, Math.min(L - 1, Math.round(Number(start))));
+  let e = Math.max(1, Math.min(L, Math.round(Number(end))));
+  if (s >= e) {
+    if (moved === "start") e = Math.min(L, s + 1);
+    else s = Math.max(0, e - 1);
+    if (s >= e) s = e - 1;
+  }
+  return [s, e];
+}
+
+/** "coarse 0-4" when a range is a preset, else "layers 2-7". */
+export function rangeLabel(range, groups = {}) {
+  for (const [name, r] of Object.entries(groups)) {
+    if (r[0] === range[0] && r[1] === range[1]) return `${name} ${range[0]}-${range[1]}`;
+  }
+  return `layers ${range[0]}-${range[1]}`;
+}
+
+/** A new stack item for direction k over all layers. */
+export function newItem(k, L, strength = 1) {
+  return { direction: k, strength, layers: [0, L] };
+}
+
+function h(tag, attrs = {}, children = []) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") el.className = v;
+    else if (k === "text") el.textContent = v;
+    else if (v !== undefined && v !== null) el.setAttribute(k, v);
+  }
+  for (const c of children) el.append(c);
+  return el;
+}
+
+const NO_SHORTCUTS = { "data-lm-suppress-shortcuts": "true" };
+let viewCounter = 0;
+
+export function render({ model, el }) {
+  const uid = `lwl${++viewCounter}${Math.random().toString(36).slice(2, 6)}`;
+  const c = model.get("controls") || {};
+  const names = c.names || [];
+  const L = c.num_layers || 1;
+  const groups = c.groups || {};
+  const state = {
+    stack: JSON.parse(JSON.stringify(model.get("stack") || [])),
+    selected: model.get("selected"),
+    seed: model.get("seed") || 0,
+    strip: JSON.parse(JSON.stringify(model.get("strip") || [])),
+  };
+
+  const root = h("div", { class: "lw-layerwise", "data-uid": model.get("_uid") || "" });
+  const title = h("div", { class: "lw-title", text: model.get("title") || "LayerwiseEditor" });
+  const error = h("div", { class: "lw-error", role: "alert" });
+  error.hidden = true;
+  const grid = h("div", { class: "lw-grid", role: "img", "aria-label": "edited samples" });
+  const stackList = h("ol", { class: "lw-stack", "aria-label": "edits" });
+
+  // ---------------------------------------------------------------- controls of the selected edit
+  const dirSelect = h("select", { class: "lw-direction", id: `${uid}-dir`, ...NO_SHORTCUTS },
+    names.map((n, k) => h("option", { value: k, text: n })));
+  const strength = h("input", { type: "range", class: "lw-strength", id: `${uid}-str`, min: c.min, max: c.max, step: c.step, value: 0, ...NO_SHORTCUTS });
+  const strengthOut = h("output", { for: `${uid}-str`, class: "lw-value" });
+  const startIn = h("input", { type: "range", class: "lw-start", min: 0, max: L, step: 1, value: 0, "aria-label": "first layer", ...NO_SHORTCUTS });
+  const endIn = h("input", { type: "range", class: "lw-end", min: 0, max: L, step: 1, value: L, "aria-label": "end layer (exclusive)", ...NO_SHORTCUTS });
+  const rangeOut = h("output", { class: "lw-range-value" });
+  const presets = ["coarse", "middle", "fine"].filter((g) => groups[g]).concat(["all"]).map((g) =>
+    h("button", { type: "button", class: `lw-preset lw-preset-${g}`, "data-preset": g, text: g }));
+  const addBtn = h("button", { type: "button", class: "lw-add", text: "+ add edit" });
+  const rangeBox = h("div", { class: "lw-range" }, [h("span", { text: "layers" }), h("div", { class: "lw-handles" }, [startIn, endIn]), rangeOut, ...presets]);
+  if (!c.layered) rangeBox.hidden = true;
+  const editor = h("div", { class: "lw-editor" }, [
+    h("label", { for: `${uid}-dir`, text: "direction" }), dirSelect,
+    h("label", { for: `${uid}-str`, text: "strength" }), strength, strengthOut, addBtn,
+  ]);
+  const strip = h("div", { class: "lw-strip", "aria-label": "selected edit at several layer ranges" });
+  root.append(title, grid, error, stackList, editor, rangeBox, strip);
+  el.append(root);
+
+  function sel() {
+    return state.selected >= 0 && state.selected < state.stack.length ? state.stack[state.selected] : null;
+  }
+
+  function showStack() {
+    stackList.replaceChildren(...state.stack.map((it, i) => {
+      const label = `${names[it.direction] ?? it.direction} ${it.strength >= 0 ? "+" : "\u2212"}${Math.abs(it.strength).toFixed(2)}\u03c3` +
+        (c.layered ? ` @ ${rangeLabel(it.layers, groups)}` : "");
+      const pick = h("button", { type: "button", class: "lw-pick", "aria-pressed": i === state.selected ? "true" : "false", text: label });
+      const del = h("button", { type: "button", class: "lw-remove", "aria-label": `remove edit ${i + 1}`, text: "\u00d7" });
+      pick.addEventListener("click", () => { state.selected = i; showAll(); ask(); });
+      del.addEventListener("click", () => {
+        state.stack.splice(i, 1);
+        state.selected = Math.min(state.selected, state.stack.length - 1);
+        showAll(); ask();
+      });
+      return h("li", { class: i === state.selected ? "lw-item lw-selected" : "lw-item" }, [pick, del]);
+    }));
+  }
+
+  function showControls() {
+    const it = sel();
+    for (const x of [dirSelect, strength, startIn, endIn, ...presets]) x.disabled = !it;
+    if (!it) { strengthOut.textContent = ""; rangeOut.textContent = ""; return; }
+    dirSelect.value = String(it.direction);
+    strength.value = String(it.strength);
+    strengthOut.textContent = `${it.strength >= 0 ? "+" : "\u2212"}${Math.abs(it.strength).toFixed(2)} \u03c3`;
+    startIn.value = String(it.layers[0]);
+    endIn.value = String(it.layers[1]);
+    rangeOut.textContent = rangeLabel(it.layers, groups);
+    for (const b of presets) {
+      const g = b.dataset.preset;
+      const r = g === "all" ? [0, L] : groups[g];
+      b.setAttribute("aria-pressed", r[0] === it.layers[0] && r[1] === it.layers[1] ? "true" : "false");
+    }
+  }
+
+  function showAll() { showStack(); showControls(); }
+
+  function setRange(r) {
+    const it = sel();
+    if (!it) return;
+    it.layers = r;
+    showAll(); ask();
+  }
+
+  dirSelect.addEventListener("change", () => { const it = sel(); if (it) { it.direction = Number(dirSelect.value); showAll(); ask(); } });
+  strength.addEventListener("input", () => { const it = sel(); if (it) { it.strength = Number(strength.value); showAll(); ask(); } });
+  startIn.addEventListener("input", () => { const r = clampRange(startIn.value, endIn.value, L, "start"); setRange(r); });
+  endIn.addEventListener("input", () => { const r = clampRange(startIn.value, endIn.value, L, "end"); setRange(r); });
+  for (const b of presets) b.addEventListener("click", () => setRange(b.dataset.preset === "all" ? [0, L] : groups[b.dataset.preset].slice()));
+  addBtn.addEventListener("click", () => {
+    const it = sel();
+    state.stack.push(newItem(it ? it.direction : 0, L, 1));
+    state.selected = state.stack.length - 1;
+    showAll(); ask();
+  });
+
+  // ---------------------------------------------------------------- frames
+  let canvases = [];
+  let stripCells = [];
+  let frames = 0;
+  function ensure(n, s) {
+    const size = model.get("display_size") || 160;
+    if (canvases.length !== n) {
+      grid.replaceChildren();
+      canvases = Array.from({ length: n }, (_, i) => {
+        const cv = h("canvas", { class: "lw-canvas", "data-index": i, "aria-label": `sample ${i + 1}` });
+        cv.style.width = `${size}px`;
+        grid.append(cv);
+        return cv;
+      });
+    }
+    const labels = c.layered ? state.strip.map((r) => rangeLabel(r, groups))
+      : (c.strip_strengths || []).map((v) => `${v >= 0 ? "+" : "\u2212"}${Math.abs(v).toFixed(1)}\u03c3`);
+    if (stripCells.length !== s || stripCells.some((x, i) => x.label.textContent !== labels[i])) {
+      strip.replaceChildren();
+      stripCells = Array.from({ length: s }, (_, i) => {
+        const cv = h("canvas", { class: "lw-canvas lw-strip-canvas", "data-index": i });
+        cv.style.width = `${Math.round(size * 0.75)}px`;
+        const label = h("figcaption", { text: labels[i] || "" });
+        strip.append(h("figure", { class: "lw-cell" }, [cv, label]));
+        return { canvas: cv, label };
+      });
+    }
+  }
+
+  function applyState(s) {
+    if (!s) return;
+    if (Array.isArray(s.stack)) state.stack = JSON.parse(JSON.stringify(s.stack));
+    if (typeof s.selected === "number") state.selected = s.selected;
+    if (typeof s.seed === "number") state.seed = s.seed;
+    if (Array.isArray(s.strip)) state.strip = JSON.parse(JSON.stringify(s.strip));
+    showAll();
+  }
+
+  function onFrame({ msg, bitmaps }) {
+    const n = (msg.state && msg.state.n) || 1;
+    ensure(n, bitmaps.length - n);
+    bitmaps.forEach((b, i) => drawBitmap(i < n ? canvases[i] : stripCells[i - n].canvas, b));
+    if (!error.hidden) { error.hidden = true; error.textContent = ""; }
+    frames += 1;
+    root.dataset.frames = String(frames);
+    root.dispatchEvent(new CustomEvent("lw-frame", { bubbles: true, detail: { seq: msg.seq, state: msg.state, frames } }));
+  }
+
+  function onError(message) {
+    error.textContent = message;
+    error.hidden = false;
+  }
+
+  const transport = createTransport(model, { onFrame, onError, onState: applyState });
+  function ask() {
+    transport.request({ stack: state.stack, selected: state.selected, seed: state.seed, strip: state.strip });
+  }
+  showAll();
+  transport.sync();
+  const onErrorTrait = () => { const m = model.get("error"); if (m) onError(m); };
+  model.on("change:error", onErrorTrait);
+  return () => {
+    transport.dispose();
+    model.off("change:error", onErrorTrait);
+  };
+}
+
+export default { render };
