@@ -1,6 +1,7 @@
 """Suite-wide pytest settings: CPU threads, and the rules that keep the one test command honest.
 
-- Tests run on CPU with at most 2 threads (the CI machine has 2 cores).
+- Tests run on CPU with one torch thread: the browser tests run a kernel, JupyterLab and Chromium
+  beside pytest on 2 cores, and oversubscribed torch threads slow everything tenfold (measured).
 - Under ``CI`` a skipped test marked ``browser`` or ``js`` is reported as a failure: those suites are
   part of the test command, not optional extras (a missing Chromium or Node must break the build).
 - A run in which no test passed (all skipped or deselected) exits with status 5, like an empty one.
@@ -13,7 +14,7 @@ import os
 import pytest
 import torch
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+torch.set_num_threads(1)
 
 _REQUIRED_IN_CI = ("browser", "js")
 _passed = 0
