@@ -3,11 +3,15 @@
     import latentwidgets as lw
     model = lw.load("sprites-style")             # embedded default, offline
     images = model.generate(model.sample_z(8, seed=0))
+    d = lw.find_directions(model, "pca", n_components=6)
+    lw.DirectionExplorer(model, d, n=4)           # live sliders in JupyterLab
 """
 
 from __future__ import annotations
 
 from . import zoo
+from .directions import Directions, find_directions
+from .edit import Edit, render_edits
 from .models import LatentModel, load
 from .widgets import DirectionExplorer, LayerwiseEditor
 
@@ -27,4 +31,5 @@ def unload_ipython_extension(ipython):  # noqa: ANN001
 
 
 __version__ = "0.1.0"
-__all__ = ["LatentModel", "load", "zoo", "__version__", "DirectionExplorer", "LayerwiseEditor"]
+__all__ = ["LatentModel", "load", "zoo", "__version__", "find_directions", "Directions", "Edit", "render_edits",
+           "DirectionExplorer", "LayerwiseEditor"]

@@ -19,6 +19,7 @@ describe("rangeLabel", () => {
   it("names presets", () => {
     expect(rangeLabel([8, 10], groups)).toBe("fine 8-10");
     expect(rangeLabel([2, 5], groups)).toBe("layers 2-5");
+    expect(rangeLabel([0, 10], groups)).toBe("all 0-10");
   });
 });
 

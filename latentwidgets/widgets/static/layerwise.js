@@ -21,6 +21,8 @@ export function rangeLabel(range, groups = {}) {
   for (const [name, r] of Object.entries(groups)) {
     if (r[0] === range[0] && r[1] === range[1]) return `${name} ${range[0]}-${range[1]}`;
   }
+  const ends = Object.values(groups).map((r) => r[1]);
+  if (ends.length && range[0] === 0 && range[1] === Math.max(...ends)) return `all ${range[0]}-${range[1]}`;
   return `layers ${range[0]}-${range[1]}`;
 }
 
