@@ -5,7 +5,7 @@
   toast and autosave switched off, serving a temporary copy of the notebooks (the repo's files are
   never written).
 - :func:`launch_chromium` starts Debian's Chromium (``/usr/lib/chromium/chromium``, or
-  ``$CHROMIUM_PATH``); never ``playwright install``.
+  ``$CHROMIUM_PATH``); never the Playwright browser download.
 - :class:`LabPage` opens a notebook, runs all cells through ``window.jupyterapp.commands``, and
   executes code in the notebook's own kernel to read Python state back.
 
@@ -55,7 +55,7 @@ def missing_requirements() -> Optional[str]:
     try:
         import playwright  # noqa: F401
     except ImportError:
-        return "Python playwright missing: pip install playwright (never run `playwright install`)"
+        return "Python playwright missing: pip install playwright (the browser comes from Debian, never from Playwright's own download)"
     if shutil.which("jupyter", path=str(Path(sys.executable).parent)) is None:
         try:
             import jupyterlab  # noqa: F401
