@@ -17,6 +17,17 @@ import torch
 torch.set_num_threads(1)
 
 _REQUIRED_IN_CI = ("browser", "js")
+
+
+@pytest.fixture(scope="session")
+def untrained_style_model():
+    """sprites-style's architecture at a seeded random init: widget tests that must not depend on how
+    far the shipped weights have trained."""
+    from latentwidgets import zoo
+    from latentwidgets.models.zoo_style import ZooStyleModel
+
+    torch.manual_seed(0)
+    return ZooStyleModel(zoo.build("sprites-style", untrained=True), name="sprites-style")
 _passed = 0
 
 

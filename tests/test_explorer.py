@@ -14,19 +14,16 @@ import torch
 import traitlets
 
 import latentwidgets as lw
-from latentwidgets import zoo
 from latentwidgets.directions.record import Directions
 from latentwidgets.edit import Edit, render_edits
-from latentwidgets.models.zoo_style import ZooStyleModel
 from latentwidgets.widgets import DirectionExplorer
 from latentwidgets.widgets.esm import esm_source
 from latentwidgets.widgets.transport import decode_frame
 
 
 @pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return ZooStyleModel(zoo.build("sprites-style", untrained=True), name="sprites-style")
+def model(untrained_style_model):
+    return untrained_style_model
 
 
 @pytest.fixture(scope="module")

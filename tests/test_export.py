@@ -13,20 +13,17 @@ import pytest
 import torch
 from PIL import Image
 
-from latentwidgets import zoo
 from latentwidgets.directions.record import Directions
 from latentwidgets.edit import Edit, render_edits
 from latentwidgets.export import figure_grid, save_gif, save_html, traversal
-from latentwidgets.models.zoo_style import ZooStyleModel
 from latentwidgets.widgets import DirectionExplorer, LayerwiseEditor
 
 EVIL = "<script>alert(1)</script>"
 
 
 @pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return ZooStyleModel(zoo.build("sprites-style", untrained=True), name="sprites-style")
+def model(untrained_style_model):
+    return untrained_style_model
 
 
 @pytest.fixture(scope="module")
