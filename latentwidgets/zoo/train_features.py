@@ -22,12 +22,9 @@ Run (resumes from ``--ckpt``; ``--export`` writes the shipped weights)::
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Dict, Tuple
 
 import torch
@@ -35,7 +32,7 @@ import torch.nn.functional as F
 
 from . import sprites
 from .features_net import CORRUPTIONS, HEADS, REGRESSED, SpritesFeatures, build_features
-from .training import log_line, resume, save_modules, time_boxed
+from .training import checkpoint, log_line, recipe_args, recipe_parser, resume, time_boxed
 
 SEED = 0
 BATCH = 64
@@ -181,21 +178,8 @@ def quick_eval(net: SpritesFeatures, n: int = 512, seed: int = 424242) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, default=30.0)
-    ap.add_argument("--steps", type=int, default=10**9, help="stop after this many total steps")
-    ap.add_argument("--ckpt", default="training/sprites-features.resume.safetensors")
-    ap.add_argument("--export", default=None, help="write the trained net here (prefix 'g')")
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--batch", type=int, default=BATCH)
-    ap.add_argument("--every", type=float, default=180.0, help="seconds between checkpoints")
-    ap.add_argument("--smoke", action="store_true", help="a few steps into a temp dir (CI)")
-    args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.smoke:
-        tmp = Path(tempfile.mkdtemp())
-        args.ckpt, args.export, args.steps, args.batch = str(tmp / "ckpt.safetensors"), str(tmp / "g.safetensors"), 3, 8
+    args = recipe_args(recipe_parser(__doc__, "training/sprites-features.resume.safetensors", minutes=30.0,
+                                     batch=BATCH), argv)
 
     torch.manual_seed(SEED)
     net = build_features()
@@ -211,11 +195,8 @@ def main(argv=None) -> int:
                 "objective": "factor regression + damage kind/strength on half-damaged fresh scenes"}
         if not args.smoke:
             meta["eval"] = quick_eval(net, n=256)
-        save_modules(args.ckpt, {"net": net}, meta)
-        if args.export:
-            save_modules(args.export, {"g": net}, meta)
+        checkpoint(args, {"net": net}, {"g": net}, meta)
         net.train()
-        print(f"checkpoint at step {step} -> {args.ckpt} {meta.get('eval', '')}", flush=True)
 
     net.train()
     for step in time_boxed(range(start, args.steps), args.minutes, every=(args.every, save)):

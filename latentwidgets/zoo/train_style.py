@@ -22,11 +22,8 @@ Run (resumes from ``--ckpt`` when it exists; writes the shipped weights with ``-
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +31,7 @@ import torch.nn.functional as F
 from . import sprites
 from .style_net import StyleGenerator
 from .teacher import Z_DIM, teacher_factors, teacher_images
-from .training import EMA, log_line, resume, save_modules, time_boxed
+from .training import EMA, checkpoint, log_line, recipe_args, recipe_parser, resume, time_boxed
 
 SEED = 0
 BATCH = 48
@@ -103,21 +100,9 @@ def quick_eval(net: StyleGenerator, n: int = 256, seed: int = 12345) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, default=60.0)
-    ap.add_argument("--steps", type=int, default=10**9, help="stop after this many total steps")
-    ap.add_argument("--ckpt", default="training/sprites-style.resume.safetensors")
-    ap.add_argument("--export", default=None, help="write the EMA generator here when done")
-    ap.add_argument("--threads", type=int, default=0)
+    ap = recipe_parser(__doc__, "training/sprites-style.resume.safetensors", minutes=60.0, batch=BATCH)
     ap.add_argument("--lr", type=float, default=LR)
-    ap.add_argument("--batch", type=int, default=BATCH)
-    ap.add_argument("--smoke", action="store_true", help="a few steps into a temp dir (CI)")
-    args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.smoke:
-        tmp = Path(tempfile.mkdtemp())
-        args.ckpt, args.export, args.steps, args.batch = str(tmp / "ckpt.safetensors"), str(tmp / "g.safetensors"), 3, 8
+    args = recipe_args(ap, argv)
 
     torch.manual_seed(SEED)
     net, ema_net = build(), build()
@@ -132,12 +117,9 @@ def main(argv=None) -> int:
         meta = {"step": step, "recipe": "latentwidgets.zoo.train_style", "seed": SEED, "batch": args.batch,
                 "lr": args.lr, "objective": "distillation of teacher.teacher_images: object-weighted L1+4*MSE + coverage BCE + coarse L1"
                      f" + {POSE_WEIGHT} * pose hint on the input transform (from step 4764)"}
-        save_modules(args.ckpt, {"net": net, "ema": ema_net}, meta)
-        if args.export:
-            save_modules(args.export, {"g": ema_net}, meta)
-        print(f"checkpoint at step {step} -> {args.ckpt}", flush=True)
+        checkpoint(args, {"net": net, "ema": ema_net}, {"g": ema_net}, meta)
 
-    for step in time_boxed(range(start, args.steps), args.minutes, every=(180, save)):
+    for step in time_boxed(range(start, args.steps), args.minutes, every=(args.every, save)):
         z = torch.randn(args.batch, Z_DIM, generator=gen)
         factors, shape_weights = teacher_factors(z)
         target = sprites.render(factors, shape_weights=shape_weights)

@@ -26,16 +26,13 @@ Run (resumes from ``--ckpt`` when it exists; ``--export`` writes the shipped wei
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 
 from . import sprites
-from .training import log_line, resume, save_modules, time_boxed
+from .training import checkpoint, log_line, recipe_args, recipe_parser, resume, time_boxed
 from .vae_net import SpritesVAE, build_vae
 
 SEED = 0
@@ -72,22 +69,9 @@ def quick_eval(vae: SpritesVAE, n: int = 256, seed: int = 987654) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, default=60.0)
-    ap.add_argument("--steps", type=int, default=10**9, help="stop after this many total steps")
-    ap.add_argument("--ckpt", default="training/sprites-vae.resume.safetensors")
-    ap.add_argument("--export", default=None, help="write the trained VAE here (prefix 'g')")
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--batch", type=int, default=BATCH)
+    ap = recipe_parser(__doc__, "training/sprites-vae.resume.safetensors", minutes=60.0, batch=BATCH)
     ap.add_argument("--beta", type=float, default=BETA)
-    ap.add_argument("--every", type=float, default=180.0, help="seconds between checkpoints")
-    ap.add_argument("--smoke", action="store_true", help="a few steps into a temp dir (CI)")
-    args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.smoke:
-        tmp = Path(tempfile.mkdtemp())
-        args.ckpt, args.export, args.steps, args.batch = str(tmp / "ckpt.safetensors"), str(tmp / "g.safetensors"), 3, 8
+    args = recipe_args(ap, argv)
 
     torch.manual_seed(SEED)
     vae = build_vae()
@@ -101,10 +85,7 @@ def main(argv=None) -> int:
                 "beta": args.beta, "z_dim": vae.z_dim,
                 "sigma": SIGMA,
                 "objective": "beta-VAE: Gaussian NLL (sigma 0.1) summed over pixels + beta * KL, beta warm-up 1000 steps"}
-        save_modules(args.ckpt, {"net": vae}, meta)
-        if args.export:
-            save_modules(args.export, {"g": vae}, meta)
-        print(f"checkpoint at step {step} -> {args.ckpt}", flush=True)
+        checkpoint(args, {"net": vae}, {"g": vae}, meta)
 
     vae.train()
     for step in time_boxed(range(start, args.steps), args.minutes, every=(args.every, save)):

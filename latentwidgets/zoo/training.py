@@ -4,8 +4,10 @@ Every recipe (``train_style``, ``train_vae``, ``train_features``) trains on fres
 (the world is infinite, so there is no data set to ship), checkpoints its modules as safetensors
 every few minutes, and resumes from the checkpoint when run again::
 
-    state = resume(path, {"net": net, "ema": ema})          # -> step to continue from (0 if new)
-    for step in time_boxed(range(state, total), minutes=30, every=(180, save)):
+    args = recipe_args(recipe_parser(__doc__, "training/x.resume.safetensors", minutes=30, batch=64), argv)
+    state = resume(args.ckpt, {"net": net, "ema": ema})     # -> step to continue from (0 if new)
+    save = lambda step: checkpoint(args, {"net": net, "ema": ema}, {"g": ema}, {"step": step, ...})
+    for step in time_boxed(range(state, args.steps), args.minutes, every=(args.every, save)):
         ...
 
 Optimizer moments are not kept across runs (Adam re-warms within a few hundred steps); weights,
@@ -14,9 +16,11 @@ EMA weights and the step counter are, so a run can stop anywhere.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, Optional
@@ -111,6 +115,44 @@ class EMA:
             p_ema.lerp_(p, 1 - b)
         for b_ema, b_ in zip(self.twin.buffers(), self.module.buffers()):
             b_ema.copy_(b_)
+
+
+def recipe_parser(doc: Optional[str], ckpt: str, minutes: float, batch: int) -> argparse.ArgumentParser:
+    """The command line every recipe shares: ``--minutes --steps --ckpt --export --threads --batch
+    --every --smoke``; a recipe adds its own options to the parser it gets back."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=minutes, help="stop after this many minutes")
+    ap.add_argument("--steps", type=int, default=10**9, help="stop after this many total steps")
+    ap.add_argument("--ckpt", default=ckpt, help="resume checkpoint (read if it exists, written every --every s)")
+    ap.add_argument("--export", default=None, help="also write the shipped weights (prefix 'g') here")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--every", type=float, default=180.0, help="seconds between checkpoints")
+    ap.add_argument("--smoke", action="store_true", help="a few steps into a temporary folder (what CI runs)")
+    return ap
+
+
+def recipe_args(ap: argparse.ArgumentParser, argv: Optional[list] = None) -> argparse.Namespace:
+    """Parse, set the thread count, and for ``--smoke`` redirect the files to a temporary folder and
+    cut the run to 3 steps of batch 8."""
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.smoke:
+        tmp = Path(tempfile.mkdtemp())
+        args.ckpt, args.export = str(tmp / "ckpt.safetensors"), str(tmp / "g.safetensors")
+        args.steps, args.batch = 3, 8
+    return args
+
+
+def checkpoint(args: argparse.Namespace, modules: Dict[str, nn.Module], export: Dict[str, nn.Module],
+               meta: dict) -> None:
+    """Write the resume checkpoint ``args.ckpt`` (all ``modules``) and, with ``--export``, the shipped
+    weights (``export``, e.g. ``{"g": ema_net}``)."""
+    save_modules(args.ckpt, modules, meta)
+    if args.export:
+        save_modules(args.export, export, meta)
+    print(f"checkpoint at step {meta.get('step')} -> {args.ckpt} {meta.get('eval', '')}".rstrip(), flush=True)
 
 
 def log_line(step: int, t0: float, **values: float) -> str:
