@@ -15,8 +15,10 @@ background colour, and ``image = sigmoid(a) * object + (1 - sigmoid(a)) * backgr
 thus lives in the coarse and middle latents and colour in the finest one.
 
 An input transform (as in StyleGAN3) reads the first per-layer latent and moves, turns and scales a
-coordinate frame; its coordinate channels join the input of every convolution, which makes placing
-an object at a precise position cheap for such a small net. No noise inputs: sprites have
+coordinate frame; its coordinate channels (a small bank of generic features of the frame: u, v,
+their squares and product, |u|, |v|, and the L1 and L-infinity norms) join the input of every
+convolution, which makes placing an object at a precise position, and giving it straight or curved
+edges, cheap for such a small net. No noise inputs: sprites have
 no stochastic detail.
 """
 
@@ -65,6 +67,18 @@ class ModulatedConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(c_out))
         self.demodulate, self.activate, self.padding = demodulate, activate, kernel // 2
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints from before the coordinate bank grew (5 -> 9 channels) load with the new
+        # input channels switched off: zero weights, unit style, so the function is unchanged
+        w, a_w, a_b = prefix + "weight", prefix + "affine.weight", prefix + "affine.bias"
+        if w in state_dict and state_dict[w].shape[1] < self.weight.shape[1]:
+            extra = self.weight.shape[1] - state_dict[w].shape[1]
+            old = state_dict[w]
+            state_dict[w] = torch.cat([old, old.new_zeros(old.shape[0], extra, *old.shape[2:])], 1)
+            state_dict[a_w] = torch.cat([state_dict[a_w], state_dict[a_w].new_zeros(extra, state_dict[a_w].shape[1])], 0)
+            state_dict[a_b] = torch.cat([state_dict[a_b], state_dict[a_b].new_ones(extra)], 0)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def forward(self, x: torch.Tensor, w: torch.Tensor, coords: Optional[torch.Tensor] = None) -> torch.Tensor:
         if self.coords:
             if coords is None:
@@ -84,10 +98,11 @@ class ModulatedConv(nn.Module):
 class FrameHead(nn.Module):
     """The input transform (as StyleGAN3's input layer): from the first per-layer latent, a
     translation, rotation and scale of the coordinate frame that every convolution reads.
-    ``grid(res)`` gives ``[B, 5, res, res]``: transformed pixel-centre coordinates u, v and
-    u^2, v^2, uv. Placing, turning and sizing an object is then cheap for a tiny net."""
+    ``grid(res)`` gives ``[B, 9, res, res]``: transformed pixel-centre coordinates u, v, then
+    u^2, v^2, uv (conic edges are linear in these), |u|, |v|, |u| + |v| and max(|u|, |v|) (straight
+    edges, turned by the frame). Placing, turning and sizing an object is then cheap for a tiny net."""
 
-    CHANNELS = 5
+    CHANNELS = 9
 
     def __init__(self, w_dim: int):
         super().__init__()
@@ -112,7 +127,8 @@ class FrameHead(nn.Module):
         c, s = cs[:, 0].view(b, 1, 1), cs[:, 1].view(b, 1, 1)
         k = inv_scale.view(b, 1, 1)
         u, v = (c * dx + s * dy) * k, (-s * dx + c * dy) * k
-        return torch.stack([u, v, u * u, v * v, u * v], dim=1)
+        au, av = u.abs(), v.abs()
+        return torch.stack([u, v, u * u, v * v, u * v, au, av, au + av, torch.maximum(au, av)], dim=1)
 
 
 class ColorHead(nn.Module):

@@ -62,6 +62,7 @@ def distill_loss(pred: torch.Tensor, logit: torch.Tensor, target: torch.Tensor) 
 
 
 POSE_WEIGHT = 1.0
+SHAPE_WEIGHT = 0.5
 _SCALE_REF = 0.22  # a mid-range object side, in image widths
 
 
@@ -77,6 +78,13 @@ def pose_hint_loss(net: StyleGenerator, w: torch.Tensor, factors: dict) -> torch
     log_scale = torch.log(factors["scale"] / _SCALE_REF)
     return ((p[:, 0:2] - t_target).pow(2).sum(1) + (cs - cs_target).pow(2).sum(1)
             + (p[:, 4] - log_scale).pow(2)).mean()
+
+
+def shape_hint_loss(probe: torch.nn.Linear, w: torch.Tensor, shape_weights: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of a linear read-out of ``w`` (a training-time probe, not part of the
+    generator) against the teacher's shape blend weights: keeps the shape linearly decodable from
+    the latent that the style layers read."""
+    return -(shape_weights * F.log_softmax(probe(w), dim=1)).sum(1).mean()
 
 
 @torch.no_grad()
@@ -107,8 +115,9 @@ def main(argv=None) -> int:
     torch.manual_seed(SEED)
     net, ema_net = build(), build()
     ema = EMA(net, ema_net, beta=0.998)
-    start = resume(args.ckpt, {"net": net, "ema": ema_net})
-    opt = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.9, 0.99))
+    probe = torch.nn.Linear(net.w_dim, len(sprites.SHAPES))
+    start = resume(args.ckpt, {"net": net, "ema": ema_net, "probe": probe}, optional=("probe",))
+    opt = torch.optim.Adam([*net.parameters(), *probe.parameters()], lr=args.lr, betas=(0.9, 0.99))
     gen = torch.Generator().manual_seed(SEED + start)  # a resumed run draws new latents
     t0 = time.time()
 
@@ -116,8 +125,9 @@ def main(argv=None) -> int:
         ema_net.w_avg.copy_(estimate_w_avg(ema_net))
         meta = {"step": step, "recipe": "latentwidgets.zoo.train_style", "seed": SEED, "batch": args.batch,
                 "lr": args.lr, "objective": "distillation of teacher.teacher_images: object-weighted L1+4*MSE + coverage BCE + coarse L1"
-                     f" + {POSE_WEIGHT} * pose hint on the input transform (from step 4764)"}
-        checkpoint(args, {"net": net, "ema": ema_net}, {"g": ema_net}, meta)
+                     f" + {POSE_WEIGHT} * pose hint on the input transform (from step 4764)"
+                     f" + {SHAPE_WEIGHT} * shape hint (linear probe of w, CE)"}
+        checkpoint(args, {"net": net, "ema": ema_net, "probe": probe}, {"g": ema_net}, meta)
 
     for step in time_boxed(range(start, args.steps), args.minutes, every=(args.every, save)):
         z = torch.randn(args.batch, Z_DIM, generator=gen)
@@ -127,13 +137,15 @@ def main(argv=None) -> int:
         pred, logit = net.synthesis(w1.unsqueeze(1).expand(-1, net.num_ws, -1), return_logit=True)
         loss = distill_loss(pred, logit, target)
         pose = pose_hint_loss(net, w1, factors)
-        loss = loss + POSE_WEIGHT * pose
+        shape = shape_hint_loss(probe, w1, shape_weights)
+        loss = loss + POSE_WEIGHT * pose + SHAPE_WEIGHT * shape
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         ema.update(beta=min(0.998, (1 + step) / (10 + step)))
         if step % 100 == 0:
-            print(log_line(step, t0, loss=float(loss.detach()), pose=float(pose.detach())), flush=True)
+            print(log_line(step, t0, loss=float(loss.detach()), pose=float(pose.detach()),
+                           shape=float(shape.detach())), flush=True)
         if step % 1000 == 0 and step > start:
             print("eval", quick_eval(ema_net), flush=True)
     return 0

@@ -61,10 +61,14 @@ def load_modules(path: str | os.PathLike, modules: Dict[str, nn.Module], strict:
     return read_meta(path)
 
 
-def resume(path: str | os.PathLike, modules: Dict[str, nn.Module]) -> int:
-    """Load a checkpoint if it exists; return the step to continue from."""
+def resume(path: str | os.PathLike, modules: Dict[str, nn.Module], optional: Iterable[str] = ()) -> int:
+    """Load a checkpoint if it exists; return the step to continue from. Modules named in
+    ``optional`` keep their initial weights when the checkpoint predates them."""
     if not Path(path).exists():
         return 0
+    with safe_open(str(path), framework="pt") as f:
+        present = {k.split(".", 1)[0] for k in f.keys()}
+    modules = {k: m for k, m in modules.items() if k in present or k not in set(optional)}
     meta = load_modules(path, modules)
     step = int(meta.get("step", 0))
     print(f"resumed {path} at step {step}", flush=True)
