@@ -163,6 +163,13 @@ class SynthesisNetwork(nn.Module):
         self.frame = FrameHead(w_dim)
         self.num_ws = len(convs) + 1
         self.resolution = start * 2 ** (len(channels) - 1)
+        # log of a gain on the coverage logit: edges one pixel wide need logit slopes that the
+        # demodulated convolutions reach only slowly; exp() lets training sharpen them in few steps
+        self.log_edge_gain = nn.Parameter(torch.zeros(()))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        state_dict.setdefault(prefix + "log_edge_gain", torch.zeros(()))  # checkpoints from before the gain
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def layer_names(self) -> List[str]:
         """Hookable block outputs, coarse to fine (``b4`` .. ``b64``): the feature maps after each block."""
@@ -183,10 +190,11 @@ class SynthesisNetwork(nn.Module):
             logit = logit + self.torgb[i](x, ws[:, 2 * i + 1])
             feats.append(x)
         obj, bg = self.colors(ws[:, -1])
-        alpha = torch.sigmoid(logit - 2.0)
+        logit = (logit - 2.0) * self.log_edge_gain.exp()
+        alpha = torch.sigmoid(logit)
         img = alpha * obj[:, :, None, None] + (1 - alpha) * bg[:, :, None, None]
         if return_logit:
-            return img, logit - 2.0
+            return img, logit
         return (img, feats) if return_features else img
 
     def style_affines(self) -> List[List[nn.Linear]]:

@@ -117,7 +117,10 @@ def main(argv=None) -> int:
     ema = EMA(net, ema_net, beta=0.998)
     probe = torch.nn.Linear(net.w_dim, len(sprites.SHAPES))
     start = resume(args.ckpt, {"net": net, "ema": ema_net, "probe": probe}, optional=("probe",))
-    opt = torch.optim.Adam([*net.parameters(), *probe.parameters()], lr=args.lr, betas=(0.9, 0.99))
+    gain = net.synthesis.log_edge_gain
+    rest = [p for p in net.parameters() if p is not gain] + list(probe.parameters())
+    # the edge gain is one scalar in log space: a 10x learning rate lets it follow the shapes quickly
+    opt = torch.optim.Adam([{"params": rest}, {"params": [gain], "lr": 10 * args.lr}], lr=args.lr, betas=(0.9, 0.99))
     gen = torch.Generator().manual_seed(SEED + start)  # a resumed run draws new latents
     t0 = time.time()
 
@@ -145,7 +148,7 @@ def main(argv=None) -> int:
         ema.update(beta=min(0.998, (1 + step) / (10 + step)))
         if step % 100 == 0:
             print(log_line(step, t0, loss=float(loss.detach()), pose=float(pose.detach()),
-                           shape=float(shape.detach())), flush=True)
+                           shape=float(shape.detach()), edge_gain=float(gain.detach().exp())), flush=True)
         if step % 1000 == 0 and step > start:
             print("eval", quick_eval(ema_net), flush=True)
     return 0
