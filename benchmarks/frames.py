@@ -19,9 +19,19 @@ to the kernel before them. ``final_frame_lag_ms`` is release -> last frame drawn
 frame was already on screen). ``model_forward_ms`` is the median time of ``render_edits`` for one
 sample, measured in the same kernel; ``overhead_ms_p50`` = latency p50 - that.
 
-    python benchmarks/frames.py --json runs/frames.json
+Besides, it splits the explorer's round trip into hops with the timestamps its frames carry (request
+sent -> kernel handler -> frame handed to the comm -> message received -> decoded -> drawn), and
+times a bare anywidget echo (a custom message answered at once, no model) in the same JupyterLab:
+``comm_round_trip_ms_p50`` / ``_p95`` is the floor any widget frame pays on this stack.
+``server_nodelay`` says whether the latentwidgets server extension (``latentwidgets_server``:
+TCP_NODELAY on kernel websockets) was active; ``--stock-server`` switches it off to measure
+jupyter_server as it comes (Nagle's algorithm on: ~40 ms more per round trip).
 
-Writes exactly the keys of ``KEYS`` (and ``<key>_baseline``) and prints a side-by-side table.
+    python benchmarks/frames.py --json runs/frames.json
+    python benchmarks/frames.py --json runs/frames-stock.json --stock-server
+
+Writes the keys of ``KEYS`` (and ``<key>_baseline``) plus those of ``EXTRA_KEYS``, and prints a
+side-by-side table.
 """
 
 from __future__ import annotations
@@ -44,6 +54,9 @@ from harness import JupyterLab, LabPage, launch_chromium, missing_requirements  
 
 KEYS = ["frame_latency_ms_p50", "frame_latency_ms_p95", "frames_drawn", "final_frame_lag_ms", "overhead_ms_p50",
         "model_forward_ms"]
+# measured once per run, not per UI
+EXTRA_KEYS = ["comm_round_trip_ms_p50", "comm_round_trip_ms_p95", "server_nodelay", "load_average_1min"]
+ECHO_ROUND_TRIPS = 60
 DRAG_SECONDS = 2.0
 EVENTS_PER_SECOND = 60
 STRENGTH_RANGE = 3.0     # explorer slider: -3..3 sigma
@@ -106,6 +119,38 @@ def colab_ui(continuous, tag):
     return distance
 """
 
+# The floor of any widget frame: a custom message answered at once, timed in the page.
+ECHO = """
+import anywidget
+
+class Echo(anywidget.AnyWidget):
+    _esm = \"\"\"
+export default { render({ model, el }) {
+  el.className = 'lw-bench-echo';
+  let pending = null;
+  model.on('msg:custom', () => { if (pending) { const p = pending; pending = null; p(performance.now()); } });
+  window.__lwEcho = async (n) => {
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      const got = new Promise((resolve) => { pending = resolve; });
+      const t0 = performance.now();
+      model.send({ i });
+      out.push((await got) - t0);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return out;
+  };
+} };
+\"\"\"
+
+    def __init__(self):
+        super().__init__()
+        self.on_msg(lambda widget, content, buffers: self.send(content))
+
+echo = Echo()
+echo
+"""
+
 # page-side recorder: input events, requests sent, frames drawn
 JS_RECORDER = """
 ([kind, tag, commId]) => {
@@ -121,6 +166,7 @@ JS_RECORDER = """
   if (kind === 'explorer') {
     const root = document.querySelector(`.lw-explorer[data-uid="${tag}"]`);
     rec.onFrame = (e) => { const d = e.detail; if (d.own) rec.frames.push({ sent: d.sentAt, drawn: d.drawnAt, inserted: d.receivedAt, state: d.state,
+      decoded: d.decodedAt, kin: d.kernelIn, kout: d.kernelOut,
       kernel: d.timing ? (d.timing.compute_ms || 0) + (d.timing.encode_ms || 0) : null }); };
     root.addEventListener('lw-frame', rec.onFrame);
     rec.stop = () => root.removeEventListener('lw-frame', rec.onFrame);
@@ -158,7 +204,8 @@ JS_RECORDER = """
     document.removeEventListener('pointerup', rec.onUp, opts);
     rec.stop();
     return { kind: rec.kind, events: rec.events, down: rec.down, up: rec.up, sends: rec.sends,
-             frames: rec.frames.map((f) => ({ sent: f.sent, drawn: f.drawn, inserted: f.inserted, kernel: f.kernel ?? null })) };
+             frames: rec.frames.map((f) => ({ sent: f.sent, drawn: f.drawn, inserted: f.inserted, kernel: f.kernel ?? null,
+                                              decoded: f.decoded ?? null, kin: f.kin ?? null, kout: f.kout ?? null })) };
   };
 }
 """
@@ -200,7 +247,29 @@ def analyse(rec: Dict[str, Any], forward_ms: float) -> Dict[str, Any]:
                                                if f["sent"] is not None and f["inserted"] is not None], 0.5), 2),
         # compute + encode in the kernel, as the explorer's frames report it
         "_kernel_ms_p50": round(percentile([f["kernel"] for f in frames if f.get("kernel") is not None], 0.5), 2),
+        **hops(frames),
     }
+
+
+def hops(frames: List[Dict[str, Any]]) -> Dict[str, float]:
+    """Medians of each hop of the explorer's own frames (page clock; the kernel's times converted)."""
+    spans = {"_hop_up_ms_p50": ("sent", "kin"), "_hop_kernel_ms_p50": ("kin", "kout"),
+             "_hop_down_ms_p50": ("kout", "inserted"), "_hop_decode_ms_p50": ("inserted", "decoded"),
+             "_hop_draw_ms_p50": ("decoded", "drawn")}
+    out = {}
+    for key, (a, b) in spans.items():
+        xs = [f[b] - f[a] for f in frames if f.get(a) is not None and f.get(b) is not None]
+        out[key] = round(percentile(xs, 0.5), 2)
+    return out
+
+
+def echo_round_trips(page: Any, n: int = ECHO_ROUND_TRIPS) -> Dict[str, float]:
+    """p50/p95 of a bare anywidget custom-message round trip (answered at once) in this JupyterLab."""
+    page.locator(".lw-bench-echo").first.wait_for(state="attached", timeout=60000)
+    page.evaluate("(n) => window.__lwEcho(n)", 5)  # warm up
+    rts = page.evaluate("(n) => window.__lwEcho(n)", n)
+    return {"comm_round_trip_ms_p50": round(percentile(rts, 0.5), 2),
+            "comm_round_trip_ms_p95": round(percentile(rts, 0.95), 2)}
 
 
 def drag(page: Any, locator: Any, frac_from: float, frac_to: float, thumb_px: float = 0.0) -> None:
@@ -240,7 +309,7 @@ def build_notebook(path: Path, threads: int, continuous: bool) -> None:
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    cells = [SETUP.format(threads=threads), EXPLORER.format(range=STRENGTH_RANGE),
+    cells = [SETUP.format(threads=threads), ECHO, EXPLORER.format(range=STRENGTH_RANGE),
              BASELINE.format(range=STRENGTH_RANGE), 'colab_distance = colab_ui(False, "colab")']
     if continuous:
         cells.append('continuous_distance = colab_ui(True, "cont")')
@@ -248,7 +317,16 @@ def build_notebook(path: Path, threads: int, continuous: bool) -> None:
     nbformat.write(nb, str(path))
 
 
-def run(threads: int = 1, continuous: bool = True, screenshots: bool = True) -> Dict[str, Any]:
+def stock_server_config(tmp: Path) -> Dict[str, str]:
+    """Environment for a JupyterLab without the latentwidgets server extension (user config wins)."""
+    cfg = tmp / "config-stock"
+    cfg.mkdir()
+    (cfg / "jupyter_server_config.json").write_text(
+        json.dumps({"ServerApp": {"jpserver_extensions": {"latentwidgets_server": False}}}))
+    return {"JUPYTER_CONFIG_DIR": str(cfg)}
+
+
+def run(threads: int = 1, continuous: bool = True, screenshots: bool = True, stock_server: bool = False) -> Dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     why = missing_requirements()
@@ -258,7 +336,9 @@ def run(threads: int = 1, continuous: bool = True, screenshots: bool = True) -> 
     nb_path = tmp / "frames_bench.ipynb"
     build_notebook(nb_path, threads, continuous)
     results: Dict[str, Any] = {}
-    with JupyterLab(notebooks={nb_path.name: nb_path}) as lab, sync_playwright() as pw:
+    env = stock_server_config(tmp) if stock_server else None
+    with JupyterLab(notebooks={nb_path.name: nb_path}, env=env) as lab, sync_playwright() as pw:
+        results["server_nodelay"] = "latentwidgets_server: TCP_NODELAY" in lab.log_tail(400)
         browser = launch_chromium(pw)
         page = LabPage.open(browser, lab, nb_path.name, viewport={"width": 1400, "height": 1300})
         page.run_all()
@@ -267,6 +347,9 @@ def run(threads: int = 1, continuous: bool = True, screenshots: bool = True) -> 
         root.wait_for(state="visible", timeout=60000)
         uid = root.get_attribute("data-uid")
         p.wait_for_function(f"document.querySelector('.lw-explorer[data-uid=\"{uid}\"]').dataset.frames >= 1")
+
+        # ---------------- the floor: a bare comm round trip
+        results.update(echo_round_trips(p))
 
         # ---------------- explorer
         forward = float(page.python("print(forward_ms())"))
@@ -316,6 +399,9 @@ def table(results: Dict[str, Any]) -> str:
     for k in KEYS + ["_events", "_drag_ms", "_unserved", "_roundtrip_ms_p50", "_kernel_ms_p50",
                           "_final_strength"]:
         lines.append(f"{k:<24}" + "".join(f"{results[c][k]:>22}" for c, _ in cols))
+    lines.append("explorer hops (p50, ms): " + ", ".join(f"{k[5:-7]} {v}" for k, v in results["explorer"].items()
+                                                         if k.startswith("_hop_")))
+    lines.append(", ".join(f"{k} {results[k]}" for k in EXTRA_KEYS if k in results))
     return "\n".join(lines)
 
 
@@ -323,13 +409,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", type=Path, required=True, help="where to write the results")
     ap.add_argument("--threads", type=int, default=1, help="torch threads in the kernel (default 1)")
+    ap.add_argument("--stock-server", action="store_true",
+                    help="run JupyterLab without the latentwidgets server extension (Nagle's algorithm on)")
     ap.add_argument("--no-continuous", action="store_true",
                     help="skip the extra Colab UI with continuous_update=True (printed only, not in the JSON)")
     args = ap.parse_args(argv)
     t0 = time.time()
-    results = run(threads=args.threads, continuous=not args.no_continuous)
+    results = run(threads=args.threads, continuous=not args.no_continuous, stock_server=args.stock_server)
+    results["load_average_1min"] = round(os.getloadavg()[0], 2)
     out = {k: results["explorer"][k] for k in KEYS}
     out.update({f"{k}_baseline": results["baseline"][k] for k in KEYS})
+    out.update({k: results[k] for k in EXTRA_KEYS})
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(out, indent=1) + "\n")
     print(table(results))
@@ -338,7 +428,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         ratio = b[k] / e[k] if e[k] > 0 else float("inf")
         print(f"{k}: explorer {e[k]} ms vs baseline {b[k]} ms ({ratio:.1f}x)")
     print(f"targets: p95 <= 50 ms: {e['frame_latency_ms_p95'] <= 50}; final lag <= 100 ms: "
-          f"{e['final_frame_lag_ms'] <= 100}; load average now {os.getloadavg()[0]:.1f}; took {time.time() - t0:.0f} s")
+          f"{e['final_frame_lag_ms'] <= 100}; load average {results['load_average_1min']}; took {time.time() - t0:.0f} s")
     print(f"wrote {args.json}")
     return 0
 

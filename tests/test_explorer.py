@@ -112,6 +112,18 @@ def test_front_end_request_updates_python_state(ex, model):
     assert content["state"] == ex.state()
 
 
+def test_frames_carry_the_kernel_timeline(ex):
+    """The page splits each round trip into hops with these (benchmarks/frames.py, the e2e test)."""
+    import time
+
+    before = time.time() * 1e3
+    content, _ = Wire(ex).request({"strengths": [0.5, 0.0, 0.0]})
+    after = time.time() * 1e3
+    timing = content["timing"]
+    assert before <= timing["kernel_in"] <= timing["kernel_out"] <= after
+    assert timing["compute_ms"] <= timing["kernel_out"] - timing["kernel_in"]
+
+
 def test_sync_request_returns_current_frame_without_recomputing(ex):
     ex.strengths = [1.0, 0.0, 0.0]
     wire = Wire(ex)

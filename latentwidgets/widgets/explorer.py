@@ -17,25 +17,19 @@ request in flight, always the latest slider values, so dragging never builds a b
 
 from __future__ import annotations
 
-import contextlib
 import math
-import time
-import uuid
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-import anywidget
 import torch
 import traitlets as t
 
 from ..directions.record import Directions
 from ..edit import Edit, factor_edit, render_edits
 from ..models.base import LatentModel
+from .base import SampledFrameWidget, check_directions
 from .esm import css_source, esm_source
-from .transport import FORMATS, FrameServer
 
 __all__ = ["DirectionExplorer"]
-
-ChangeCallback = Callable[["DirectionExplorer"], None]
 
 
 def _slider_spec(d: Directions, k: int, strength_range: float) -> Dict[str, Any]:
@@ -53,7 +47,7 @@ def _slider_spec(d: Directions, k: int, strength_range: float) -> Dict[str, Any]
             "step": 0.01, "default": 0.0}
 
 
-class DirectionExplorer(anywidget.AnyWidget):
+class DirectionExplorer(SampledFrameWidget):
     """Sliders along ``directions`` on ``n`` samples of ``model`` drawn from ``seed``.
 
     Args:
@@ -72,54 +66,37 @@ class DirectionExplorer(anywidget.AnyWidget):
     unit); set it from Python and the sliders follow. ``.image [n, 3, H, W]``, ``.latent [n, L, D]``
     (the edited per-layer latents) and ``.z [n, z_dim]`` are torch tensors of what is shown;
     ``.edits`` lists the :class:`~latentwidgets.edit.Edit` records that produce it
-    (``render_edits(model, ex.z, ex.edits)`` reproduces ``ex.image``).
+    (``render_edits(model, ex.z, ex.edits)`` reproduces ``ex.image``); ``.image`` is the edited
+    images also while the before/after toggle shows ``.original``. ``on_change(callback)`` runs after
+    every new frame; ``close()`` detaches from the front end.
     """
 
     _esm = esm_source("explorer.js")
     _css = css_source("explorer.css")
 
     strengths = t.List(t.Float()).tag(sync=True)
-    seed = t.Int(0).tag(sync=True)
-    n = t.Int(1).tag(sync=True)
     show_original = t.Bool(False).tag(sync=True)
     controls = t.List(t.Dict()).tag(sync=True)
-    error = t.Unicode("").tag(sync=True)
-    encoding = t.Unicode("auto").tag(sync=True)
-    display_size = t.Int(192).tag(sync=True)
-    title = t.Unicode("").tag(sync=True)
-    _uid = t.Unicode("").tag(sync=True)
+
+    _state_traits = ("strengths", "seed", "n", "show_original")
 
     def __init__(self, model: LatentModel, directions: Directions, seed: int = 0, n: int = 1, *,
                  strength_range: float = 3.0, layers: Union[str, None, Tuple[int, int]] = "suggested",
                  encoding: str = "auto", display_size: Optional[int] = None, **kwargs: Any):
-        if not isinstance(directions, Directions):
-            raise TypeError(f"directions must be a Directions record (from find_directions); got "
-                            f"{type(directions).__name__}")
-        directions.check(model)
-        if encoding not in FORMATS:
-            raise ValueError(f"encoding must be one of {FORMATS}; got {encoding!r}")
+        check_directions(model, directions)
         if not (isinstance(layers, tuple) or layers is None or layers == "suggested"):
             raise ValueError(f"layers must be 'suggested', None or a (start, end) tuple; got {layers!r}")
         self.model = model
         self.directions = directions
         self.layer_choice = layers
-        self._callbacks: List[ChangeCallback] = []
-        self._front_depth = 0
-        self._z: Optional[torch.Tensor] = None
-        self._z_key: Optional[Tuple[int, int]] = None
         self._original: Optional[torch.Tensor] = None
-        self._latent: Optional[torch.Tensor] = None
-        self._image: Optional[torch.Tensor] = None
-        self.last_compute_ms = 0.0
         controls = [_slider_spec(directions, k, strength_range) for k in range(len(directions))]
         size = display_size if display_size is not None else max(128, min(256, 3 * model.resolution))
         super().__init__(controls=controls, strengths=[0.0] * len(directions), seed=int(seed), n=int(n),
-                         encoding=encoding, display_size=int(size), _uid=uuid.uuid4().hex,
+                         encoding=encoding, display_size=int(size),
                          title=f"{directions.method} directions on {model.name}", **kwargs)
-        self._compute()  # a construction error (wrong model, bad n) raises here, before display
-        self._server = FrameServer(self, self._render_request, encoding=encoding, on_error=self._show_error)
-        self.observe(self._on_state_change, names=["strengths", "seed", "n", "show_original"])
-        self.observe(self._on_encoding, names=["encoding"])
+        self._refresh()  # a construction error (wrong model, bad n) raises here, before display
+        self._serve()
 
     # ------------------------------------------------------------------------------ validation
     @t.validate("strengths")
@@ -133,42 +110,7 @@ class DirectionExplorer(anywidget.AnyWidget):
             raise t.TraitError(f"strengths must be finite numbers; got {vals}")
         return vals
 
-    @t.validate("n")
-    def _check_n(self, proposal: Any) -> int:
-        if int(proposal["value"]) < 1:
-            raise t.TraitError(f"n (samples in the grid) must be >= 1; got {proposal['value']}")
-        return int(proposal["value"])
-
-    @t.validate("seed")
-    def _check_seed(self, proposal: Any) -> int:
-        if int(proposal["value"]) < 0:
-            raise t.TraitError(f"seed must be >= 0; got {proposal['value']}")
-        return int(proposal["value"])
-
-    @t.validate("encoding")
-    def _check_encoding(self, proposal: Any) -> str:
-        if proposal["value"] not in FORMATS:
-            raise t.TraitError(f"encoding must be one of {FORMATS}; got {proposal['value']!r}")
-        return proposal["value"]
-
     # ------------------------------------------------------------------------------ public API
-    @property
-    def z(self) -> torch.Tensor:
-        """The sampled latents ``[n, z_dim]`` (before edits)."""
-        return self._latents().clone()
-
-    @property
-    def latent(self) -> torch.Tensor:
-        """The edited per-layer synthesis latents ``[n, L, D]`` of the shown images."""
-        assert self._latent is not None
-        return self._latent.clone()
-
-    @property
-    def image(self) -> torch.Tensor:
-        """The edited images ``[n, 3, H, W]`` in [0, 1] (also while the toggle shows the originals)."""
-        assert self._image is not None
-        return self._image.clone()
-
     @property
     def original(self) -> torch.Tensor:
         """The unedited images ``[n, 3, H, W]``."""
@@ -190,42 +132,9 @@ class DirectionExplorer(anywidget.AnyWidget):
         """Put every slider back to 0."""
         self.strengths = [0.0] * len(self.directions)
 
-    def on_change(self, callback: ChangeCallback, remove: bool = False) -> None:
-        """Call ``callback(explorer)`` after every new frame (a slider, seed or toggle changed).
-
-            ex.on_change(lambda ex: print(ex.strengths))
-        """
-        if remove:
-            if callback in self._callbacks:
-                self._callbacks.remove(callback)
-        elif callback not in self._callbacks:
-            self._callbacks.append(callback)
-
-    def close(self) -> None:
-        """Detach from the front end: stop answering frames, drop observers and callbacks."""
-        server = getattr(self, "_server", None)
-        if server is not None:
-            server.close()
-        with contextlib.suppress(ValueError):
-            self.unobserve(self._on_state_change, names=["strengths", "seed", "n", "show_original"])
-        with contextlib.suppress(ValueError):
-            self.unobserve(self._on_encoding, names=["encoding"])
-        self._callbacks.clear()
-        super().close()
-
-    @property
-    def closed(self) -> bool:
-        server = getattr(self, "_server", None)
-        return server is None or server.closed
-
     # ------------------------------------------------------------------------------ compute
-    def _latents(self) -> torch.Tensor:
-        key = (int(self.seed), int(self.n))
-        if self._z is None or self._z_key != key:
-            self._z = self.model.sample_z(key[1], seed=key[0])
-            self._z_key = key
-            self._original = None
-        return self._z
+    def _on_new_samples(self) -> None:
+        self._original = None
 
     def _layers_for(self, k: int) -> Optional[Tuple[int, int]]:
         if self.layer_choice == "suggested":
@@ -244,40 +153,17 @@ class DirectionExplorer(anywidget.AnyWidget):
         return out
 
     def _compute(self) -> None:
-        t0 = time.perf_counter()
         z = self._latents()
         latent, image = render_edits(self.model, z, self._edits(z))
         if self.show_original and self._original is None:
             self._original = render_edits(self.model, z, [])[1]
         self._latent, self._image = latent, image
-        self.last_compute_ms = (time.perf_counter() - t0) * 1e3
 
-    def _shown(self) -> torch.Tensor:
+    def _frames(self, initial: bool) -> torch.Tensor:
         assert self._image is not None
         return self.original if self.show_original else self._image
 
-    def _notify(self) -> None:
-        if self.error:
-            self.error = ""
-        for cb in list(self._callbacks):
-            cb(self)
-
-    def _show_error(self, message: str) -> None:
-        self.error = message
-
-    # ------------------------------------------------------------------------------ protocol
-    @contextlib.contextmanager
-    def _from_front(self) -> Iterator[None]:
-        self._front_depth += 1
-        try:
-            yield
-        finally:
-            self._front_depth -= 1
-
-    def _render_request(self, state: Optional[Dict[str, Any]]) -> Tuple[torch.Tensor, Dict[str, Any]]:
-        """A request from the front end: apply its state, compute, return the frame to send."""
-        if state is None:  # a view asks for the current frame
-            return self._shown(), self.state()
+    def _front_values(self, state: Dict[str, Any]) -> Dict[str, Any]:
         new: Dict[str, Any] = {}
         if "strengths" in state:
             new["strengths"] = [float(v) for v in state["strengths"]]
@@ -285,29 +171,7 @@ class DirectionExplorer(anywidget.AnyWidget):
             new["seed"] = int(state["seed"])
         if "show_original" in state:
             new["show_original"] = bool(state["show_original"])
-        # the front end knows these values already: lock them so they are not echoed back (one
-        # message less per frame), as ipywidgets does for values that arrive from the front end
-        lock = getattr(self, "_lock_property", None)
-        with self._from_front(), (lock(**new) if lock else contextlib.nullcontext()), self.hold_sync():
-            for key, value in new.items():
-                setattr(self, key, value)
-        self._compute()
-        self._notify()
-        return self._shown(), self.state()
-
-    def _on_state_change(self, change: Dict[str, Any]) -> None:
-        if self._front_depth:
-            return  # the front end's request computes once after applying all of its values
-        try:
-            self._compute()
-        except Exception as exc:  # noqa: BLE001 - shown in the widget, then raised to the caller
-            self._server.send_error(None, exc)
-            raise
-        self._server.push(self._shown(), self.state(), compute_ms=self.last_compute_ms)
-        self._notify()
-
-    def _on_encoding(self, change: Dict[str, Any]) -> None:
-        self._server.encoding = change["new"]
+        return new
 
     # ------------------------------------------------------------------------------ figures
     def _grid(self, directions: Optional[Sequence[Union[int, str]]], strengths: Sequence[float]):

@@ -23,13 +23,9 @@ strip shows the selected edit at several strengths instead.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import time
-import uuid
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-import anywidget
 import torch
 import traitlets as t
 
@@ -37,15 +33,15 @@ from ..directions.layers import layer_groups, resolve_layers
 from ..directions.record import Directions
 from ..edit import Edit, render_edits, strengths_grid
 from ..models.base import LatentModel
+from .base import SampledFrameWidget, check_directions
 from .esm import css_source, esm_source
-from .transport import FORMATS, FrameServer
 
 __all__ = ["LayerwiseEditor"]
 
 LayerArg = Union[None, str, Tuple[int, int], Sequence[int]]
 
 
-class LayerwiseEditor(anywidget.AnyWidget):
+class LayerwiseEditor(SampledFrameWidget):
     """A stack of edits along ``directions`` over layer ranges of ``model``, on ``n`` samples from ``seed``.
 
     Args:
@@ -60,7 +56,8 @@ class LayerwiseEditor(anywidget.AnyWidget):
     ``.stack`` is a list of ``{"direction": int, "strength": float, "layers": [start, end]}``;
     ``.selected`` the edit the controls act on. ``.edits`` are the :class:`Edit` objects,
     ``.latent [n, L, D]`` / ``.image [n, 3, H, W]`` what is shown (``render_edits(model, ed.z,
-    ed.edits)`` reproduces it).
+    ed.edits)`` reproduces it). ``on_change(callback)`` runs after every new frame; ``close()``
+    detaches from the front end.
     """
 
     _esm = esm_source("layerwise.js")
@@ -68,34 +65,19 @@ class LayerwiseEditor(anywidget.AnyWidget):
 
     stack = t.List(t.Dict()).tag(sync=True)
     selected = t.Int(-1).tag(sync=True)
-    seed = t.Int(0).tag(sync=True)
-    n = t.Int(1).tag(sync=True)
     strip = t.List(t.List(t.Int())).tag(sync=True)
     controls = t.Dict().tag(sync=True)
-    error = t.Unicode("").tag(sync=True)
-    encoding = t.Unicode("auto").tag(sync=True)
     display_size = t.Int(160).tag(sync=True)
-    title = t.Unicode("").tag(sync=True)
-    _uid = t.Unicode("").tag(sync=True)
+
+    _state_traits = ("stack", "selected", "seed", "n", "strip")
 
     def __init__(self, model: LatentModel, directions: Directions, seed: int = 0, n: int = 1, *,
                  strength_range: float = 3.0, strip: Optional[Sequence[LayerArg]] = None,
                  encoding: str = "auto", display_size: Optional[int] = None, **kwargs: Any):
-        if not isinstance(directions, Directions):
-            raise TypeError(f"directions must be a Directions record (from find_directions); got "
-                            f"{type(directions).__name__}")
-        directions.check(model)
-        if encoding not in FORMATS:
-            raise ValueError(f"encoding must be one of {FORMATS}; got {encoding!r}")
+        check_directions(model, directions)
         self.model = model
         self.directions = directions
-        self._front_depth = 0
-        self._z: Optional[torch.Tensor] = None
-        self._z_key: Optional[Tuple[int, int]] = None
-        self._latent: Optional[torch.Tensor] = None
-        self._image: Optional[torch.Tensor] = None
         self._strip_images: Optional[torch.Tensor] = None
-        self.last_compute_ms = 0.0
         L = int(model.num_layers)
         self.layered = L > 1 and not directions.space.startswith("act:")
         groups = layer_groups(L)
@@ -113,11 +95,10 @@ class LayerwiseEditor(anywidget.AnyWidget):
                     "strip_strengths": [f * float(strength_range) for f in (-1, -0.5, 0, 0.5, 1)]}
         size = display_size if display_size is not None else max(96, min(256, 2 * model.resolution))
         super().__init__(controls=controls, strip=uniq if self.layered else [[0, L]], seed=int(seed), n=int(n),
-                         encoding=encoding, display_size=int(size), _uid=uuid.uuid4().hex,
+                         encoding=encoding, display_size=int(size),
                          title=f"layer-wise edits ({directions.method}) on {model.name}", **kwargs)
-        self._compute()
-        self._server = FrameServer(self, self._render_request, encoding=encoding, on_error=self._show_error)
-        self.observe(self._on_state_change, names=["stack", "selected", "seed", "n", "strip"])
+        self._refresh()
+        self._serve()
 
     # ------------------------------------------------------------------------------ validation
     def _clean_item(self, item: Dict[str, Any]) -> Dict[str, Any]:
@@ -140,18 +121,6 @@ class LayerwiseEditor(anywidget.AnyWidget):
     @t.validate("stack")
     def _check_stack(self, proposal: Any) -> List[Dict[str, Any]]:
         return [self._clean_item(dict(it)) for it in proposal["value"]]
-
-    @t.validate("n")
-    def _check_n(self, proposal: Any) -> int:
-        if int(proposal["value"]) < 1:
-            raise t.TraitError(f"n (samples) must be >= 1; got {proposal['value']}")
-        return int(proposal["value"])
-
-    @t.validate("seed")
-    def _check_seed(self, proposal: Any) -> int:
-        if int(proposal["value"]) < 0:
-            raise t.TraitError(f"seed must be >= 0; got {proposal['value']}")
-        return int(proposal["value"])
 
     # ------------------------------------------------------------------------------ public API
     def add(self, direction: Union[int, str], strength: float = 1.0, layers: LayerArg = None) -> int:
@@ -192,10 +161,6 @@ class LayerwiseEditor(anywidget.AnyWidget):
         self.stack = st
 
     @property
-    def z(self) -> torch.Tensor:
-        return self._latents().clone()
-
-    @property
     def edits(self) -> List[Edit]:
         """The stack as :class:`Edit` objects, in order (what ``render_edits`` applies)."""
         return [self._edit(it) for it in self.stack]
@@ -221,34 +186,15 @@ class LayerwiseEditor(anywidget.AnyWidget):
             self.selected = len(items) - 1
 
     @property
-    def latent(self) -> torch.Tensor:
-        """The edited per-layer latents ``[n, L, D]``."""
-        assert self._latent is not None
-        return self._latent.clone()
-
-    @property
-    def image(self) -> torch.Tensor:
-        """The edited images ``[n, 3, H, W]`` in [0, 1]."""
-        assert self._image is not None
-        return self._image.clone()
-
-    @property
     def strip_images(self) -> torch.Tensor:
         """The strip ``[R, 3, H, W]``: the selected edit at each strip range (or strength), sample 0."""
         assert self._strip_images is not None
         return self._strip_images.clone()
 
     def state(self) -> Dict[str, Any]:
+        """The editor's state as the front end sees it."""
         return {"stack": [dict(x) for x in self.stack], "selected": int(self.selected), "seed": int(self.seed),
                 "n": int(self.n), "strip": [list(r) for r in self.strip]}
-
-    def close(self) -> None:
-        server = getattr(self, "_server", None)
-        if server is not None:
-            server.close()
-        with contextlib.suppress(ValueError):
-            self.unobserve(self._on_state_change, names=["stack", "selected", "seed", "n", "strip"])
-        super().close()
 
     # ------------------------------------------------------------------------------ compute
     def _index(self, index: Optional[int]) -> int:
@@ -262,13 +208,6 @@ class LayerwiseEditor(anywidget.AnyWidget):
         rng = layers if layers is not None else item["layers"]
         return Edit(self.directions, int(item["direction"]), float(item["strength"] if strength is None else strength),
                     layers=tuple(rng) if self.layered else None)
-
-    def _latents(self) -> torch.Tensor:
-        key = (int(self.seed), int(self.n))
-        if self._z is None or self._z_key != key:
-            self._z = self.model.sample_z(key[1], seed=key[0])
-            self._z_key = key
-        return self._z
 
     def strip_edits(self) -> List[List[Edit]]:
         """For each strip cell, the stack with the selected edit moved to that range (or strength)."""
@@ -284,50 +223,18 @@ class LayerwiseEditor(anywidget.AnyWidget):
         return out
 
     def _compute(self) -> None:
-        t0 = time.perf_counter()
         z = self._latents()
         self._latent, self._image = render_edits(self.model, z, self.edits)
         strips = [render_edits(self.model, z[:1], es)[1][0] for es in self.strip_edits()]
         self._strip_images = torch.stack(strips) if strips else self._image[:0]
-        self.last_compute_ms = (time.perf_counter() - t0) * 1e3
 
-    def _frames(self) -> torch.Tensor:
+    def _frames(self, initial: bool) -> torch.Tensor:
         assert self._image is not None and self._strip_images is not None
         return torch.cat([self._image, self._strip_images.to(self._image.device)])
 
-    def _show_error(self, message: str) -> None:
-        self.error = message
-
-    # ------------------------------------------------------------------------------ protocol
-    @contextlib.contextmanager
-    def _from_front(self) -> Iterator[None]:
-        self._front_depth += 1
-        try:
-            yield
-        finally:
-            self._front_depth -= 1
-
-    def _render_request(self, state: Optional[Dict[str, Any]]) -> Tuple[torch.Tensor, Dict[str, Any]]:
-        if state is None:
-            return self._frames(), self.state()
-        with self._from_front(), self.hold_sync():
-            for key in ("stack", "strip", "seed", "selected"):
-                if key in state:
-                    setattr(self, key, state[key])
-        self._compute()
-        if self.error:
-            self.error = ""
-        return self._frames(), self.state()
-
-    def _on_state_change(self, change: Dict[str, Any]) -> None:
-        if self._front_depth:
-            return
-        try:
-            self._compute()
-        except Exception as exc:  # noqa: BLE001 - shown in the widget, then raised to the caller
-            self._server.send_error(None, exc)
-            raise
-        self._server.push(self._frames(), self.state(), compute_ms=self.last_compute_ms)
+    def _front_values(self, state: Dict[str, Any]) -> Dict[str, Any]:
+        # (the order matters: "selected" is checked against the new stack)
+        return {key: state[key] for key in ("stack", "strip", "seed", "selected") if key in state}
 
     # ------------------------------------------------------------------------------ figures
     def _layer_grid(self, ranges: Optional[Sequence[LayerArg]], strengths: Sequence[float], index: Optional[int]):

@@ -8,6 +8,9 @@ latest state; this module is the kernel half of that protocol:
 - Python -> JS ``{"type": "lw:frame", "id", "seq", "origin": "front" | "python", "state",
   "frames": [{"width", "height", "format"}], "timing": {...}, ...}`` with one binary buffer per image
   (raw RGBA bytes, or a JPEG file), or ``{"type": "lw:error", "id", "seq", "message"}``.
+  ``timing`` holds ``compute_ms``, ``encode_ms``, ``bytes``, and ``kernel_in`` / ``kernel_out``: the
+  kernel's wall clock (ms since the epoch) when the request reached the handler and when the frame
+  was handed to the comm, so the page can split a round trip into its hops.
 
 Frames are encoded once: raw RGBA for small images (free to encode, exact pixels) and JPEG above a
 size threshold or when asked (loopback vs. remote kernels)::
@@ -161,20 +164,24 @@ class FrameServer:
     def handle_request(self, content: Dict[str, Any]) -> None:
         """Answer one ``lw:request`` message (also callable directly, e.g. from tests)."""
         rid = content.get("id")
+        kernel_in = time.time() * 1e3
         t0 = time.perf_counter()
         try:
             images, state = self.render(content.get("state"))
         except Exception as exc:  # noqa: BLE001 - any error in the compute path shows in the widget
             self.send_error(rid, exc)
             return
-        self.send_frame(images, state, rid=rid, origin="front", fmt=content.get("format"), t0=t0)
+        self.send_frame(images, state, rid=rid, origin="front", fmt=content.get("format"), t0=t0,
+                        kernel_in=kernel_in)
 
     def push(self, images: torch.Tensor, state: Dict[str, Any], compute_ms: Optional[float] = None) -> None:
         """Send a frame nobody asked for (the state changed on the Python side); views follow it."""
         self.send_frame(images, state, rid=None, origin="python", compute_ms=compute_ms)
 
     def send_frame(self, images: torch.Tensor, state: Dict[str, Any], *, rid: Any = None, origin: str = "front",
-                   fmt: Optional[str] = None, t0: Optional[float] = None, compute_ms: Optional[float] = None) -> None:
+                   fmt: Optional[str] = None, t0: Optional[float] = None, compute_ms: Optional[float] = None,
+                   kernel_in: Optional[float] = None) -> None:
+        """Encode ``images`` and send them as one ``lw:frame`` message (``rid``: the request answered)."""
         if self.closed:
             return
         t1 = time.perf_counter()
@@ -183,10 +190,11 @@ class FrameServer:
         t2 = time.perf_counter()
         self.seq += 1
         timing = {"compute_ms": compute_ms if compute_ms is not None else ((t1 - t0) * 1e3 if t0 else None),
-                  "encode_ms": (t2 - t1) * 1e3, "bytes": sum(len(b) for b in buffers)}
+                  "encode_ms": (t2 - t1) * 1e3, "bytes": sum(len(b) for b in buffers), "kernel_in": kernel_in}
         self.last_timing = timing
         content = {"type": "lw:frame", "id": rid, "seq": self.seq, "origin": origin, "state": state,
                    "frames": metas, "timing": timing}
+        timing["kernel_out"] = time.time() * 1e3
         self._send(content, buffers)
         if self.on_frame is not None:
             self.on_frame(content)

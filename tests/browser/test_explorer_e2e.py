@@ -48,8 +48,16 @@ _JS_CANVASES = """
 _JS_LISTEN = """
 (uid) => {
   const root = document.querySelector(`.lw-explorer[data-uid="${uid}"]`);
-  window.__lw = { frames: 0, last: null };
-  root.addEventListener('lw-frame', (e) => { window.__lw.frames += 1; window.__lw.last = e.detail; });
+  window.__lw = { frames: 0, last: null, transit: [] };
+  root.addEventListener('lw-frame', (e) => {
+    const d = e.detail;
+    window.__lw.frames += 1;
+    window.__lw.last = d;
+    // round trip minus the kernel's own time (both on one clock each): the time on the wire
+    if (d.own && d.timing && d.timing.kernel_in != null) {
+      window.__lw.transit.push((d.receivedAt - d.sentAt) - (d.timing.kernel_out - d.timing.kernel_in));
+    }
+  });
 }
 """
 
@@ -155,3 +163,21 @@ def test_quickstart_explorer_drag_keyboard_and_python_set(lab_factory):
     assert state3["strengths"] == pytest.approx(target)
     assert_pixels_match(state3, diff3)
     page.screenshot("explorer-2-after-python-set")
+
+    # ---- one sample (a 16 KiB frame): no frame is held in jupyter_server behind the kernel's `busy`
+    # message until the browser's delayed ACK (up to 40 ms after `busy`); the latentwidgets_server
+    # extension sets TCP_NODELAY. (Frames above one TCP segment, like the 4-sample grid's, escape the
+    # stall.) Measured on a loaded 2-core machine: median 10-11 ms with it, 33-44 ms without.
+    page.python(_FIND.format(uid=uid) + "_ex.n = 1")
+    page.page.wait_for_function(f"document.querySelectorAll('.lw-explorer[data-uid=\"{uid}\"] canvas').length === 1")
+    page.page.evaluate("window.__lw.transit = []")
+    slider.focus()
+    for _ in range(12):
+        page.page.keyboard.press("ArrowRight")
+        page.page.wait_for_function(_JS_SETTLED, arg=[uid, 0], timeout=30000)
+    transit = page.page.evaluate("window.__lw.transit")
+    assert len(transit) >= 6, f"only {len(transit)} frames answered the key presses"
+    assert float(np.median(transit)) < 22, (
+        f"frames spend {np.median(transit):.0f} ms (median) between page and kernel: Nagle's algorithm is on in "
+        f"jupyter_server; reinstall latentwidgets (pip install -e .) or run `jupyter server extension enable "
+        f"latentwidgets_server`, then restart JupyterLab")

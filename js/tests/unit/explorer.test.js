@@ -1,7 +1,8 @@
 // DirectionExplorer's view logic against a mock model: labelled sliders, what each control asks
 // the kernel for, following Python, showing errors. (Pixels are checked in tests/browser.)
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { formatValue, newSeed, render, unitShort } from "../../../latentwidgets/widgets/static/explorer.js";
+import { newSeed } from "../../../latentwidgets/widgets/static/base.js";
+import { formatValue, render, unitShort } from "../../../latentwidgets/widgets/static/explorer.js";
 import { mockModel } from "../mock-model.js";
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
@@ -18,7 +19,7 @@ beforeEach(() => {
   if (typeof globalThis.ImageData === "undefined") {
     globalThis.ImageData = class { constructor(d, w, h) { Object.assign(this, { data: d, width: w, height: h }); } };
   }
-  HTMLCanvasElement.prototype.getContext = () => ({ drawImage() {} });
+  HTMLCanvasElement.prototype.getContext = () => ({ drawImage() {}, putImageData() {} });
   restore = () => {
     globalThis.createImageBitmap = orig.cib;
     HTMLCanvasElement.prototype.getContext = orig.ctx;

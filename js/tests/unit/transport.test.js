@@ -1,7 +1,7 @@
 // Flow control of the shared frame transport: at most one request in flight, the latest value wins,
 // no backlog, errors and lost replies do not stall it.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { createTransport, sameState, toBytes } from "../../../latentwidgets/widgets/static/transport.js";
+import { createTransport, decodeFrame, pageTime, sameState, toBytes } from "../../../latentwidgets/widgets/static/transport.js";
 import { mockModel } from "../mock-model.js";
 
 const fakeDecode = async (meta) => ({ width: meta.width, height: meta.height, close() {} });
@@ -141,6 +141,33 @@ describe("createTransport", () => {
     expect(frames[0]).toMatchObject({ sentAt: 100, receivedAt: 130, own: true });
   });
 
+  it("sends the newest value as soon as a frame arrives, before that frame is decoded or drawn", async () => {
+    let release;
+    const slow = () => new Promise((r) => { release = () => r({ width: 1, height: 1, close() {} }); });
+    const { model, tr, frames } = setup({ decode: slow });
+    tr.request({ v: 1 });
+    tr.request({ v: 2 });
+    model.reply(model.sent[0], { seq: 1 });
+    expect(model.sent).toHaveLength(2); // out while frame 1 is still decoding
+    expect(model.sent[1].content.state).toEqual({ v: 2 });
+    expect(frames).toHaveLength(0);
+    release();
+    await flush();
+    expect(frames).toHaveLength(1);
+  });
+
+  it("gives each frame its timeline: sent, received, decoded", async () => {
+    let t = 10;
+    const { model, tr, frames } = setup({ now: () => t });
+    tr.request({ v: 1 });
+    t = 25;
+    model.reply(model.sent[0], { seq: 1 });
+    t = 27;
+    await flush();
+    expect(frames[0]).toMatchObject({ sentAt: 10, receivedAt: 25 });
+    expect(frames[0].decodedAt).toBeGreaterThanOrEqual(25);
+  });
+
   it("reports a frame that cannot be decoded and keeps going", async () => {
     const { model, tr, errors } = setup({ decode: async () => { throw new Error("bad jpeg"); } });
     tr.request({ v: 1 });
@@ -162,6 +189,17 @@ describe("createTransport", () => {
 });
 
 describe("helpers", () => {
+  it("decodes a raw frame synchronously into an ImageData over the message's own bytes", () => {
+    const bytes = new Uint8Array(2 + 2 * 1 * 4);
+    const img = decodeFrame({ width: 2, height: 1, format: "raw" }, new DataView(bytes.buffer, 2, 8));
+    expect(img).toBeInstanceOf(ImageData);
+    expect(img.data.buffer).toBe(bytes.buffer);
+    expect(() => decodeFrame({ width: 3, height: 1, format: "raw" }, new DataView(bytes.buffer, 2, 8))).toThrow(/needs 12 bytes/);
+  });
+  it("pageTime puts a kernel wall-clock time on the page clock", () => {
+    expect(pageTime(performance.timeOrigin + 42)).toBeCloseTo(42, 3);
+    expect(pageTime(null)).toBeNull();
+  });
   it("toBytes keeps the byte offset of a DataView", () => {
     const buf = new Uint8Array([9, 9, 1, 2, 3]).buffer;
     expect(Array.from(toBytes(new DataView(buf, 2, 3)))).toEqual([1, 2, 3]);

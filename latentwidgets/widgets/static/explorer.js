@@ -1,8 +1,9 @@
 // DirectionExplorer front end: labelled range sliders, seed controls, a before/after toggle, a grid
 // of canvases and readouts. State lives in Python; this view sends the values the user picks through
-// the shared transport and draws the frames that come back (see transport.js).
+// the shared transport and draws the frames that come back (see base.js and transport.js).
 
-import { createTransport, drawBitmap } from "./transport.js";
+import { connectFrames, h, NO_SHORTCUTS, newSeed, throttledText } from "./base.js";
+import { drawBitmap } from "./transport.js";
 
 /** Text for a slider value, e.g. "+1.50 σ" or "-3.2 px". */
 export function formatValue(value, control) {
@@ -24,28 +25,6 @@ export function unitShort(unit) {
   const i = s.lastIndexOf(",");
   return (i >= 0 ? s.slice(i + 1) : s).trim();
 }
-
-/** A new random seed (what "new sample" asks for). */
-export function newSeed(current, random = Math.random) {
-  let s = Math.floor(random() * 2 ** 31);
-  if (s === current) s = (s + 1) % 2 ** 31;
-  return s;
-}
-
-function h(tag, attrs = {}, children = []) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") el.className = v;
-    else if (k === "text") el.textContent = v;
-    else if (v !== undefined && v !== null) el.setAttribute(k, v);
-  }
-  for (const c of children) el.append(c);
-  return el;
-}
-
-// Keys pressed in an input belong to it, not to JupyterLab's shortcuts (which would take the arrow
-// keys of a focused slider in command mode). Lumino checks this attribute from the target upwards.
-const NO_SHORTCUTS = { "data-lm-suppress-shortcuts": "true" };
 
 let viewCounter = 0;
 
@@ -142,19 +121,7 @@ export function render({ model, el }) {
 
   // ---------------------------------------------------------------- frames
   let canvases = [];
-  let frames = 0;
-  // the readout changes at most a few times a second while dragging (text layout is not free)
-  let readoutText = "";
-  let readoutTimer = null;
-  function showReadout(text) {
-    readoutText = text;
-    if (readoutTimer !== null) return;
-    readout.textContent = readoutText;
-    readoutTimer = setTimeout(() => {
-      readoutTimer = null;
-      if (readout.textContent !== readoutText) readout.textContent = readoutText;
-    }, 200);
-  }
+  const readoutText = throttledText(readout);
   let layoutKey = "";
   function ensureCanvases(count) {
     const size = model.get("display_size") || 192;
@@ -193,15 +160,10 @@ export function render({ model, el }) {
     }
   }
 
-  function onFrame({ msg, bitmaps, sentAt, receivedAt, own }) {
+  function onFrame({ msg, bitmaps, sentAt }) {
     ensureCanvases(bitmaps.length);
-    const first = bitmaps[0];
     bitmaps.forEach((b, i) => drawBitmap(canvases[i], b));
     const drawnAt = performance.now();
-    if (!error.hidden) {
-      error.hidden = true;
-      error.textContent = "";
-    }
     const meta = (msg.frames && msg.frames[0]) || {};
     const timing = msg.timing || {};
     const parts = [];
@@ -211,42 +173,18 @@ export function render({ model, el }) {
     if (timing.bytes) parts.push(`${(timing.bytes / 1024).toFixed(1)} KiB`);
     parts.push(`seed ${msg.state ? msg.state.seed : state.seed}`);
     if (msg.state && msg.state.show_original) parts.push("before");
-    showReadout(parts.join(" \u00b7 "));
-    frames += 1;
-    if (frames === 1) root.dataset.frames = "1"; // (the DOM is touched once, not per frame)
-    root.dispatchEvent(new CustomEvent("lw-frame", {
-      bubbles: true,
-      detail: { id: msg.id, seq: msg.seq, origin: msg.origin, own, sentAt, receivedAt, drawnAt, state: msg.state, timing, frames, width: first ? meta.width : 0 },
-    }));
+    readoutText.set(parts.join(" \u00b7 "));
+    return { width: bitmaps.length ? meta.width : 0 };
   }
 
-  function onError(message) {
-    error.textContent = message;
-    error.hidden = false;
-    root.dispatchEvent(new CustomEvent("lw-error", { bubbles: true, detail: { message } }));
-  }
-
-  const transport = createTransport(model, {
-    onFrame,
-    onError,
-    onState: applyState,
-    format: undefined,
-  });
+  const view = connectFrames(model, { root, errorBox: error, onFrame, onState: applyState });
   function ask() {
-    transport.request({ strengths: state.strengths, seed: state.seed, show_original: state.show_original });
+    view.request({ strengths: state.strengths, seed: state.seed, show_original: state.show_original });
   }
-  transport.sync();
-
-  const onErrorTrait = () => {
-    const m = model.get("error");
-    if (m) onError(m);
-  };
-  model.on("change:error", onErrorTrait);
 
   return () => {
-    transport.dispose();
-    model.off("change:error", onErrorTrait);
-    if (readoutTimer !== null) clearTimeout(readoutTimer);
+    view.dispose();
+    readoutText.dispose();
   };
 }
 

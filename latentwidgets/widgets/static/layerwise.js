@@ -1,8 +1,10 @@
 // LayerwiseEditor front end: a stack of edits (direction, strength, layer range), a two-handle layer
 // range with coarse / middle / fine presets, the edited samples, and a strip with the selected edit at
-// several layer ranges. State lives in Python; frames come back through the shared transport.
+// several layer ranges. State lives in Python; frames come back through the shared transport
+// (see base.js and transport.js).
 
-import { createTransport, drawBitmap } from "./transport.js";
+import { connectFrames, h, NO_SHORTCUTS } from "./base.js";
+import { drawBitmap } from "./transport.js";
 
 /** Clamp a two-handle range to 0 <= start < end <= L; `moved` ("start" | "end") keeps its value. */
 export function clampRange(start, end, L, moved = "end") {
@@ -31,18 +33,6 @@ export function newItem(k, L, strength = 1) {
   return { direction: k, strength, layers: [0, L] };
 }
 
-function h(tag, attrs = {}, children = []) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") el.className = v;
-    else if (k === "text") el.textContent = v;
-    else if (v !== undefined && v !== null) el.setAttribute(k, v);
-  }
-  for (const c of children) el.append(c);
-  return el;
-}
-
-const NO_SHORTCUTS = { "data-lm-suppress-shortcuts": "true" };
 let viewCounter = 0;
 
 export function render({ model, el }) {
@@ -147,7 +137,6 @@ export function render({ model, el }) {
   // ---------------------------------------------------------------- frames
   let canvases = [];
   let stripCells = [];
-  let frames = 0;
   function ensure(n, s) {
     const size = model.get("display_size") || 160;
     if (canvases.length !== n) {
@@ -186,29 +175,14 @@ export function render({ model, el }) {
     const n = (msg.state && msg.state.n) || 1;
     ensure(n, bitmaps.length - n);
     bitmaps.forEach((b, i) => drawBitmap(i < n ? canvases[i] : stripCells[i - n].canvas, b));
-    if (!error.hidden) { error.hidden = true; error.textContent = ""; }
-    frames += 1;
-    root.dataset.frames = String(frames);
-    root.dispatchEvent(new CustomEvent("lw-frame", { bubbles: true, detail: { seq: msg.seq, state: msg.state, frames } }));
   }
 
-  function onError(message) {
-    error.textContent = message;
-    error.hidden = false;
-  }
-
-  const transport = createTransport(model, { onFrame, onError, onState: applyState });
-  function ask() {
-    transport.request({ stack: state.stack, selected: state.selected, seed: state.seed, strip: state.strip });
-  }
   showAll();
-  transport.sync();
-  const onErrorTrait = () => { const m = model.get("error"); if (m) onError(m); };
-  model.on("change:error", onErrorTrait);
-  return () => {
-    transport.dispose();
-    model.off("change:error", onErrorTrait);
-  };
+  const view = connectFrames(model, { root, errorBox: error, onFrame, onState: applyState });
+  function ask() {
+    view.request({ stack: state.stack, selected: state.selected, seed: state.seed, strip: state.strip });
+  }
+  return () => view.dispose();
 }
 
 export default { render };

@@ -3,8 +3,12 @@
 // A widget view calls `request(state)` on every input event. At most one request is in flight; while
 // one is, only the newest state is kept, and when a frame lands the newest state is sent if it
 // differs from what was last sent. No backlog can form however fast the user drags. Frames arrive as
-// binary buffers (raw RGBA or JPEG), are decoded with createImageBitmap and drawn in order; stale
-// frames (older than one already drawn) are dropped.
+// binary buffers (raw RGBA or JPEG), are decoded (raw: an ImageData over the message's own bytes, no
+// copy and no async hop; JPEG: createImageBitmap) and drawn in order; stale frames (older than one
+// already drawn) are dropped. The next request leaves as soon as a frame *arrives*, before it is
+// decoded and drawn, so the kernel computes the next frame while this one is being drawn.
+// Every frame carries its timeline (page clock, ms): sentAt, receivedAt, decodedAt, and the kernel's
+// kernelIn / kernelOut (converted from the kernel's wall clock, see `pageTime`).
 //
 //   const tr = createTransport(model, { onFrame, onError, onState });
 //   tr.sync();                 // ask Python for its current state and frame (a new view)
@@ -27,8 +31,11 @@ export function toBytes(buf) {
   throw new TypeError(`frame buffer of unexpected type ${Object.prototype.toString.call(buf)}`);
 }
 
-/** Decode one frame ({width, height, format}) from its buffer into an ImageBitmap. */
-export async function decodeFrame(meta, buf) {
+/**
+ * Decode one frame ({width, height, format}) from its buffer: an ImageData for raw RGBA (a view of
+ * the message's bytes, returned synchronously), a Promise of an ImageBitmap for JPEG.
+ */
+export function decodeFrame(meta, buf) {
   const bytes = toBytes(buf);
   if (meta.format === "raw") {
     const need = meta.width * meta.height * 4;
@@ -36,7 +43,7 @@ export async function decodeFrame(meta, buf) {
       throw new Error(`raw frame of ${meta.width}x${meta.height} needs ${need} bytes, got ${bytes.byteLength}`);
     }
     const pixels = new Uint8ClampedArray(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    return createImageBitmap(new ImageData(pixels, meta.width, meta.height));
+    return new ImageData(pixels, meta.width, meta.height);
   }
   if (meta.format === "jpeg") {
     return createImageBitmap(new Blob([bytes], { type: "image/jpeg" }));
@@ -44,13 +51,26 @@ export async function decodeFrame(meta, buf) {
   throw new Error(`unknown frame format ${meta.format}`);
 }
 
-/** Draw a bitmap into a canvas at its own resolution (CSS scales it) and release the bitmap. */
-export function drawBitmap(canvas, bitmap) {
-  if (canvas.width !== bitmap.width) canvas.width = bitmap.width;
-  if (canvas.height !== bitmap.height) canvas.height = bitmap.height;
+/**
+ * Draw a decoded frame (ImageData or ImageBitmap) into a canvas at its own resolution (CSS scales
+ * it); a bitmap is released after drawing.
+ */
+export function drawBitmap(canvas, image) {
+  if (canvas.width !== image.width) canvas.width = image.width;
+  if (canvas.height !== image.height) canvas.height = image.height;
   const ctx = canvas.getContext("2d");
-  ctx.drawImage(bitmap, 0, 0);
-  if (typeof bitmap.close === "function") bitmap.close();
+  if (typeof ImageData !== "undefined" && image instanceof ImageData) {
+    ctx.putImageData(image, 0, 0);
+    return;
+  }
+  ctx.drawImage(image, 0, 0);
+  if (typeof image.close === "function") image.close();
+}
+
+/** A kernel wall-clock time (ms since the epoch) on the page's performance.now() clock. */
+export function pageTime(epochMs) {
+  if (typeof epochMs !== "number" || typeof performance === "undefined" || !performance.timeOrigin) return null;
+  return epochMs - performance.timeOrigin;
 }
 
 function randomToken() {
@@ -61,7 +81,9 @@ function randomToken() {
  * Create the transport of one view.
  *
  * options:
- *   onFrame({ msg, bitmaps, sentAt, receivedAt, own })  draw the decoded frame (in order)
+ *   onFrame({ msg, bitmaps, sentAt, receivedAt, decodedAt, own })
+ *                                                       draw the decoded frame (in order); bitmaps
+ *                                                       are ImageData or ImageBitmap (drawBitmap)
  *   onError(message, msg)                               show an error reply
  *   onState(state, msg)                                 the state changed elsewhere (Python, another view)
  *   format: "auto" | "raw" | "jpeg"                     asked of Python with every request
@@ -142,8 +164,14 @@ export function createTransport(model, options = {}) {
       }
     }
     const sentAt = done ? done.sentAt : null;
-    // decode now (in parallel with the next request), draw in arrival order
-    const decoded = Promise.all((msg.frames || []).map((meta, i) => decode(meta, buffers[i])));
+    pump(); // the next request leaves now, before this frame is decoded and drawn
+    // decode now (while the next request is on its way), draw in arrival order
+    let decodedAt = null;
+    const decoded = (async () => {
+      const out = await Promise.all((msg.frames || []).map((meta, i) => decode(meta, buffers[i])));
+      decodedAt = now();
+      return out;
+    })();
     chain = chain
       .then(() => decoded)
       .then((bitmaps) => {
@@ -154,13 +182,12 @@ export function createTransport(model, options = {}) {
         }
         lastSeq = msg.seq;
         stats.frames += 1;
-        onFrame({ msg, bitmaps, sentAt, receivedAt, own });
+        onFrame({ msg, bitmaps, sentAt, receivedAt, decodedAt, own });
       })
       .catch((err) => {
         stats.errors += 1;
         onError(`could not draw the frame: ${err && err.message ? err.message : err}`, msg);
       });
-    pump();
   }
 
   function onErrorMsg(msg) {
