@@ -149,3 +149,22 @@ def test_a_transform_returning_the_wrong_shape_is_named(synth):
     with pytest.raises(ValueError, match="bad"):
         fac.factor_directions(model, {"bad": lambda im, t: (im[:, :, :10], None)}, n_samples=2, steps=(0.05,),
                               adam_steps=1, progress=False)
+
+
+def test_fit_follows_the_mean_move_when_pairs_are_few_for_the_latent_size():
+    """With fewer (sample, t) pairs than a few times the latent size, each inversion's own small
+    corrections must not steer u: u follows the common move, and g's slope calibrates it."""
+    g = torch.Generator().manual_seed(0)
+    d, n = 32, 12
+    v = torch.randn(d, generator=g)
+    v = v / v.norm()
+    lat0 = torch.randn(n, d, generator=g).repeat(4, 1)
+    t = torch.tensor([0.05, 0.1, -0.05, -0.1]).repeat_interleave(n)
+    lat = lat0 + (t / 0.1 * 2.0)[:, None] * v + 0.3 * torch.randn(4 * n, d, generator=g)
+    u, curve, _ = fac.fit_direction(lat, lat0, t, torch.zeros(d), 1.0)
+    assert abs(float(u @ v)) > 0.95
+    sign = float(torch.sign(u @ v))
+    p = torch.tensor([0.0, 2.0 * sign])
+    with torch.no_grad():
+        moved = curve(p)[1] - curve(p)[0]
+    assert float(moved) == pytest.approx(0.1, rel=0.2), "2 units along u should read as t = 0.1"
