@@ -5,6 +5,7 @@
     images = model.generate(model.sample_z(8, seed=0))
     d = lw.find_directions(model, "pca", n_components=6)
     lw.DirectionExplorer(model, d, n=4)           # live sliders in JupyterLab
+    reg = lw.load_regressor("sprites-style", model)   # masked image -> latent in one pass
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from . import zoo
 from .directions import Directions, find_directions
 from .edit import Edit, render_edits
 from .models import LatentModel, load
-from .widgets import DirectionExplorer, LayerwiseEditor
+from .regress import LatentRegressor, load_regressor
+from .widgets import CollageCanvas, DirectionExplorer, LayerwiseEditor
 
 
 def load_ipython_extension(ipython):  # noqa: ANN001 - IPython's shell
@@ -32,4 +34,4 @@ def unload_ipython_extension(ipython):  # noqa: ANN001
 
 __version__ = "0.1.0"
 __all__ = ["LatentModel", "load", "zoo", "__version__", "find_directions", "Directions", "Edit", "render_edits",
-           "DirectionExplorer", "LayerwiseEditor"]
+           "DirectionExplorer", "LayerwiseEditor", "CollageCanvas", "LatentRegressor", "load_regressor"]

@@ -26,9 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def rows(n: int, seed: int) -> list[tuple[str, torch.Tensor]]:
     """(label, images [n, 3, H, W]) for the real world and each shipped generator."""
     out = [("real scenes", sprites.sample(n, seed=seed)[0])]
-    for name in zoo.available():
-        if name == "sprites-features":
-            continue  # a feature extractor, not a generator
+    for name in zoo.generative():  # not the feature extractor nor the latent regressor
         model = lw.load(name)
         images = model.generate(model.sample_z(n, seed=seed))
         clean = float(sprites.measure(images)["clean"].mean())

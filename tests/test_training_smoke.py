@@ -31,6 +31,11 @@ def test_the_style_recipe_is_there():
     assert "train_style" in RECIPES
 
 
+def test_the_regressor_recipe_is_there():
+    assert "train_regressor" in RECIPES
+    assert "-m latentwidgets.zoo.train_regressor " in zoo.RECIPES["sprites-style-regressor"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_recipe_smoke(recipe: str, tmp_path: Path):

@@ -13,7 +13,7 @@ from latentwidgets.zoo import RECIPES, WEIGHTS_DIR
 from latentwidgets.zoo.training import read_meta
 
 SHIPPED = sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
-GENERATIVE = [n for n in SHIPPED if n != "sprites-features"]
+GENERATIVE = [n for n in SHIPPED if n not in zoo.AUXILIARY]
 
 
 def test_available_lists_every_shipped_model():

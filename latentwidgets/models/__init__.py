@@ -32,8 +32,8 @@ def _load_zoo(name: str) -> LatentModel:
         from .decoder import DecoderModel
         vae = zoo.build(name)
         return DecoderModel(vae.decoder, z_dim=vae.z_dim, name=name, output_range=(0.0, 1.0))
-    raise KeyError(f"{name!r} is not a generative zoo model; generative zoo models: "
-                   f"{[k for k in zoo.available() if k != 'sprites-features']}")
+    hint = " (a latent regressor: latentwidgets.load_regressor('sprites-style', model))" if name.endswith("-regressor") else ""
+    raise KeyError(f"{name!r} is not a generative zoo model{hint}; generative zoo models: {sorted(zoo.generative())}")
 
 
 ACCEPTS = (

@@ -8,7 +8,8 @@ The shared frame transport (``transport.py`` + ``static/transport.js``) serves e
 
 from __future__ import annotations
 
+from .collage import CollageCanvas
 from .explorer import DirectionExplorer
 from .layerwise import LayerwiseEditor
 
-__all__ = ["DirectionExplorer", "LayerwiseEditor"]
+__all__ = ["CollageCanvas", "DirectionExplorer", "LayerwiseEditor"]

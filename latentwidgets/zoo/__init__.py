@@ -4,7 +4,8 @@ Nothing here downloads anything: the weights ship inside the package as safetens
 committed recipe in this folder (``train_*.py``, see ``RECIPES``)::
 
     from latentwidgets import zoo
-    zoo.available()              # {'sprites-style': '...', 'sprites-vae': '...', 'sprites-features': '...'}
+    zoo.available()              # {'sprites-style': '...', 'sprites-vae': '...', 'sprites-features': '...', ...}
+    zoo.generative()             # only the generators (not sprites-features nor sprites-style-regressor)
     net = zoo.build("sprites-style")   # the raw nn.Module with its weights (latentwidgets.load wraps it)
 """
 
@@ -21,7 +22,12 @@ _DESCRIPTIONS: Dict[str, str] = {
     "sprites-style": "style-based generator (mapping z->w, 10 per-layer styles, 64x64), distilled from an entangling teacher",
     "sprites-vae": "beta-VAE (conv encoder and decoder) on the sprites world, 64x64",
     "sprites-features": "sprites factor regressor; its penultimate features define the sprite-FID",
+    "sprites-style-regressor": "latent regressor for sprites-style (masked image -> w+, Chai et al.); "
+                               "load with latentwidgets.load_regressor('sprites-style', model)",
 }
+
+#: shipped networks that are not generators (no ``latentwidgets.load``, no place in the quality report)
+AUXILIARY = ("sprites-features", "sprites-style-regressor")
 
 #: the command that trained each shipped weight file (also stored in each file's metadata)
 RECIPES: Dict[str, str] = {
@@ -33,6 +39,10 @@ RECIPES: Dict[str, str] = {
     "sprites-features": "python -m latentwidgets.zoo.train_features --threads 1 --minutes 40 "
                         "--ckpt training/sprites-features.resume.safetensors "
                         "--export latentwidgets/zoo/weights/sprites-features.safetensors",
+    "sprites-style-regressor": "python -m latentwidgets.zoo.train_regressor --threads 1 --minutes 35 "
+                               "--ckpt training/sprites-style-regressor.resume.safetensors "
+                               "--export latentwidgets/zoo/weights/sprites-style-regressor.safetensors  "
+                               "(resumes; re-run after the sprites-style weights change)",
 }
 
 
@@ -51,7 +61,22 @@ def _builders() -> Dict[str, Callable[[], nn.Module]]:
         out["sprites-features"] = build_features
     except ImportError:
         pass
+    try:
+        from ..regress import LatentRegressor
+
+        def regressor() -> nn.Module:
+            g = StyleGenerator(z_dim=Z_DIM)
+            return LatentRegressor(g.num_ws, g.w_dim, g.resolution, space="w", model_name="sprites-style")
+        out["sprites-style-regressor"] = regressor
+    except ImportError:
+        pass
     return out
+
+
+def generative() -> Dict[str, str]:
+    """The shipped zoo models that ``latentwidgets.load`` turns into generators (``available`` minus
+    :data:`AUXILIARY`)."""
+    return {k: v for k, v in available().items() if k not in AUXILIARY}
 
 
 def available() -> Dict[str, str]:

@@ -1,0 +1,542 @@
+"""CollageCanvas: paint parts of several samples into a collage and watch a latent regressor project it.
+
+Chai et al. (ICLR 2021): a regressor that maps a masked image to a latent, followed by the frozen
+generator, turns a rough collage of parts into one coherent image in a single forward pass. This
+widget shows ``n_sources`` samples; brush strokes or dragged rectangles on a source take those
+pixels (at the same place) into the collage, painting on the collage (or in "erase" mode) makes
+pixels unknown again (inpainting: the regressor sees the hole as unknown), and the projection
+``model.synthesize(regressor.project(collage, mask))`` follows while you paint.
+
+The collage is a list of operations (``.ops``), each a dict:
+
+- ``{"tool": "brush", "source": k | None, "radius": r, "points": [[x, y], ...]}``: every pixel whose
+  centre lies within ``r`` of the polyline (image pixels; a pixel's centre is ``(i + 0.5, j + 0.5)``);
+- ``{"tool": "rect", "source": k | None, "x0", "y0", "x1", "y1"}``: pixel centres inside the box
+  (``rect(0, 0, 0, 32, 64)`` takes columns 0..31);
+- ``{"tool": "fill", "source": k | None}``: every pixel.
+
+``source`` None erases. Later operations paint over earlier ones. The front end rasterises strokes
+with the same rule as :func:`rasterize` (``static/collage.js``), draws them at once, and sends the
+operation list through the shared frame transport (one request in flight, latest wins), so painting
+never builds a backlog in the kernel::
+
+    import latentwidgets as lw
+    model = lw.load("sprites-style")
+    cc = lw.CollageCanvas(model, n_sources=3, seed=0)   # regressor: the zoo's shipped one
+    cc                                                  # display it and paint
+    cc.rect(0, 0, 0, 32, 64); cc.rect(1, 32, 0, 64, 64) # or build the collage from code
+    cc.collage, cc.mask, cc.latent, cc.image            # torch tensors of what is shown
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import secrets
+import time
+import uuid
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import anywidget
+import torch
+import traitlets as t
+
+from ..models.base import LatentModel
+from .esm import css_source, esm_source
+from .transport import FORMATS, FrameServer
+
+__all__ = ["CollageCanvas", "rasterize", "composite", "coverage", "check_op"]
+
+TOOLS = ("brush", "rect", "fill")
+UNKNOWN = -1
+Op = Dict[str, Any]
+ChangeCallback = Callable[["CollageCanvas"], None]
+
+
+# ---------------------------------------------------------------------------------- operations
+def _finite(value: Any, what: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number; got {value!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{what} must be finite; got {value!r}")
+    return v
+
+
+def check_op(op: Any, n_sources: int) -> Op:
+    """A clean copy of one collage operation, or a ValueError naming what is wrong.
+
+        check_op({"tool": "rect", "source": 0, "x0": 0, "y0": 0, "x1": 32, "y1": 64}, n_sources=2)
+    """
+    if not isinstance(op, dict):
+        raise ValueError(f"a collage operation is a dict with a 'tool' ({', '.join(TOOLS)}); got {op!r}")
+    tool = op.get("tool")
+    if tool not in TOOLS:
+        raise ValueError(f"collage operation tool must be one of {TOOLS}; got {tool!r}")
+    source = op.get("source")
+    if source is not None:
+        if isinstance(source, bool) or not isinstance(source, (int, float)) or int(source) != source:
+            raise ValueError(f"collage operation source must be a source index or None (erase); got {source!r}")
+        source = int(source)
+        if not 0 <= source < n_sources:
+            raise ValueError(f"source {source} does not exist: this collage has sources 0..{n_sources - 1}")
+    out: Op = {"tool": tool, "source": source}
+    if tool == "brush":
+        radius = _finite(op.get("radius"), "brush radius")
+        if radius <= 0:
+            raise ValueError(f"brush radius must be > 0 pixels; got {radius}")
+        points = op.get("points")
+        if not isinstance(points, (list, tuple)) or not points:
+            raise ValueError("a brush operation needs 'points': a non-empty list of [x, y] in image pixels")
+        clean = []
+        for p in points:
+            if not isinstance(p, (list, tuple)) or len(p) != 2:
+                raise ValueError(f"brush points are [x, y] pairs in image pixels; got {p!r}")
+            clean.append([_finite(p[0], "point x"), _finite(p[1], "point y")])
+        out.update(radius=radius, points=clean)
+    elif tool == "rect":
+        for key in ("x0", "y0", "x1", "y1"):
+            out[key] = _finite(op.get(key), f"rect {key}")
+    return out
+
+
+def coverage(op: Op, height: int, width: int) -> torch.Tensor:
+    """The pixels one (checked) operation paints: bool ``[H, W]``.
+
+        coverage({"tool": "fill", "source": 0}, 64, 64).all()   # True
+    """
+    out = torch.zeros(height, width, dtype=torch.bool)
+    if op["tool"] == "fill":
+        return out.fill_(True)
+    if op["tool"] == "rect":
+        x0, x1 = sorted((op["x0"], op["x1"]))
+        y0, y1 = sorted((op["y0"], op["y1"]))
+        xs = torch.arange(width, dtype=torch.float64) + 0.5
+        ys = torch.arange(height, dtype=torch.float64) + 0.5
+        return ((ys >= y0) & (ys <= y1))[:, None] & ((xs >= x0) & (xs <= x1))[None, :]
+    pts = torch.tensor(op["points"], dtype=torch.float64)
+    r = float(op["radius"])
+    # only the pixels of the stroke's bounding box can be covered
+    i0, j0 = (max(0, math.floor(float(v) - r - 1)) for v in pts.min(0).values)
+    i1, j1 = (min(n - 1, math.ceil(float(v) + r)) for v, n in zip(pts.max(0).values, (width, height)))
+    if i0 > i1 or j0 > j1:
+        return out
+    ys, xs = torch.meshgrid(torch.arange(j0, j1 + 1, dtype=torch.float64) + 0.5,
+                            torch.arange(i0, i1 + 1, dtype=torch.float64) + 0.5, indexing="ij")
+    a = pts if len(pts) == 1 else pts[:-1]
+    b = pts if len(pts) == 1 else pts[1:]
+    # distance from every pixel centre to every segment [a, b] (the same arithmetic as collage.js)
+    px, py = xs.reshape(1, -1), ys.reshape(1, -1)
+    ax, ay, bx, by = a[:, :1], a[:, 1:], b[:, :1], b[:, 1:]
+    dx, dy = bx - ax, by - ay
+    len2 = dx * dx + dy * dy
+    tt = torch.where(len2 > 0, ((px - ax) * dx + (py - ay) * dy) / len2.clamp_min(1e-300), torch.zeros(()))
+    tt = tt.clamp(0, 1)
+    qx, qy = px - (ax + tt * dx), py - (ay + tt * dy)
+    out[j0:j1 + 1, i0:i1 + 1] = ((qx * qx + qy * qy) <= r * r).any(dim=0).view(xs.shape)
+    return out
+
+
+def rasterize(ops: Sequence[Op], n_sources: int, height: int, width: Optional[int] = None,
+              start: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Which source each collage pixel comes from: int64 ``[H, W]``, -1 where unknown.
+
+    ``start`` (a label map) continues from already rasterised operations.
+
+        labels = rasterize([{"tool": "rect", "source": 1, "x0": 0, "y0": 0, "x1": 32, "y1": 64}], 2, 64)
+        mask = labels >= 0
+    """
+    width = height if width is None else width
+    labels = start.clone() if start is not None else torch.full((height, width), UNKNOWN, dtype=torch.int64)
+    for op in ops:
+        op = check_op(op, n_sources)
+        labels[coverage(op, height, width)] = UNKNOWN if op["source"] is None else op["source"]
+    return labels
+
+
+def composite(sources: torch.Tensor, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Paste each source's labelled pixels: ``(collage [1, 3, H, W], mask [1, 1, H, W])``.
+
+    The collage is 0 where the mask is 0 (unknown), as the regressor's input expects.
+
+        collage, mask = composite(sources, rasterize(ops, len(sources), 64))
+    """
+    if sources.dim() != 4 or sources.shape[1] != 3:
+        raise ValueError(f"sources must be images [n, 3, H, W]; got {tuple(sources.shape)}")
+    if labels.shape != sources.shape[2:]:
+        raise ValueError(f"labels {tuple(labels.shape)} must match the sources' size {tuple(sources.shape[2:])}")
+    labels = labels.to(sources.device)
+    known = labels >= 0
+    idx = labels.clamp_min(0).view(1, 1, *labels.shape).expand(1, 3, *labels.shape)
+    gathered = sources.gather(0, idx)  # gathered[0, c, y, x] = sources[labels[y, x], c, y, x]
+    mask = known.view(1, 1, *labels.shape).to(sources.dtype)
+    return gathered * mask, mask
+
+
+# ---------------------------------------------------------------------------------- regressor
+def _default_regressor(model: LatentModel) -> Any:
+    """The shipped regressor of a zoo model (``latentwidgets.regress.load_regressor``)."""
+    from ..regress import ZOO_REGRESSORS, load_regressor
+
+    if model.name not in ZOO_REGRESSORS:
+        raise ValueError(
+            f"CollageCanvas needs a latent regressor for {model.name!r}; only {sorted(ZOO_REGRESSORS)} ship one. "
+            "Train one and pass it: reg = latentwidgets.regress.train_regressor(model, steps=...); "
+            "CollageCanvas(model, regressor=reg)")
+    return load_regressor(model.name, model)
+
+
+# ---------------------------------------------------------------------------------- widget
+class CollageCanvas(anywidget.AnyWidget):
+    """Paint a collage from ``n_sources`` samples of ``model``; the ``regressor`` projects it live.
+
+    Args:
+        model: a :class:`~latentwidgets.models.base.LatentModel` (``latentwidgets.load(...)``).
+        regressor: an object with ``project(images [B, 3, H, W], mask [B, 1, H, W]) -> [B, L, D]``
+            (``latentwidgets.regress.LatentRegressor``); None loads the zoo's shipped regressor.
+        n_sources: number of source samples to take parts from.
+        seed: source k starts as ``model.sample_z(1, seed + k)``; "new" in the widget (or
+            :meth:`new_sample`) draws another.
+        brush_radius: brush radius in image pixels (default: 1/16 of the image side).
+        encoding: frame encoding, ``"auto"``, ``"raw"`` or ``"jpeg"`` (see ``transport.py``).
+        display_size: on-screen width of each canvas in CSS pixels.
+
+    ``.ops`` is the list of painting operations (see the module docstring); set it, or use
+    :meth:`paint`, :meth:`rect`, :meth:`erase`, :meth:`erase_rect`, :meth:`fill`, :meth:`undo` and
+    :meth:`clear`, and the views follow. ``.sources [n, 3, H, W]``, ``.labels [H, W]`` (source index,
+    -1 unknown), ``.collage [1, 3, H, W]``, ``.mask [1, 1, H, W]`` (1 = known), ``.latent [1, L, D]`` and
+    ``.image [1, 3, H, W]`` (the projection) are torch tensors of what is shown.
+    """
+
+    _esm = esm_source("collage.js")
+    _css = css_source("collage.css")
+
+    # painting state: travels with each frame request through the transport, so it is not synced
+    ops = t.List(t.Dict())
+    seeds = t.List(t.Int())
+    # view settings
+    n_sources = t.Int(3).tag(sync=True)
+    resolution = t.Int(64).tag(sync=True)
+    brush_radius = t.Float(4.0).tag(sync=True)
+    tool = t.Unicode("brush").tag(sync=True)
+    mode = t.Unicode("take").tag(sync=True)
+    display_size = t.Int(192).tag(sync=True)
+    encoding = t.Unicode("auto").tag(sync=True)
+    error = t.Unicode("").tag(sync=True)
+    title = t.Unicode("").tag(sync=True)
+    _uid = t.Unicode("").tag(sync=True)
+
+    def __init__(self, model: LatentModel, regressor: Any = None, n_sources: int = 3, seed: int = 0, *,
+                 brush_radius: Optional[float] = None, encoding: str = "auto", display_size: Optional[int] = None,
+                 **kwargs: Any):
+        if not isinstance(model, LatentModel):
+            raise TypeError(f"model must be a LatentModel (latentwidgets.load(...)); got {type(model).__name__}")
+        if int(n_sources) < 1:
+            raise ValueError(f"n_sources must be >= 1; got {n_sources}")
+        if int(seed) < 0:
+            raise ValueError(f"seed must be >= 0; got {seed}")
+        if encoding not in FORMATS:
+            raise ValueError(f"encoding must be one of {FORMATS}; got {encoding!r}")
+        if regressor is None:
+            regressor = _default_regressor(model)
+        if not callable(getattr(regressor, "project", None)):
+            raise TypeError(f"regressor must have project(images, mask) -> latents (latentwidgets.regress."
+                            f"LatentRegressor); got {type(regressor).__name__}")
+        check = getattr(regressor, "check_model", None)
+        if callable(check):
+            check(model)  # a regressor trained for another model's latents is refused here, with the fix
+        self.model = model
+        self.regressor = regressor
+        self._callbacks: List[ChangeCallback] = []
+        self._front_depth = 0
+        self._source_cache: Dict[int, torch.Tensor] = {}
+        self._raster_cache: List[Tuple[str, torch.Tensor]] = []  # (op key, labels after that op)
+        self._labels: Optional[torch.Tensor] = None
+        self._sent_seeds: Optional[List[int]] = None  # seeds of the sources last sent to the views
+        self._projected_key: Optional[Tuple[Any, ...]] = None  # (seeds, regressor) of the shown projection
+        self._collage: Optional[torch.Tensor] = None
+        self._mask: Optional[torch.Tensor] = None
+        self._latent: Optional[torch.Tensor] = None
+        self._image: Optional[torch.Tensor] = None
+        self.last_compute_ms = 0.0
+        res = int(model.resolution)
+        radius = float(brush_radius) if brush_radius is not None else max(1.5, res / 16)
+        size = display_size if display_size is not None else max(128, min(256, 3 * res))
+        super().__init__(n_sources=int(n_sources), seeds=[int(seed) + k for k in range(int(n_sources))], ops=[],
+                         resolution=res, brush_radius=radius, encoding=encoding, display_size=int(size),
+                         _uid=uuid.uuid4().hex, title=f"collage on {model.name}", **kwargs)
+        self._compute()  # a construction error (regressor and model do not fit) raises here
+        self._server = FrameServer(self, self._render_request, encoding=encoding, on_error=self._show_error)
+        self.observe(self._on_state_change, names=["ops", "seeds"])
+        self.observe(self._on_encoding, names=["encoding"])
+
+    # ------------------------------------------------------------------------------ validation
+    @t.validate("ops")
+    def _check_ops(self, proposal: Any) -> List[Op]:
+        n = int(self.n_sources)
+        try:
+            return [check_op(op, n) for op in proposal["value"]]
+        except ValueError as exc:
+            raise t.TraitError(str(exc)) from None
+
+    @t.validate("seeds")
+    def _check_seeds(self, proposal: Any) -> List[int]:
+        seeds = [int(s) for s in proposal["value"]]
+        if len(seeds) != int(self.n_sources):
+            raise t.TraitError(f"seeds needs {self.n_sources} values (one per source); got {len(seeds)}")
+        if any(s < 0 for s in seeds):
+            raise t.TraitError(f"seeds must be >= 0; got {seeds}")
+        return seeds
+
+    @t.validate("brush_radius")
+    def _check_radius(self, proposal: Any) -> float:
+        r = float(proposal["value"])
+        if not (math.isfinite(r) and r > 0):
+            raise t.TraitError(f"brush_radius must be > 0 image pixels; got {proposal['value']}")
+        return r
+
+    @t.validate("tool")
+    def _check_tool(self, proposal: Any) -> str:
+        if proposal["value"] not in ("brush", "rect"):
+            raise t.TraitError(f"tool must be 'brush' or 'rect'; got {proposal['value']!r}")
+        return proposal["value"]
+
+    @t.validate("mode")
+    def _check_mode(self, proposal: Any) -> str:
+        if proposal["value"] not in ("take", "erase"):
+            raise t.TraitError(f"mode must be 'take' or 'erase'; got {proposal['value']!r}")
+        return proposal["value"]
+
+    @t.validate("encoding")
+    def _check_encoding(self, proposal: Any) -> str:
+        if proposal["value"] not in FORMATS:
+            raise t.TraitError(f"encoding must be one of {FORMATS}; got {proposal['value']!r}")
+        return proposal["value"]
+
+    # ------------------------------------------------------------------------------ painting API
+    def paint(self, source: int, points: Sequence[Sequence[float]], radius: Optional[float] = None) -> None:
+        """Take the pixels of ``source`` within ``radius`` of the polyline ``points`` (image pixels).
+
+            cc.paint(0, [(10, 10), (40, 30)], radius=5)
+        """
+        r = self.brush_radius if radius is None else radius
+        self.ops = [*self.ops, {"tool": "brush", "source": source, "radius": r, "points": [list(p) for p in points]}]
+
+    def rect(self, source: int, x0: float, y0: float, x1: float, y1: float) -> None:
+        """Take the pixels of ``source`` whose centres lie in the box (``rect(0, 0, 0, 32, 64)``: left half)."""
+        self.ops = [*self.ops, {"tool": "rect", "source": source, "x0": x0, "y0": y0, "x1": x1, "y1": y1}]
+
+    def fill(self, source: int) -> None:
+        """Take all of ``source`` (a starting point for inpainting: then erase a hole)."""
+        self.ops = [*self.ops, {"tool": "fill", "source": source}]
+
+    def erase(self, points: Sequence[Sequence[float]], radius: Optional[float] = None) -> None:
+        """Make the pixels within ``radius`` of the polyline unknown (the regressor inpaints them)."""
+        r = self.brush_radius if radius is None else radius
+        self.ops = [*self.ops, {"tool": "brush", "source": None, "radius": r, "points": [list(p) for p in points]}]
+
+    def erase_rect(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        """Make the pixels whose centres lie in the box unknown."""
+        self.ops = [*self.ops, {"tool": "rect", "source": None, "x0": x0, "y0": y0, "x1": x1, "y1": y1}]
+
+    def undo(self) -> Optional[Op]:
+        """Remove the last operation (returns it; None if there was none)."""
+        if not self.ops:
+            return None
+        last = self.ops[-1]
+        self.ops = self.ops[:-1]
+        return last
+
+    def clear(self) -> None:
+        """Remove every operation: an empty collage (all pixels unknown)."""
+        self.ops = []
+
+    def new_sample(self, source: int, seed: Optional[int] = None) -> int:
+        """Give ``source`` a new seed (random if None); the collage keeps its strokes. Returns the seed."""
+        if not 0 <= int(source) < int(self.n_sources):
+            raise ValueError(f"source {source} does not exist: sources are 0..{self.n_sources - 1}")
+        if seed is None:  # (not from torch's global generator: the user's seeded stream stays as it was)
+            seed = secrets.randbelow(2**31 - 1)
+        seeds = list(self.seeds)
+        seeds[int(source)] = int(seed)
+        self.seeds = seeds
+        return int(seed)
+
+    # ------------------------------------------------------------------------------ tensors
+    @property
+    def sources(self) -> torch.Tensor:
+        """The source samples ``[n_sources, 3, H, W]`` in [0, 1]."""
+        return self._sources().clone()
+
+    @property
+    def labels(self) -> torch.Tensor:
+        """Which source each collage pixel comes from: int64 ``[H, W]``, -1 where unknown."""
+        assert self._labels is not None
+        return self._labels.clone()
+
+    @property
+    def collage(self) -> torch.Tensor:
+        """The pasted collage ``[1, 3, H, W]`` (0 where unknown): the regressor's input."""
+        assert self._collage is not None
+        return self._collage.clone()
+
+    @property
+    def mask(self) -> torch.Tensor:
+        """``[1, 1, H, W]`` floats, 1 where the collage is known."""
+        assert self._mask is not None
+        return self._mask.clone()
+
+    @property
+    def latent(self) -> torch.Tensor:
+        """The projected per-layer latents ``[1, L, D]``."""
+        assert self._latent is not None
+        return self._latent.clone()
+
+    @property
+    def image(self) -> torch.Tensor:
+        """The projection ``model.synthesize(latent)``: ``[1, 3, H, W]`` in [0, 1]."""
+        assert self._image is not None
+        return self._image.clone()
+
+    def state(self) -> Dict[str, Any]:
+        """The painting state as the front end sees it: ``{"seeds", "ops"}``."""
+        return {"seeds": list(self.seeds), "ops": [dict(op) for op in self.ops]}
+
+    def on_change(self, callback: ChangeCallback, remove: bool = False) -> None:
+        """Call ``callback(canvas)`` after every new projection (a stroke, undo, clear or new sample).
+
+            cc.on_change(lambda cc: print(cc.mask.mean()))
+        """
+        if remove:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+        elif callback not in self._callbacks:
+            self._callbacks.append(callback)
+
+    def close(self) -> None:
+        """Detach from the front end: stop answering frames, drop observers and callbacks."""
+        server = getattr(self, "_server", None)
+        if server is not None:
+            server.close()
+        with contextlib.suppress(ValueError):
+            self.unobserve(self._on_state_change, names=["ops", "seeds"])
+        with contextlib.suppress(ValueError):
+            self.unobserve(self._on_encoding, names=["encoding"])
+        getattr(self, "_callbacks", []).clear()  # (absent when __init__ failed)
+        super().close()
+
+    @property
+    def closed(self) -> bool:
+        server = getattr(self, "_server", None)
+        return server is None or server.closed
+
+    # ------------------------------------------------------------------------------ compute
+    def _sources(self) -> torch.Tensor:
+        seeds = [int(s) for s in self.seeds]
+        missing = [s for s in dict.fromkeys(seeds) if s not in self._source_cache]
+        if missing:
+            z = torch.cat([self.model.sample_z(1, seed=s) for s in missing])
+            for s, img in zip(missing, self.model.generate(z)):
+                self._source_cache[s] = img
+        # keep the cache to the shown seeds (new samples on demand must not grow it forever)
+        self._source_cache = {s: self._source_cache[s] for s in seeds}
+        return torch.stack([self._source_cache[s] for s in seeds])
+
+    def _rasterize(self, ops: Sequence[Op]) -> torch.Tensor:
+        """Labels of ``ops``, reusing the label maps of the longest unchanged prefix (a stroke in
+        progress only re-rasterises itself)."""
+        res = int(self.resolution)
+        keys = [repr(sorted(op.items())) for op in ops]
+        k = 0
+        while k < min(len(keys), len(self._raster_cache)) and self._raster_cache[k][0] == keys[k]:
+            k += 1
+        cache = self._raster_cache[:k]
+        labels = cache[-1][1] if cache else torch.full((res, res), UNKNOWN, dtype=torch.int64)
+        for key, op in zip(keys[k:], ops[k:]):
+            labels = rasterize([op], int(self.n_sources), res, start=labels)
+            cache.append((key, labels))
+        self._raster_cache = cache
+        return labels
+
+    def _compute(self) -> None:
+        t0 = time.perf_counter()
+        sources = self._sources()
+        labels = self._rasterize(self.ops)
+        key = (tuple(int(s) for s in self.seeds), id(self.regressor))
+        if key == self._projected_key and self._labels is not None and torch.equal(labels, self._labels):
+            # the stroke moved within pixels it had already painted: the projection is the same
+            self.last_compute_ms = (time.perf_counter() - t0) * 1e3
+            return
+        collage, mask = composite(sources, labels)
+        with torch.no_grad():
+            latent = self.regressor.project(collage, mask)
+        if not isinstance(latent, torch.Tensor):
+            raise TypeError(f"regressor.project must return a tensor of latents; got {type(latent).__name__}")
+        if not torch.isfinite(latent).all():
+            raise ValueError("the regressor returned non-finite latents (NaN or inf); check its weights "
+                             "(latentwidgets.regress.load_regressor) or retrain it")
+        image = self.model.synthesize(latent)
+        self._labels, self._collage, self._mask = labels, collage, mask
+        self._latent, self._image = self.model.broadcast(latent), image
+        self._projected_key = key
+        self.last_compute_ms = (time.perf_counter() - t0) * 1e3
+
+    def _frames(self, with_sources: bool) -> torch.Tensor:
+        """What the views draw: the projection, then every source when asked or when the seeds changed
+        since the sources were last sent (every open view receives every frame, so it has them)."""
+        assert self._image is not None
+        seeds = [int(s) for s in self.seeds]
+        if not (with_sources or seeds != self._sent_seeds):
+            return self._image
+        self._sent_seeds = seeds
+        return torch.cat([self._image, self._sources()])
+
+    def _notify(self) -> None:
+        if self.error:
+            self.error = ""
+        for cb in list(self._callbacks):
+            cb(self)
+
+    def _show_error(self, message: str) -> None:
+        self.error = message
+
+    # ------------------------------------------------------------------------------ protocol
+    @contextlib.contextmanager
+    def _from_front(self) -> Iterator[None]:
+        self._front_depth += 1
+        try:
+            yield
+        finally:
+            self._front_depth -= 1
+
+    def _render_request(self, state: Optional[Dict[str, Any]]) -> Tuple[torch.Tensor, Dict[str, Any]]:
+        """A request from the front end: apply its seeds and operations, project, return the frame."""
+        if state is None:  # a new view asks for the current frame, sources included
+            return self._frames(with_sources=True), self.state()
+        with self._from_front(), self.hold_trait_notifications():
+            if "seeds" in state:
+                self.seeds = [int(s) for s in state["seeds"]]
+            if "ops" in state:
+                self.ops = list(state["ops"])
+        self._compute()
+        self._notify()
+        return self._frames(with_sources=False), self.state()
+
+    def _on_state_change(self, change: Dict[str, Any]) -> None:
+        if self._front_depth:
+            return  # the front end's request computes once after applying all of its values
+        try:
+            self._compute()
+        except Exception as exc:  # noqa: BLE001 - shown in the widget, then raised to the caller
+            self._server.send_error(None, exc)
+            raise
+        self._server.push(self._frames(with_sources=False), self.state(), compute_ms=self.last_compute_ms)
+        self._notify()
+
+    def _on_encoding(self, change: Dict[str, Any]) -> None:
+        self._server.encoding = change["new"]
+
+    def __repr__(self) -> str:
+        return (f"CollageCanvas(model={self.model.name!r}, seeds={list(self.seeds)}, ops={len(self.ops)}, "
+                f"known={float(self._mask.mean()) if self._mask is not None else 0:.1%})")
