@@ -38,9 +38,13 @@ def fake_handler_class(fail: bool = False):
 
 
 def run(coro):
+    """Run a coroutine to completion in a thread of its own: earlier tests in this process (notebook
+    clients, kernels) may leave an event loop running in the main thread."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
-    return asyncio.run(coro)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def test_patched_open_sets_nodelay_before_opening():
