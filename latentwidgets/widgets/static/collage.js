@@ -9,6 +9,7 @@
 // source null erases (the pixels become unknown). Later operations paint over earlier ones.
 
 import { createTransport, drawBitmap } from "./transport.js";
+import { h, newSeed, NO_SHORTCUTS } from "./base.js";
 
 export const UNKNOWN = -1;
 
@@ -137,26 +138,6 @@ export function imagePoint(event, canvas, width, height) {
   const y = r.height > 0 ? ((event.clientY - r.top) / r.height) * height : 0;
   return [Math.round(x * 100) / 100, Math.round(y * 100) / 100];
 }
-
-/** A new random seed different from `current`. */
-export function newSeed(current, random = Math.random) {
-  let s = Math.floor(random() * 2 ** 31);
-  if (s === current) s = (s + 1) % 2 ** 31;
-  return s;
-}
-
-function h(tag, attrs = {}, children = []) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") el.className = v;
-    else if (k === "text") el.textContent = v;
-    else if (v !== undefined && v !== null) el.setAttribute(k, v);
-  }
-  for (const c of children) el.append(c);
-  return el;
-}
-
-const NO_SHORTCUTS = { "data-lm-suppress-shortcuts": "true" };
 
 function putPixels(canvas, pixels, width, height) {
   if (canvas.width !== width) canvas.width = width;
