@@ -30,27 +30,22 @@ never builds a backlog in the kernel::
 
 from __future__ import annotations
 
-import contextlib
 import math
 import secrets
-import time
-import uuid
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import anywidget
 import torch
 import traitlets as t
 
 from ..models.base import LatentModel
+from .base import FrameWidget
 from .esm import css_source, esm_source
-from .transport import FORMATS, FrameServer
 
 __all__ = ["CollageCanvas", "rasterize", "composite", "coverage", "check_op"]
 
 TOOLS = ("brush", "rect", "fill")
 UNKNOWN = -1
 Op = Dict[str, Any]
-ChangeCallback = Callable[["CollageCanvas"], None]
 
 
 # ---------------------------------------------------------------------------------- operations
@@ -188,7 +183,7 @@ def _default_regressor(model: LatentModel) -> Any:
 
 
 # ---------------------------------------------------------------------------------- widget
-class CollageCanvas(anywidget.AnyWidget):
+class CollageCanvas(FrameWidget):
     """Paint a collage from ``n_sources`` samples of ``model``; the ``regressor`` projects it live.
 
     Args:
@@ -221,11 +216,8 @@ class CollageCanvas(anywidget.AnyWidget):
     brush_radius = t.Float(4.0).tag(sync=True)
     tool = t.Unicode("brush").tag(sync=True)
     mode = t.Unicode("take").tag(sync=True)
-    display_size = t.Int(192).tag(sync=True)
-    encoding = t.Unicode("auto").tag(sync=True)
-    error = t.Unicode("").tag(sync=True)
-    title = t.Unicode("").tag(sync=True)
-    _uid = t.Unicode("").tag(sync=True)
+
+    _state_traits = ("ops", "seeds")
 
     def __init__(self, model: LatentModel, regressor: Any = None, n_sources: int = 3, seed: int = 0, *,
                  brush_radius: Optional[float] = None, encoding: str = "auto", display_size: Optional[int] = None,
@@ -236,8 +228,6 @@ class CollageCanvas(anywidget.AnyWidget):
             raise ValueError(f"n_sources must be >= 1; got {n_sources}")
         if int(seed) < 0:
             raise ValueError(f"seed must be >= 0; got {seed}")
-        if encoding not in FORMATS:
-            raise ValueError(f"encoding must be one of {FORMATS}; got {encoding!r}")
         if regressor is None:
             regressor = _default_regressor(model)
         if not callable(getattr(regressor, "project", None)):
@@ -248,8 +238,6 @@ class CollageCanvas(anywidget.AnyWidget):
             check(model)  # a regressor trained for another model's latents is refused here, with the fix
         self.model = model
         self.regressor = regressor
-        self._callbacks: List[ChangeCallback] = []
-        self._front_depth = 0
         self._source_cache: Dict[int, torch.Tensor] = {}
         self._raster_cache: List[Tuple[str, torch.Tensor]] = []  # (op key, labels after that op)
         self._labels: Optional[torch.Tensor] = None
@@ -257,19 +245,14 @@ class CollageCanvas(anywidget.AnyWidget):
         self._projected_key: Optional[Tuple[Any, ...]] = None  # (seeds, regressor) of the shown projection
         self._collage: Optional[torch.Tensor] = None
         self._mask: Optional[torch.Tensor] = None
-        self._latent: Optional[torch.Tensor] = None
-        self._image: Optional[torch.Tensor] = None
-        self.last_compute_ms = 0.0
         res = int(model.resolution)
         radius = float(brush_radius) if brush_radius is not None else max(1.5, res / 16)
         size = display_size if display_size is not None else max(128, min(256, 3 * res))
         super().__init__(n_sources=int(n_sources), seeds=[int(seed) + k for k in range(int(n_sources))], ops=[],
                          resolution=res, brush_radius=radius, encoding=encoding, display_size=int(size),
-                         _uid=uuid.uuid4().hex, title=f"collage on {model.name}", **kwargs)
-        self._compute()  # a construction error (regressor and model do not fit) raises here
-        self._server = FrameServer(self, self._render_request, encoding=encoding, on_error=self._show_error)
-        self.observe(self._on_state_change, names=["ops", "seeds"])
-        self.observe(self._on_encoding, names=["encoding"])
+                         title=f"collage on {model.name}", **kwargs)
+        self._refresh()  # a construction error (regressor and model do not fit) raises here
+        self._serve()
 
     # ------------------------------------------------------------------------------ validation
     @t.validate("ops")
@@ -306,12 +289,6 @@ class CollageCanvas(anywidget.AnyWidget):
     def _check_mode(self, proposal: Any) -> str:
         if proposal["value"] not in ("take", "erase"):
             raise t.TraitError(f"mode must be 'take' or 'erase'; got {proposal['value']!r}")
-        return proposal["value"]
-
-    @t.validate("encoding")
-    def _check_encoding(self, proposal: Any) -> str:
-        if proposal["value"] not in FORMATS:
-            raise t.TraitError(f"encoding must be one of {FORMATS}; got {proposal['value']!r}")
         return proposal["value"]
 
     # ------------------------------------------------------------------------------ painting API
@@ -387,49 +364,9 @@ class CollageCanvas(anywidget.AnyWidget):
         assert self._mask is not None
         return self._mask.clone()
 
-    @property
-    def latent(self) -> torch.Tensor:
-        """The projected per-layer latents ``[1, L, D]``."""
-        assert self._latent is not None
-        return self._latent.clone()
-
-    @property
-    def image(self) -> torch.Tensor:
-        """The projection ``model.synthesize(latent)``: ``[1, 3, H, W]`` in [0, 1]."""
-        assert self._image is not None
-        return self._image.clone()
-
     def state(self) -> Dict[str, Any]:
         """The painting state as the front end sees it: ``{"seeds", "ops"}``."""
         return {"seeds": list(self.seeds), "ops": [dict(op) for op in self.ops]}
-
-    def on_change(self, callback: ChangeCallback, remove: bool = False) -> None:
-        """Call ``callback(canvas)`` after every new projection (a stroke, undo, clear or new sample).
-
-            cc.on_change(lambda cc: print(cc.mask.mean()))
-        """
-        if remove:
-            if callback in self._callbacks:
-                self._callbacks.remove(callback)
-        elif callback not in self._callbacks:
-            self._callbacks.append(callback)
-
-    def close(self) -> None:
-        """Detach from the front end: stop answering frames, drop observers and callbacks."""
-        server = getattr(self, "_server", None)
-        if server is not None:
-            server.close()
-        with contextlib.suppress(ValueError):
-            self.unobserve(self._on_state_change, names=["ops", "seeds"])
-        with contextlib.suppress(ValueError):
-            self.unobserve(self._on_encoding, names=["encoding"])
-        getattr(self, "_callbacks", []).clear()  # (absent when __init__ failed)
-        super().close()
-
-    @property
-    def closed(self) -> bool:
-        server = getattr(self, "_server", None)
-        return server is None or server.closed
 
     # ------------------------------------------------------------------------------ compute
     def _sources(self) -> torch.Tensor:
@@ -460,14 +397,11 @@ class CollageCanvas(anywidget.AnyWidget):
         return labels
 
     def _compute(self) -> None:
-        t0 = time.perf_counter()
         sources = self._sources()
         labels = self._rasterize(self.ops)
         key = (tuple(int(s) for s in self.seeds), id(self.regressor))
         if key == self._projected_key and self._labels is not None and torch.equal(labels, self._labels):
-            # the stroke moved within pixels it had already painted: the projection is the same
-            self.last_compute_ms = (time.perf_counter() - t0) * 1e3
-            return
+            return  # the stroke moved within pixels it had already painted: the projection is the same
         collage, mask = composite(sources, labels)
         with torch.no_grad():
             latent = self.regressor.project(collage, mask)
@@ -480,7 +414,6 @@ class CollageCanvas(anywidget.AnyWidget):
         self._labels, self._collage, self._mask = labels, collage, mask
         self._latent, self._image = self.model.broadcast(latent), image
         self._projected_key = key
-        self.last_compute_ms = (time.perf_counter() - t0) * 1e3
 
     def _frames(self, with_sources: bool) -> torch.Tensor:
         """What the views draw: the projection, then every source when asked or when the seeds changed
@@ -492,50 +425,14 @@ class CollageCanvas(anywidget.AnyWidget):
         self._sent_seeds = seeds
         return torch.cat([self._image, self._sources()])
 
-    def _notify(self) -> None:
-        if self.error:
-            self.error = ""
-        for cb in list(self._callbacks):
-            cb(self)
-
-    def _show_error(self, message: str) -> None:
-        self.error = message
-
-    # ------------------------------------------------------------------------------ protocol
-    @contextlib.contextmanager
-    def _from_front(self) -> Iterator[None]:
-        self._front_depth += 1
-        try:
-            yield
-        finally:
-            self._front_depth -= 1
-
-    def _render_request(self, state: Optional[Dict[str, Any]]) -> Tuple[torch.Tensor, Dict[str, Any]]:
-        """A request from the front end: apply its seeds and operations, project, return the frame."""
-        if state is None:  # a new view asks for the current frame, sources included
-            return self._frames(with_sources=True), self.state()
-        with self._from_front(), self.hold_trait_notifications():
-            if "seeds" in state:
-                self.seeds = [int(s) for s in state["seeds"]]
-            if "ops" in state:
-                self.ops = list(state["ops"])
-        self._compute()
-        self._notify()
-        return self._frames(with_sources=False), self.state()
-
-    def _on_state_change(self, change: Dict[str, Any]) -> None:
-        if self._front_depth:
-            return  # the front end's request computes once after applying all of its values
-        try:
-            self._compute()
-        except Exception as exc:  # noqa: BLE001 - shown in the widget, then raised to the caller
-            self._server.send_error(None, exc)
-            raise
-        self._server.push(self._frames(with_sources=False), self.state(), compute_ms=self.last_compute_ms)
-        self._notify()
-
-    def _on_encoding(self, change: Dict[str, Any]) -> None:
-        self._server.encoding = change["new"]
+    def _front_values(self, state: Dict[str, Any]) -> Dict[str, Any]:
+        """A front-end request's seeds and operations (validated by the traits when set)."""
+        new: Dict[str, Any] = {}
+        if "seeds" in state:
+            new["seeds"] = [int(s) for s in state["seeds"]]
+        if "ops" in state:
+            new["ops"] = list(state["ops"])
+        return new
 
     def __repr__(self) -> str:
         return (f"CollageCanvas(model={self.model.name!r}, seeds={list(self.seeds)}, ops={len(self.ops)}, "
