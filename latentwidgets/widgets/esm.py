@@ -94,5 +94,6 @@ def esm_source(entry: str) -> str:
 
 
 def css_source(name: str) -> str:
-    """The text of ``static/<name>`` (a stylesheet)."""
-    return (STATIC / name).read_text(encoding="utf-8")
+    """The stylesheet ``static/<name>``, preceded by the rules every view shares (``static/base.css``)."""
+    shared = (STATIC / "base.css").read_text(encoding="utf-8")
+    return shared + "\n" + (STATIC / name).read_text(encoding="utf-8")

@@ -157,7 +157,7 @@ export function render({ model, el }) {
   const sourcePixels = new Array(n).fill(null); // RGBA of each source as drawn
   const drawnSeeds = new Array(n).fill(null);
 
-  const root = h("div", { class: "lw-collage", "data-uid": model.get("_uid") || "" });
+  const root = h("div", { class: "lw-widget lw-collage", "data-uid": model.get("_uid") || "" });
   const title = h("div", { class: "lw-title", text: model.get("title") || "CollageCanvas" });
   const error = h("div", { class: "lw-error", role: "alert" });
   error.hidden = true;

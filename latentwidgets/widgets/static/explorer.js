@@ -37,7 +37,7 @@ export function render({ model, el }) {
     show_original: !!model.get("show_original"),
   };
 
-  const root = h("div", { class: "lw-explorer", "data-uid": model.get("_uid") || "" });
+  const root = h("div", { class: "lw-widget lw-explorer", "data-uid": model.get("_uid") || "" });
   const title = h("div", { class: "lw-title", text: model.get("title") || "DirectionExplorer" });
   const error = h("div", { class: "lw-error", role: "alert" });
   error.hidden = true;

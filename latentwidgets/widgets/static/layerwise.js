@@ -48,7 +48,7 @@ export function render({ model, el }) {
     strip: JSON.parse(JSON.stringify(model.get("strip") || [])),
   };
 
-  const root = h("div", { class: "lw-layerwise", "data-uid": model.get("_uid") || "" });
+  const root = h("div", { class: "lw-widget lw-layerwise", "data-uid": model.get("_uid") || "" });
   const title = h("div", { class: "lw-title", text: model.get("title") || "LayerwiseEditor" });
   const error = h("div", { class: "lw-error", role: "alert" });
   error.hidden = true;
