@@ -197,6 +197,15 @@ def test_clean_is_zero_on_noise(scenes):
     assert float(sprites.measure(torch.rand(8, 3, 64, 64, generator=g))["clean"].max()) == 0.0
 
 
+def test_edge_width_reads_blur(scenes):
+    images, _ = scenes
+    blurred = torch.nn.functional.avg_pool2d(images[:64], 5, 1, 2, count_include_pad=False)
+    sharp_width, blurred_width = sprites.edge_width(images[:64]), sprites.edge_width(blurred)
+    assert float(sharp_width.max()) < 1.5  # the clean test's bound holds on every real scene
+    assert float(blurred_width.median()) > 1.5 * float(sharp_width.median())
+    assert float(sprites.measure(blurred)["clean"].mean()) < 0.5
+
+
 def test_clean_is_zero_without_an_object(scenes):
     images, _ = scenes
     blank = images[:8, :, :1, :1].expand(-1, -1, 64, 64).contiguous()

@@ -295,6 +295,24 @@ def coverage(images: torch.Tensor) -> Dict[str, torch.Tensor]:
             "core": core}
 
 
+def edge_width(images: torch.Tensor) -> torch.Tensor:
+    """Edge softness of each image ``[N, 3, H, W]`` -> ``[N]``: partially covered pixels (coverage
+    0.15-0.85, see :func:`coverage`) per pixel of object perimeter. Anti-aliased real scenes sit
+    near 0.8; :func:`measure` calls an object clean only below 1.5.
+
+    >>> float(edge_width(sample(64, seed=0)[0]).median())   # about 0.78
+    """
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"edge_width() expects images [N, 3, H, W]; got {tuple(images.shape)}")
+    return _edge_width(coverage(images.detach().float().cpu())["alpha"])
+
+
+def _edge_width(alpha: torch.Tensor) -> torch.Tensor:
+    area = alpha.sum((1, 2)).clamp(min=1e-6)
+    perimeter = 2 * math.sqrt(math.pi) * torch.sqrt(area)  # of a disc of that area
+    return ((alpha > 0.15) & (alpha < 0.85)).float().sum((1, 2)) / perimeter
+
+
 def _measure_batch(images: torch.Tensor) -> Factors:
     b, _, h, w = images.shape
     cov = coverage(images)
@@ -312,14 +330,13 @@ def _measure_batch(images: torch.Tensor) -> Factors:
     # cleanliness
     solid = alpha > 0.5
     ncomp = _components(solid)
-    partial = ((alpha > 0.15) & (alpha < 0.85)).float().sum((1, 2))
     perimeter = 2 * math.sqrt(math.pi) * torch.sqrt(area)  # of a disc of that area
     # pixels off the background -> object colour segment: a second object of another colour
     unexplained = ((diff - alpha.unsqueeze(1) * axis.view(b, 3, 1, 1)).pow(2).sum(1).sqrt() > 0.2).float().sum((1, 2))
     core_std = torch.sqrt((((images - obj.view(b, 3, 1, 1)) ** 2) * corew.unsqueeze(1)).sum((2, 3))
                           / corew.sum((1, 2)).clamp(min=1).unsqueeze(1)).max(1).values
     clean = ((border_std < 0.04) & (ncomp == 1) & (solid.float().sum((1, 2)) >= 9)
-             & (partial < 1.5 * perimeter) & (core_std < 0.08) & (cov["contrast"] > 0.2)
+             & (_edge_width(alpha) < 1.5) & (core_std < 0.08) & (cov["contrast"] > 0.2)
              & (unexplained < 0.25 * perimeter))
     return {"x": x, "y": y, "scale": scale, "hue": obj_hsv[:, 0], "bg_hue": bg_hsv[:, 0],
             "bg_value": bg_hsv[:, 2], "clean": clean.float()}

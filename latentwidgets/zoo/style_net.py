@@ -166,9 +166,14 @@ class SynthesisNetwork(nn.Module):
         # log of a gain on the coverage logit: edges one pixel wide need logit slopes that the
         # demodulated convolutions reach only slowly; exp() lets training sharpen them in few steps
         self.log_edge_gain = nn.Parameter(torch.zeros(()))
+        # sampling-time sharpness (1 while training): a pixel loss makes the net hedge where it is
+        # unsure of an edge, so edges come out wider than the world's; the shipped weights carry a
+        # factor calibrated so that sample edges are as wide as real ones (train_style.calibrate_sharpness)
+        self.register_buffer("edge_sharpness", torch.ones(()))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         state_dict.setdefault(prefix + "log_edge_gain", torch.zeros(()))  # checkpoints from before the gain
+        state_dict.setdefault(prefix + "edge_sharpness", torch.ones(()))  # ... and before calibration
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def layer_names(self) -> List[str]:
@@ -190,7 +195,7 @@ class SynthesisNetwork(nn.Module):
             logit = logit + self.torgb[i](x, ws[:, 2 * i + 1])
             feats.append(x)
         obj, bg = self.colors(ws[:, -1])
-        logit = (logit - 2.0) * self.log_edge_gain.exp()
+        logit = (logit - 2.0) * self.log_edge_gain.exp() * self.edge_sharpness
         alpha = torch.sigmoid(logit)
         img = alpha * obj[:, :, None, None] + (1 - alpha) * bg[:, :, None, None]
         if return_logit:
