@@ -57,6 +57,22 @@ def test_streaming_covariance_matches_lowrank_and_full_pca():
     assert torch.allclose(cov["variance"], ref.eigenvalues.flip(0)[:4], rtol=1e-6)
 
 
+def test_streaming_covariance_is_accurate_far_from_the_origin():
+    """float32 samples with a large common offset (activations often have one): the per-batch
+    float32 products run after the shift, so the covariance keeps float64-level accuracy."""
+    from latentwidgets.directions.sampling import CovarianceAccumulator
+
+    g = torch.Generator().manual_seed(1)
+    x = 1000.0 + torch.randn(20_000, 16, generator=g) @ torch.randn(16, 16, generator=g)
+    acc = CovarianceAccumulator(16)
+    for i in range(0, 20_000, 4096):
+        acc.update(x[i:i + 4096])
+    mean, cov = acc.finalize()
+    ref = torch.cov(x.double().t())
+    assert float((cov - ref).abs().max() / ref.abs().max()) < 1e-5
+    assert torch.allclose(mean, x.double().mean(0), rtol=1e-9)
+
+
 def test_activation_pca_regresses_back_to_the_latent():
     model = planted_decoder(z_dim=5, strong_axis=1)
     d = pca_directions(model, n_components=3, n_samples=4000, regression_samples=2000, layer="fc", progress=False)

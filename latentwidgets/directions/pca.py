@@ -13,11 +13,11 @@ of the solution, normalised, is a latent direction (GANSpace's BigGAN recipe)::
 Interrupting (Ctrl-C / the notebook's stop button) while samples stream in keeps what was
 accumulated: the record then says how many samples it used (``samples``).
 
-Estimator: the default (``estimator="auto"``) streams batches into an exact float64 covariance
+Estimator: the default (``estimator="auto"``) streams batches into a covariance summed in float64
 (memory O(D^2), so a million samples fit) and takes its symmetric eigendecomposition. For the
-latent sizes of style-based models (D = 32..512) this is exact and far faster than incremental
-PCA, which GANSpace used; activation layers wider than ``4096`` values use ``torch.pca_lowrank`` on
-the collected samples instead (raise ``niter`` when components have close variances).
+latent sizes of style-based models (D = 32..512) this is accurate to float32 rounding and far
+faster than incremental PCA, which GANSpace used; activation layers wider than ``4096`` values use
+``torch.pca_lowrank`` on the collected samples instead (raise ``niter`` when components have close variances).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def streaming_pca(batches: Iterable[torch.Tensor], k: int, estimator: str = "cov
                   niter: int = 6) -> Dict[str, Any]:
     """PCA of samples arriving in batches ``[B, D]``.
 
-    ``estimator="covariance"``: exact streamed float64 covariance + ``eigh``; ``"lowrank"``: collect
+    ``estimator="covariance"``: streamed covariance (float64 sums, see ``CovarianceAccumulator``) + ``eigh``; ``"lowrank"``: collect
     the samples and run ``torch.pca_lowrank`` (``niter`` power iterations). Returns a dict with
     ``mean [D]``, ``components [k, D]`` (orthonormal rows, float64), ``variance [k]``,
     ``total_variance``, ``n``.
