@@ -335,13 +335,19 @@ def regression_loss(model: LatentModel, regressor: LatentRegressor, images: torc
     """Chai et al.'s training loss on one batch of generated ``images`` with their true per-layer
     ``latents``: the regressor sees the masked image and must recover the latent (squared error in
     units of the latent spread) and the whole image (pixel MSE + perceptual distance, through the
-    frozen generator). Returns the weighted ``loss`` and each term."""
+    frozen generator). Returns the weighted ``loss`` and each term.
+
+    Collages (rows of ``latents`` that are NaN, see :func:`training_batch`) have no true latent and
+    no true hidden pixels: they count in the pixel and perceptual terms on their known pixels only."""
     w = {**LOSS_WEIGHTS, **(weights or {})}
     pred = regressor(images, mask)
-    lat = ((pred - latents) / regressor.latent_std).pow(2).mean()
+    known = torch.isfinite(latents).flatten(1).all(1)
+    zero = torch.zeros((), device=images.device)
+    lat = (((pred - latents) / regressor.latent_std)[known].pow(2).mean()) if bool(known.any()) else zero
     out = model.synthesize_grad(pred)
-    pix = (out - images).pow(2).mean()
-    per = perceptual_distance(out, images).mean() if w["perceptual"] else torch.zeros((), device=images.device)
+    m = torch.where(known.view(-1, 1, 1, 1), torch.ones_like(mask), mask)  # where each image is judged
+    pix = (((out - images).pow(2) * m).sum((1, 2, 3)) / (m.sum((1, 2, 3)).clamp(min=1.0) * out.shape[1])).mean()
+    per = perceptual_distance(out * m, images * m).mean() if w["perceptual"] else zero
     loss = w["latent"] * lat + w["pixel"] * pix + w["perceptual"] * per
     return {"loss": loss, "latent": lat.detach(), "pixel": pix.detach(), "perceptual": per.detach()}
 
@@ -361,11 +367,17 @@ def _frozen(module: nn.Module) -> Iterator[None]:
 
 
 @torch.no_grad()
-def training_batch(model: LatentModel, batch: int, seed: int, mix: float = 0.5) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def training_batch(model: LatentModel, batch: int, seed: int, mix: float = 0.5,
+                   collage: float = 0.0) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(images, mask, latents)`` for one training step, all from ``seed``: latents of seeded
     samples (for a share ``mix`` of them, on models with several per-layer latents, the layers from a
     random crossover on come from a second sample, so that the regressor learns per-layer latents),
-    their images, and Chai masks."""
+    their images, and Chai masks.
+
+    A share ``collage`` of the rows (the first ones) become collages as a user pastes them: a part
+    of another sample (a random rectangle, or for every other row a coarse blob) pasted over the
+    image, and known pixels = the Chai mask plus the pasted part. A collage has no true latent: its
+    row of ``latents`` is NaN, and :func:`regression_loss` judges it on its known pixels only."""
     g = torch.Generator().manual_seed(int(seed))
     lat = model.broadcast(model.to_synthesis(model.sample_z(batch, seed=seed))).clone()
     if model.num_layers > 1 and mix > 0:
@@ -377,6 +389,20 @@ def training_batch(model: LatentModel, batch: int, seed: int, mix: float = 0.5) 
         lat = torch.where(take[..., None], other[:, None, :].expand_as(lat), lat)
     images = model.synthesize(lat)
     mask = sample_masks(batch, size=model.resolution, generator=g).to(images.device)
+    n_c = int(round(collage * batch))
+    if n_c:
+        r = model.resolution
+        src = model.synthesize(model.broadcast(model.to_synthesis(model.sample_z(n_c, seed=seed + HELD_OUT_SEED // 3))))
+        paste = sample_masks(n_c, size=r, generator=g, grid=3, cutoff=(0.2, 0.5))
+        for i in range(0, n_c, 2):  # rectangles of 12-48 px a side on even rows
+            h, w = (int(torch.randint(12 * r // 64, 48 * r // 64 + 1, (1,), generator=g)) for _ in range(2))
+            y, x = int(torch.randint(0, r - h + 1, (1,), generator=g)), int(torch.randint(0, r - w + 1, (1,), generator=g))
+            paste[i].zero_()
+            paste[i, :, y:y + h, x:x + w] = 1
+        paste = paste.to(images.device)
+        images[:n_c] = paste * src + (1 - paste) * images[:n_c]
+        mask[:n_c] = torch.maximum(mask[:n_c], paste)
+        lat[:n_c] = float("nan")
     return images, mask, lat
 
 
@@ -385,7 +411,8 @@ def train_regressor(model: LatentModel, steps: int, regressor: Optional[LatentRe
                     ckpt: Optional[Union[str, os.PathLike]] = None, export: Optional[Union[str, os.PathLike]] = None,
                     minutes: float = math.inf, every: float = 180.0, log_every: int = 0,
                     meta: Optional[dict] = None, progress: bool = True, history: Optional[list] = None,
-                    callback: Optional[Tuple[int, Callable[[int, "LatentRegressor"], None]]] = None) -> LatentRegressor:
+                    callback: Optional[Tuple[int, Callable[[int, "LatentRegressor"], None]]] = None,
+                    collage: float = 0.0) -> LatentRegressor:
     """Train ``regressor`` (new from :meth:`LatentRegressor.for_model` if None) on generated samples of
     ``model`` (frozen) until ``steps`` total steps or ``minutes`` pass; Adam (beta1 0.5, as Chai et al.).
 
@@ -395,6 +422,8 @@ def train_regressor(model: LatentModel, steps: int, regressor: Optional[LatentRe
     run continues the same data stream. Each step's terms are appended to ``history`` if given; the
     step reached is ``regressor.steps_trained``. ``callback=(k, fn)`` calls ``fn(step, regressor)``
     after every k-th step (e.g. a held-out evaluation; the regressor is in train mode again after).
+    ``collage``: the share of each batch drawn as pasted collages (see :func:`training_batch`), for
+    regressors that will project collages such as :class:`~latentwidgets.widgets.CollageCanvas` makes.
 
     >>> reg = train_regressor(model, steps=500, ckpt="training/my-regressor.resume.safetensors")
     """
@@ -408,7 +437,7 @@ def train_regressor(model: LatentModel, steps: int, regressor: Optional[LatentRe
     start = resume(ckpt, {"g": regressor}) if ckpt else 0
     opt = torch.optim.Adam(regressor.parameters(), lr=lr, betas=(0.5, 0.999))
     t0 = time.time()
-    info = {"seed": seed, "batch": batch, "lr": lr, "weights": {**LOSS_WEIGHTS, **(weights or {})},
+    info = {"seed": seed, "batch": batch, "lr": lr, "collage": collage, "weights": {**LOSS_WEIGHTS, **(weights or {})},
             "generator": getattr(model, "name", "model"), **(meta or {})}
 
     def save(step: int) -> None:
@@ -428,7 +457,7 @@ def train_regressor(model: LatentModel, steps: int, regressor: Optional[LatentRe
     regressor.train()
     with _frozen(model.module):
         for step in time_boxed(bar, minutes, every=(every, save) if (ckpt or export) else None):
-            images, mask, lat = training_batch(model, batch, TRAIN_SEED_BASE * (seed + 1) + step)
+            images, mask, lat = training_batch(model, batch, TRAIN_SEED_BASE * (seed + 1) + step, collage=collage)
             terms = regression_loss(model, regressor, images, mask, lat, weights)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()

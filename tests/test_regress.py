@@ -156,6 +156,31 @@ def test_training_lowers_the_loss_on_a_fixed_batch(tiny_z_model):
     assert all(p.requires_grad for p in model.module.parameters())   # the generator's flags are restored
 
 
+def test_collage_rows_paste_another_sample_and_count_on_known_pixels_only(tiny_z_model):
+    model = tiny_z_model
+    plain_images, plain_mask, _ = training_batch(model, 8, HELD_OUT_SEED, mix=0.0)
+    images, mask, lat = training_batch(model, 8, HELD_OUT_SEED, mix=0.0, collage=0.5)
+    collage = torch.isnan(lat).flatten(1).all(1)
+    assert collage.tolist() == [True] * 4 + [False] * 4
+    assert torch.equal(images[4:], plain_images[4:])
+    changed = (images[:4] != plain_images[:4]).any(1, keepdim=True)
+    assert bool(changed.any()) and bool((mask[:4][changed] == 1).all())  # pasted pixels are known
+    reg = LatentRegressor.for_model(model, seed=1)
+    terms = regression_loss(model, reg, images, mask, lat)
+    assert all(bool(torch.isfinite(v)) for v in terms.values())
+    terms["loss"].backward()
+    assert all(bool(torch.isfinite(p.grad).all()) for p in reg.parameters() if p.grad is not None)
+    # a collage's hidden pixels do not count: changing them leaves the loss unchanged
+    other = images.clone()
+    other[:4] = torch.where(mask[:4].bool(), images[:4], torch.rand_like(images[:4]))
+    assert not torch.equal(other, images)
+    with torch.no_grad():
+        a = regression_loss(model, reg, images, mask, lat)
+        b = regression_loss(model, reg, other, mask, lat)
+    assert float(a["pixel"]) == pytest.approx(float(b["pixel"]), rel=1e-6)
+    assert float(a["perceptual"]) == pytest.approx(float(b["perceptual"]), rel=1e-5)
+
+
 def test_training_works_for_a_model_without_mapping(tiny_z_model):
     history: list = []
     reg = train_regressor(tiny_z_model, 3, batch=4, progress=False, history=history)

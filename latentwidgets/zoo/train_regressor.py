@@ -7,6 +7,10 @@ random masks (6x6 uniform noise, bilinear up, cutoff ~ U(0.3, 1.0) per batch), w
 :func:`latentwidgets.regress.regression_loss`: 0.3 x the latent squared error in units of the
 latent's spread + 100 x pixel MSE + the perceptual distance on ``sprites-features`` activations
 (LPIPS cannot be had offline). Adam, beta1 0.5, batch 16 (on 2 CPU cores batch 16 gave the most samples per second).
+From step 12177 a quarter of each batch (``--collage 0.25``) is pasted collages of two samples (a
+rectangle or a coarse blob of one over the other), judged on their known pixels only: the inputs
+``CollageCanvas`` sends. Chai et al. train on masked samples alone; on this small net that left
+collages projected about 1.6x worse than by optimisation.
 
 The generator must already be trained: the recipe reads the shipped ``sprites-style`` weights, and
 when those change (the generator is still training) resume on the new ones with the same command;
@@ -58,6 +62,7 @@ def main(argv=None) -> int:
     ap.add_argument("--generator", default="sprites-style", help="zoo generator to regress (default sprites-style)")
     for term, value in regress.LOSS_WEIGHTS.items():
         ap.add_argument(f"--{term}-weight", type=float, default=value, help=f"weight of the {term} term")
+    ap.add_argument("--collage", type=float, default=0.25, help="share of each batch drawn as pasted collages")
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--eval-every", type=int, default=500)
     args = recipe_args(ap, argv)
@@ -67,7 +72,8 @@ def main(argv=None) -> int:
     meta = {"recipe": "latentwidgets.zoo.train_regressor", "generator": args.generator,
             "generator_step": read_meta(weights_path(args.generator)).get("step"),
             "objective": "Chai et al. latent regression: weights x (latent MSE in std units, pixel MSE, "
-                         "sprites-features perceptual distance); generated samples only, Chai masks"}
+                         "sprites-features perceptual distance); generated samples only, Chai masks; "
+                         f"a share {args.collage} of pasted two-sample collages (known pixels only) from step 12177"}
     t0 = time.time()
     history: list = []
     evaluate = lambda step, r: print("eval", f"step={step}", held_out_l1(model, r), flush=True)
@@ -76,7 +82,7 @@ def main(argv=None) -> int:
         reg = regress.train_regressor(model, args.steps, reg, batch=args.batch, lr=args.lr, seed=SEED,
                                       weights=weights, ckpt=args.ckpt, export=args.export, minutes=args.minutes,
                                       every=args.every, log_every=args.log_every, meta=meta, progress=False,
-                                      history=history, callback=(args.eval_every, evaluate))
+                                      history=history, callback=(args.eval_every, evaluate), collage=args.collage)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the checkpoint was written on the way out
         print(f"stopped at step {reg.steps_trained}", flush=True)
     if history:
