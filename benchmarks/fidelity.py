@@ -17,8 +17,11 @@ Measured on ``sprites-style`` (top-level keys) and, where a method applies, on `
   2-sigma edit moves that factor most (TCA: hue among its channel-mode edits, x among its width-mode
   and 12 multilinear edits, the paper's semantics; PCA: among its 10 components). Each edit's
   strength is then matched so it moves its own factor by MOD_TARGETS (sigma means different things
-  for different methods); details keep the fixed 2-sigma variant and TCA with its direct
-  activation edit added.
+  for different methods). TCA's edits are applied as the authors' code applies them to a
+  style-based generator: mode-wise edits through the regression to w, multilinear edits through w
+  plus the same edit added to the activation at the layer, in selection, matching and scoring
+  alike; details keep the fixed 2-sigma variant, TCA through w only (``mod_tca_latent_only``)
+  and TCA with every edit also applied to the activation (``mod_tca_direct``).
 - ``pca_seconds_100k``: our streamed exact-covariance PCA fitted to 100k w samples (best of 3);
   ``pca_seconds_100k_sklearn_ipca``: scikit-learn's IncrementalPCA run as GANSpace runs it (80
   components capped at D, batches of 2000) on the same samples, one BLAS thread like ours. Both are
@@ -154,22 +157,26 @@ def _largest_angle(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def mod_for(model: Any, d: Any, samples_sel: Dict[str, Any], samples_mod: Dict[str, Any],
-            candidates: Optional[Dict[str, List[int]]] = None, direct: bool = False) -> Dict[str, Any]:
+            candidates: Optional[Dict[str, List[int]]] = None, direct: Any = False) -> Dict[str, Any]:
     """MOD of the hue and x edits of ``d``: each edit = the candidate whose 2-sigma edit moves its
     factor most; strengths then matched so each moves its own factor by MOD_TARGETS (headline),
-    and the fixed 2-sigma variant for the record."""
+    and the fixed 2-sigma variant for the record. ``direct`` (TCA records only; True, False or
+    "multilinear", or one of these per factor): the edits also add their activation edit, in the
+    selection, the strength matching and the scoring alike (see ``tensor.tca_edits``)."""
     candidates = candidates or {}
+    dmap = {f: direct.get(f, False) if isinstance(direct, dict) else direct for f in ("hue", "x")}
     picks, effects, own = {}, {}, {}
     for f in ("hue", "x"):
-        k, eff = select_edit(model, d, f, candidates.get(f), MOD_STRENGTH, samples=samples_sel)
+        k, eff = select_edit(model, d, f, candidates.get(f), MOD_STRENGTH, samples=samples_sel, direct=dmap[f])
         picks[f] = (d, k)
         own[f] = eff[k]
         effects[f] = {d.names[i]: v for i, v in eff.items()}
     strengths = matched_strengths(own, MOD_STRENGTH, MOD_TARGETS)
-    res = mod_score(model, picks, strengths, samples=samples_mod, direct=direct)
-    fixed = mod_score(model, picks, MOD_STRENGTH, samples=samples_mod, direct=direct)
+    res = mod_score(model, picks, strengths, samples=samples_mod, direct=dmap)
+    fixed = mod_score(model, picks, MOD_STRENGTH, samples=samples_mod, direct=dmap)
     res["fixed_2sigma"] = {"score": fixed["score"], "matrix": fixed["matrix"]}
     res["selection_effects"] = effects
+    res["direct"] = dmap
     return res
 
 
@@ -219,18 +226,20 @@ def bench_style(model: Any, b: Dict[str, int], skip: List[str], details: Dict[st
         kinds = [e["kind"] for e in tca.info["edits"]]
         cands = {"hue": [i for i, k in enumerate(kinds) if k == "channel"],
                  "x": [i for i, k in enumerate(kinds) if k in ("width", "multi")]}
-        _log("MOD: TCA edits")
-        res_tca = mod_for(model, tca, sel, mod_samples, cands)
+        # TCA as the authors' code edits a style-based generator: mode-wise edits through the
+        # regression to the latent, multilinear edits through the latent plus the same edit added
+        # to the activation at the layer; selected, matched and scored like PCA's edits
+        _log("MOD: TCA edits (multilinear edits also applied to the activation)")
+        res_tca = mod_for(model, tca, sel, mod_samples, cands, direct="multilinear")
         _log("MOD: PCA edits")
         res_pca = mod_for(model, pca, sel, mod_samples)
         out["mod_score_tca"], out["mod_score_pca"] = res_tca["score"], res_pca["score"]
         details["mod_tca"], details["mod_pca"] = res_tca, res_pca
+        _log("MOD: TCA edits through the latent only")
+        details["mod_tca_latent_only"] = mod_for(model, tca, sel, mod_samples, cands, direct=False)
         if "tca-direct" not in skip:
-            _log("MOD: TCA edits, latent + direct activation edit")
-            picks = {f: res_tca["edits"][f] for f in ("hue", "x")}
-            res_direct = mod_score(model, {f: (tca, tca.index(n)) for f, n in picks.items()},
-                                   res_tca["strength"], samples=mod_samples, direct=True)
-            details["mod_tca_direct"] = res_direct
+            _log("MOD: TCA edits, every edit latent + direct activation edit")
+            details["mod_tca_direct"] = mod_for(model, tca, sel, mod_samples, cands, direct=True)
         details["tca_best_abs_corr"] = best_abs_corr(model, tca, samples=samples)
     else:
         out["mod_score_tca"] = out["mod_score_pca"] = None

@@ -9,7 +9,8 @@ import torch
 
 from latentwidgets.directions import Directions
 from latentwidgets.directions.evaluate import (best_abs_corr, circular_linear_corr, edit_effects, factor_corr,
-                                               measure_samples, mod_from_matrix, mod_score, random_directions)
+                                               measure_samples, mod_from_matrix, mod_matrix, mod_score,
+                                               random_directions, select_edit)
 
 from _direction_models import one_thread, tiny_style
 
@@ -84,3 +85,28 @@ def test_matched_strengths_scale_each_edit_to_its_target():
     assert s["x"] == pytest.approx(1.0) and s["hue"] == pytest.approx(8.0)   # 10.0 clipped to the upper bound
     with pytest.raises(ValueError, match="cannot match"):
         matched_strengths({"x": 0.0}, 2.0, {"x": 0.05})
+
+
+def test_selection_and_mod_apply_the_direct_activation_edit_as_asked():
+    # selection, strength matching and scoring must all see the edit that is scored: a TCA edit
+    # with its activation edit added differs from the latent edit alone
+    from latentwidgets.directions.tensor import tensor_directions
+    model = tiny_style()
+    d = tensor_directions(model, layer="b8", n_samples=200, steps=5, batch_size=16, eval_samples=0,
+                          progress=False, modes={"channel": 2}, multilinear=((0, 1, 0),))
+    samples = measure_samples(model, 16, seed=0, measure=_fake_measure)
+    kw = dict(samples=samples, measure=_fake_measure)
+    _, eff = select_edit(model, d, "x", [0, 1, 2], 2.0, direct=True, **kw)
+    for j in (0, 1, 2):
+        want = edit_effects(model, d, j, 2.0, factors=("x",), both_signs=False, direct=True, **kw)["x"]
+        assert eff[j] == pytest.approx(want)
+    _, eff_lat = select_edit(model, d, "x", [0, 1, 2], 2.0, **kw)
+    assert any(abs(eff[j] - eff_lat[j]) > 1e-6 for j in (0, 1, 2))
+    edits = {"hue": (d, 0), "x": (d, 2)}
+    m_none = mod_matrix(model, edits, 2.0, direct=False, **kw)
+    m_all = mod_matrix(model, edits, 2.0, direct=True, **kw)
+    m_x = mod_matrix(model, edits, 2.0, direct={"x": True}, **kw)
+    m_auto = mod_matrix(model, edits, 2.0, direct="multilinear", **kw)
+    assert not torch.allclose(m_none, m_all)
+    assert torch.allclose(m_x[0], m_none[0]) and torch.allclose(m_x[1], m_all[1])
+    assert torch.allclose(m_auto, m_x)      # only "tca multi (0,1,0)" is multilinear

@@ -98,3 +98,23 @@ def test_tensor_bad_input():
         tensor_directions(model, **{**SMALL, "ranks": (99, 8, 8)})
     with pytest.raises(ValueError, match="multilinear index"):
         tensor_directions(model, **{**SMALL, "multilinear": ((0, 0, 50),)})
+
+
+def test_tca_edits_direct_multilinear_edits_the_activation_for_multilinear_edits_only():
+    # the authors' code edits a style-based generator this way: mode-wise edits through the latent
+    # alone, multilinear edits through the latent plus the same edit added at the layer
+    model = tiny_style()
+    d = tensor_directions(model, **{**SMALL, "steps": 5})
+    assert len(tca_edits(d, "tca channel 0", 1.0, direct="multilinear")) == 1
+    both = tca_edits(d, "tca multi (0,1,0)", 1.0, direct="multilinear")
+    assert len(both) == 2 and both[1].space == "act:b8"
+    assert len(tca_edits(d, "tca channel 0", 1.0, direct=True)) == 2
+    assert len(tca_edits(d, "tca multi (0,1,0)", 1.0, direct=False)) == 1
+    z = model.sample_z(3, seed=2)
+    _, multi_auto = render_edits(model, z, tca_edits(d, "tca multi (0,1,0)", 2.0, direct="multilinear"))
+    _, multi_both = render_edits(model, z, tca_edits(d, "tca multi (0,1,0)", 2.0, direct=True))
+    _, chan_auto = render_edits(model, z, tca_edits(d, "tca channel 1", 2.0, direct="multilinear"))
+    _, chan_lat = render_edits(model, z, tca_edits(d, "tca channel 1", 2.0))
+    assert torch.equal(multi_auto, multi_both) and torch.equal(chan_auto, chan_lat)
+    with pytest.raises(ValueError, match="direct"):
+        tca_edits(d, 0, 1.0, direct="yes")

@@ -142,12 +142,13 @@ def _factor_delta(f: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def edit_effects(model: Any, d: Directions, k: int, strength: float = 2.0, n: int = 200, seed: int = 0,
                  factors: Sequence[str] = FACTORS, measure: Optional[Measure] = None, both_signs: bool = True,
-                 samples: Optional[Dict[str, Any]] = None, direct: bool = False,
+                 samples: Optional[Dict[str, Any]] = None, direct: Union[bool, str] = False,
                  min_clean: int = 10) -> Dict[str, float]:
     """Mean |change| of each measured factor when editing direction ``k`` by ``strength`` sigma (both
     signs averaged), over samples whose original and edited images are both clean (all samples
     when fewer than ``min_clean`` pairs are). With ``direct`` and a TCA record, the activation edit
-    is added at the layer as well."""
+    is added at the layer as well (``direct="multilinear"``: for multilinear edits only, as the
+    authors edit style-based generators; see :func:`~latentwidgets.directions.tensor.tca_edits`)."""
     from ..edit import Edit, render_edits
 
     measure = measure or _default_measure()
@@ -159,7 +160,7 @@ def edit_effects(model: Any, d: Directions, k: int, strength: float = 2.0, n: in
     for s in ((strength, -strength) if both_signs else (strength,)):
         if direct:
             from .tensor import tca_edits
-            edits = tca_edits(d, k, s, direct=True)
+            edits = tca_edits(d, k, s, direct=direct)
         else:
             edits = [Edit(d, k, s)]
         feats = []
@@ -184,14 +185,16 @@ def edit_effects(model: Any, d: Directions, k: int, strength: float = 2.0, n: in
 
 def select_edit(model: Any, d: Directions, factor: str, candidates: Optional[Sequence[int]] = None,
                 strength: float = 2.0, samples: Optional[Dict[str, Any]] = None, n: int = 100, seed: int = 0,
-                measure: Optional[Measure] = None) -> Tuple[int, Dict[int, float]]:
+                measure: Optional[Measure] = None, direct: Union[bool, str] = False) -> Tuple[int, Dict[int, float]]:
     """The direction (among ``candidates``, default all) whose ``strength``-sigma edit moves ``factor``
     the most on average: how a user picks "the x slider" of an unsupervised method.
+    ``direct``: the edits as they will be scored (a TCA record's latent edit plus its activation
+    edit), so that the pick and the effect used to match strengths are those of the scored edit.
     Returns ``(index, {index: mean |change|})``."""
     samples = samples or measure_samples(model, n, seed, measure=measure)
     cands = list(candidates) if candidates is not None else list(range(len(d)))
     eff = {k: edit_effects(model, d, k, strength, samples=samples, factors=(factor,), both_signs=False,
-                           measure=measure)[factor] for k in cands}
+                           measure=measure, direct=direct)[factor] for k in cands}
     valid = {k: v for k, v in eff.items() if v == v}
     if not valid:
         raise ValueError(f"no candidate edit of {d.method} left any clean image to measure {factor!r}")
@@ -199,17 +202,20 @@ def select_edit(model: Any, d: Directions, factor: str, candidates: Optional[Seq
 
 
 def mod_matrix(model: Any, edits: Dict[str, Tuple[Directions, int]], strength: Union[float, Dict[str, float]] = 2.0,
-               n: int = 200, seed: int = 0, samples: Optional[Dict[str, Any]] = None, direct: bool = False,
+               n: int = 200, seed: int = 0, samples: Optional[Dict[str, Any]] = None,
+               direct: Union[bool, str, Dict[str, Union[bool, str]]] = False,
                measure: Optional[Measure] = None) -> torch.Tensor:
     """``M [F, F]``: row i = edit found for factor i, column j = mean |change| of factor j.
-    ``strength``: sigma units, one for all edits or a dict per factor."""
+    ``strength``: sigma units, one for all edits or a dict per factor; ``direct`` likewise (TCA
+    records: add the activation edit too)."""
     names = list(edits)
     samples = samples or measure_samples(model, n, seed, measure=measure)
     rows = []
     for f in names:
         d, k = edits[f]
         s = strength[f] if isinstance(strength, dict) else strength
-        eff = edit_effects(model, d, k, s, samples=samples, factors=names, direct=direct, measure=measure)
+        dr = direct.get(f, False) if isinstance(direct, dict) else direct
+        eff = edit_effects(model, d, k, s, samples=samples, factors=names, direct=dr, measure=measure)
         rows.append([eff[g] for g in names])
     return torch.tensor(rows, dtype=torch.float64)
 
@@ -231,7 +237,8 @@ def mod_from_matrix(m: torch.Tensor) -> float:
 
 
 def mod_score(model: Any, edits: Dict[str, Tuple[Directions, int]], strength: Union[float, Dict[str, float]] = 2.0,
-              n: int = 200, seed: int = 0, samples: Optional[Dict[str, Any]] = None, direct: bool = False,
+              n: int = 200, seed: int = 0, samples: Optional[Dict[str, Any]] = None,
+              direct: Union[bool, str, Dict[str, Union[bool, str]]] = False,
               measure: Optional[Measure] = None) -> Dict[str, Any]:
     """Oldfield et al.'s MOD for edits ``{factor: (directions, k)}``; lower = better separated.
     ``strength`` in sigma units, one for all or per factor (see :func:`matched_strengths`).
