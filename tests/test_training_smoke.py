@@ -44,6 +44,7 @@ def test_recipe_smoke(recipe: str, tmp_path: Path):
     proc = subprocess.run([sys.executable, "-m", f"latentwidgets.zoo.{recipe}", "--smoke"], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, f"{recipe} --smoke failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert "checkpoint at step" in proc.stdout, f"{recipe} --smoke never wrote its resume checkpoint"
     # the smoke run must leave the shipped weights alone and write nothing into the working folder
     # (a long training run in the background may refresh them meanwhile: those carry a real step count)
     for name, digest in _digest(zoo.WEIGHTS_DIR).items():

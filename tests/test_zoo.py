@@ -89,15 +89,6 @@ def test_report_writes_exactly_the_documented_keys(tmp_path):
         assert row["sprite_fid_untrained"] > row["sprite_fid_real_vs_real"]
 
 
-@pytest.mark.parametrize("recipe", ["train_style", "train_vae", "train_features"])
-def test_training_recipes_smoke(recipe, capsys):
-    import importlib
-
-    mod = importlib.import_module(f"latentwidgets.zoo.{recipe}")
-    assert mod.main(["--smoke"]) == 0
-    assert "checkpoint at step 3" in capsys.readouterr().out
-
-
 def test_style_export_calibrates_sampling_sharpness(tmp_path):
     """``--steps 0`` only exports; the exported copy carries the calibrated edge sharpness (never
     below 1) with its figures in the metadata, while the resume checkpoint keeps training's 1."""
