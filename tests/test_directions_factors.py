@@ -168,3 +168,35 @@ def test_fit_follows_the_mean_move_when_pairs_are_few_for_the_latent_size():
     with torch.no_grad():
         moved = curve(p)[1] - curve(p)[0]
     assert float(moved) == pytest.approx(0.1, rel=0.2), "2 units along u should read as t = 0.1"
+
+
+def test_line_search_along_the_true_axis_finds_the_planted_step(synth):
+    """register_along moves along u alone: on the planted model, x moves 0.05 widths per unit along its
+    true axis, so a shift of t widths needs t / 0.05 units, and the search must find that, both signs."""
+    net, model = synth
+    sp = fac._Space(model, "z", 0, clip=None)
+    lat0 = model.sample_z(6, seed=3)
+    u = net.truth["x"] / net.truth["x"].norm()
+    reg = fac.register_along(sp, u, lat0, fac.shift_x, "shift_x", (0.05, 0.1), reach=4.0, sigma=1.0)
+    assert reg["t"].numel() == 4 * 6 and torch.isfinite(reg["err"]).all()
+    want = reg["t"] / 0.05
+    assert torch.allclose(reg["delta"], want, atol=0.25), (reg["delta"], want)
+    # a range too short to hold the answer reports the pairs as failed instead of clamping them
+    short = fac.register_along(sp, u, lat0, fac.shift_x, "shift_x", (0.1,), reach=0.5, sigma=1.0)
+    assert torch.isinf(short["err"]).all()
+
+
+def test_line_calibration_promises_what_the_u_only_move_delivers(synth, shifts):
+    """The default calibration is fitted along u alone; the paper's ('free') on the free inversions.
+    On the planted (linear) model both must agree with the truth, 3.2 px per unit along the axis."""
+    _, model = synth
+    free = fac.factor_directions(model, ("shift_x",), clip=None, seed=0, calibrate="free", **FIT)
+    assert shifts.options["calibrate"] == "line" and free.options["calibrate"] == "free"
+    assert shifts.info["per_direction"]["shift_x"]["line_kept"] > 0
+    for d in (shifts, free):
+        k = d.index("shift_x")
+        per_unit = float(d.to_strength(k, torch.tensor(3.2)) - d.to_strength(k, torch.tensor(0.0)))
+        assert per_unit == pytest.approx(1.0, rel=0.2)
+    with pytest.raises(ValueError, match="calibrate"):
+        fac.factor_directions(model, ("shift_x",), n_samples=2, steps=(0.05,), adam_steps=1, calibrate="exact",
+                              progress=False)

@@ -355,57 +355,144 @@ class MonotoneCurve(torch.nn.Module):
         return v[i] + frac * (v[i + 1] - v[i])
 
 
-def fit_direction(lat: torch.Tensor, lat0: torch.Tensor, t: torch.Tensor, center: torch.Tensor, scale: float,
-                  iters: int = 600, lr: float = 0.02, smooth: float = 1e-3, ridge: float = 1e-3,
-                  fit_u: bool = False) -> Tuple[torch.Tensor, MonotoneCurve, float]:
-    """Fit unit ``u`` and monotone ``g`` with ``g(<u, lat - c>/r) - g(<u, lat0 - c>/r) = t``.
-
-    ``u`` is the mean latent move per unit of t, ``sum_i t_i (lat_i - lat0_i) / sum_i t_i^2``,
-    normalised: the direction the inversions actually follow. Fitting ``u`` freely (the paper's
-    joint gradient descent) is ill-posed with the few dozen trajectories a CPU budget allows: with
-    fewer pairs than ~10x the latent size, it interpolates each sample's own small corrections and
-    finds a direction with tiny moves and a huge slope, whose calibration is off by two orders of
-    magnitude when used alone (measured on sprites-style with 12 samples: requested 430 px over the
-    knot range, measured 6 px). ``fit_u=True`` refines ``u`` jointly with ``g`` from that start, for
-    large budgets. ``g`` is then fitted to the projected moves; ``ridge`` (relative to the variance
-    of t) damps its slopes and ``smooth`` penalises changes between neighbouring slopes. Returns
-    ``(u [D], g, rmse)``; ``g`` acts on standardised coordinates ``<u, lat - c> / r`` and rmse is in
-    t units.
-    """
-    a = ((lat - center) / scale).double()
-    a0 = ((lat0 - center) / scale).double()
-    t_scale = float(t.double().std()) if t.numel() > 1 and float(t.double().std()) > 0 else 1.0
-    tt = t.double() / t_scale
-    delta = a - a0
-    move = delta.t() @ tt / tt.pow(2).sum().clamp(min=1e-12)  # mean move per unit t
+def mean_move_direction(lat: torch.Tensor, lat0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Unit vector along the mean latent move per unit t, ``sum_i t_i (lat_i - lat0_i) / sum_i t_i^2``:
+    the direction the inversions actually follow."""
+    delta = (lat - lat0).double()
+    tt = t.double()
+    move = delta.t() @ tt / tt.pow(2).sum().clamp(min=1e-12)
     if not torch.isfinite(move).all() or move.norm() < 1e-12:
         raise FloatingPointError("the inverted latents did not move: the transform changes nothing the "
                                  "generator can follow (try larger steps or more adam_steps)")
-    u0 = move / move.norm()
-    proj = delta @ u0
-    slope = float((proj @ tt) / proj.pow(2).sum().clamp(min=1e-12))  # t per unit coordinate, linear fit
-    lam = ridge * float(delta.pow(2).sum()) / delta.shape[1] + 1e-12
-    u_raw = torch.nn.Parameter(u0.float(), requires_grad=fit_u)
-    g = MonotoneCurve(slope=slope).to(lat.device)
-    a, a0, tt = a.float(), a0.float(), tt.float()
+    return (move / move.norm()).to(lat.dtype)
+
+
+def fit_curve(p: torch.Tensor, p0: torch.Tensor, t: torch.Tensor, iters: int = 600, lr: float = 0.02,
+              smooth: float = 1e-3, ridge: float = 1e-3,
+              u_fit: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None,
+              ) -> Tuple[torch.Tensor, "_ScaledCurve", float]:
+    """Fit a monotone piecewise-linear ``g`` with ``g(p_i) - g(p0_i) = t_i`` on standardised coordinates.
+
+    ``ridge`` (relative to the squared moves) damps the slopes and ``smooth`` penalises changes between
+    neighbouring slopes. ``u_fit = (a, a0, u)`` (standardised latents ``[P, D]`` and the unit direction the
+    coordinates were taken along) refines that direction jointly (the paper's joint descent); the
+    coordinates are then ``a @ u``. Returns ``(u or None, g in t units, rmse in t units)``::
+
+        g = fit_curve(coords_after, coords_before, t)[1]
+    """
+    t_scale = float(t.double().std()) if t.numel() > 1 and float(t.double().std()) > 0 else 1.0
+    tt = (t.double() / t_scale).float()
+    dp = (p - p0).double()
+    slope = float((dp @ tt.double()) / dp.pow(2).sum().clamp(min=1e-12))  # t per unit coordinate, linear fit
+    if not math.isfinite(slope) or dp.abs().max() < 1e-12:
+        raise FloatingPointError("the coordinates did not move: nothing to calibrate")
+    g = MonotoneCurve(slope=max(slope, 1e-6)).to(p.device)
     step = float(g.knots[1] - g.knots[0])
-    # the ridge weight in slope units: lam / n per unit slope^2, as in the linear initial guess
-    lam_slope = lam / max(1, a.shape[0])
-    opt = torch.optim.Adam([u_raw, *g.parameters()] if fit_u else list(g.parameters()), lr=lr)
+    if u_fit is not None:
+        a, a0 = u_fit[0].float(), u_fit[1].float()
+        lam = ridge * float((a - a0).pow(2).sum()) / a.shape[1] + 1e-12
+        u_raw = torch.nn.Parameter(u_fit[2].float().clone())
+        params = [u_raw, *g.parameters()]
+    else:
+        lam = ridge * float(dp.pow(2).sum()) + 1e-12
+        u_raw, params = None, list(g.parameters())
+    pf, p0f = p.float(), p0.float()
+    lam_slope = lam / max(1, p.shape[0])  # the ridge weight per unit slope^2, as in a linear fit
+    opt = torch.optim.Adam(params, lr=lr)
+
+    def pred() -> torch.Tensor:
+        if u_raw is None:
+            return g(pf) - g(p0f)
+        u = u_raw / u_raw.norm()
+        return g(a @ u) - g(a0 @ u)
+
     for _ in range(iters):
         opt.zero_grad(set_to_none=True)
-        u = u_raw / u_raw.norm()
-        pred = g(a @ u) - g(a0 @ u)
-        inc = F.softplus(g.raw)
-        slopes = inc / step
-        loss = ((pred - tt).pow(2).mean() + lam_slope * slopes.pow(2).mean()
+        slopes = F.softplus(g.raw) / step
+        loss = ((pred() - tt).pow(2).mean() + lam_slope * slopes.pow(2).mean()
                 + smooth * (slopes[1:] - slopes[:-1]).pow(2).mean())
         loss.backward()
         opt.step()
     with torch.no_grad():
-        u = (u_raw / u_raw.norm()).detach()
-        rmse = float((g(a @ u) - g(a0 @ u) - tt).pow(2).mean().sqrt()) * t_scale
+        rmse = float((pred() - tt).pow(2).mean().sqrt()) * t_scale
+        u = None if u_raw is None else (u_raw / u_raw.norm()).detach()
     return u, _ScaledCurve(g, t_scale), rmse
+
+
+def fit_direction(lat: torch.Tensor, lat0: torch.Tensor, t: torch.Tensor, center: torch.Tensor, scale: float,
+                  iters: int = 600, lr: float = 0.02, smooth: float = 1e-3, ridge: float = 1e-3,
+                  fit_u: bool = False) -> Tuple[torch.Tensor, "_ScaledCurve", float]:
+    """Fit unit ``u`` and monotone ``g`` with ``g(<u, lat - c>/r) - g(<u, lat0 - c>/r) = t`` on free moves.
+
+    ``u`` is :func:`mean_move_direction`. Fitting ``u`` freely (the paper's joint gradient descent) is
+    ill-posed with the few dozen trajectories a CPU budget allows: with fewer pairs than ~10x the latent
+    size, it interpolates each sample's own small corrections and finds a direction with tiny moves and a
+    huge slope, whose calibration is off by two orders of magnitude when used alone (measured on
+    sprites-style with 12 samples: requested 430 px over the knot range, measured 6 px). ``fit_u=True``
+    refines ``u`` jointly with ``g`` from that start, for large budgets. ``g`` (:func:`fit_curve`) is then
+    fitted to the moves projected on ``u``. Returns ``(u [D], g, rmse)``; ``g`` acts on standardised
+    coordinates ``<u, lat - c> / r`` and rmse is in t units. (:func:`factor_directions` recalibrates ``g``
+    along ``u`` alone by default: see :func:`register_along`.)
+    """
+    a = (lat - center) / scale
+    a0 = (lat0 - center) / scale
+    u = mean_move_direction(a, a0, t)
+    u_new, g, rmse = fit_curve(a @ u, a0 @ u, t, iters=iters, lr=lr, smooth=smooth, ridge=ridge,
+                               u_fit=(a, a0, u) if fit_u else None)
+    return (u if u_new is None else u_new), g, rmse
+
+
+@torch.no_grad()
+def register_along(space: "_Space", u: torch.Tensor, lat0: torch.Tensor, transform: Transform, name: str,
+                   steps: Sequence[float], reach: float, loss: str = "blur", sigma: float = 1.0, n_grid: int = 41,
+                   batch_size: int = 64, progress: bool = False) -> Dict[str, torch.Tensor]:
+    """Line-search inversions along ``u``: for each sample and each ``t`` in ``+-steps``, the move
+    ``delta`` along ``u`` alone whose render ``G(lat0 + delta u)`` best matches ``T_t(G(lat0))`` under the
+    same masked loss as the inversions.
+
+    This is what a traversal does (it moves along ``u`` only), so a ``g`` fitted to these pairs promises
+    what the traversal delivers. ``g`` fitted on the free inversions instead over-promises: each free
+    inversion also moves off ``u`` and those moves carry part of the change (on sprites-style, the parts
+    along ``u`` delivered only 0.76-0.85 of the requested shift). ``delta`` is searched on ``n_grid``
+    points over ``[-reach, reach]`` (raw latent units), refined by a parabola through the best three;
+    a minimum on the grid's edge counts as failed (``err`` = inf). Returns ``{"t", "delta", "err",
+    "sample"}`` over all (sample, t) pairs.
+    """
+    deltas = torch.linspace(-reach, reach, n_grid, device=lat0.device)
+    ts = [s * sign for s in sorted(float(v) for v in steps) for sign in (1.0, -1.0)]
+    out: Dict[str, List[torch.Tensor]] = {"t": [], "delta": [], "err": [], "sample": []}
+    n_batches = (lat0.shape[0] + batch_size - 1) // batch_size
+    bar = tqdm(total=n_batches * n_grid, desc=f"calibrating {name} along u", disable=not progress, leave=False)
+    for b0 in range(0, lat0.shape[0], batch_size):
+        base = lat0[b0:b0 + batch_size]
+        n = base.shape[0]
+        x0 = space.render(base)
+        losses = []
+        for tv in ts:
+            target, mask = _apply_transform(transform, name, x0, tv)
+            losses.append(_Loss(target, mask, loss, sigma))
+        E = torch.empty(n_grid, len(ts), n, device=lat0.device)
+        for j, d in enumerate(deltas):
+            img = space.render(base + d * u)
+            for k, L in enumerate(losses):
+                E[j, k] = L(img)
+            bar.update(1)
+        E = torch.where(torch.isfinite(E), E, torch.full_like(E, float("inf")))
+        best = E.argmin(0)  # [T, N]
+        j = best.clamp(1, n_grid - 2)
+        em, e0, ep = (E.gather(0, (j + o)[None]).squeeze(0) for o in (-1, 0, 1))
+        den = em - 2 * e0 + ep
+        off = torch.where(den > 1e-12, 0.5 * (em - ep) / den.clamp(min=1e-12), torch.zeros_like(den)).clamp(-1, 1)
+        delta = deltas[j] + off * float(deltas[1] - deltas[0])
+        err = torch.where((best == 0) | (best == n_grid - 1), torch.full_like(e0, float("inf")),
+                          E.gather(0, best[None]).squeeze(0))
+        for k, tv in enumerate(ts):
+            out["t"].append(torch.full((n,), tv, device=lat0.device))
+            out["delta"].append(delta[k])
+            out["err"].append(err[k])
+            out["sample"].append(torch.arange(b0, b0 + n, device=lat0.device))
+    bar.close()
+    return {k: torch.cat(v) for k, v in out.items()}
 
 
 class _ScaledCurve(torch.nn.Module):
@@ -442,7 +529,7 @@ def factor_directions(model: Any, transforms: Union[Sequence[Union[str, Transfor
         "shift_x", "shift_y", "zoom", "brightness"), n_samples: int = 64, steps: Sequence[float] = DEFAULT_STEPS,
         adam_steps: int = 50, lr: float = 0.01, loss: str = "blur", blur_sigma: Optional[float] = None,
         drop_worst: float = 0.1, space: Optional[str] = None, clip: Union[str, float, None] = "auto",
-        optimizer: str = "adam_iso", seed: int = 0, batch_size: int = 64,
+        optimizer: str = "adam_iso", calibrate: str = "line", seed: int = 0, batch_size: int = 64,
         fit_iters: int = 600, progress: bool = True) -> Directions:
     """Calibrated directions for image transforms, the way Plumerault et al. find them.
 
@@ -452,7 +539,11 @@ def factor_directions(model: Any, transforms: Union[Sequence[Union[str, Transfor
     ``"blur"`` (the paper's texture-insensitive loss, Gaussian sigma ``3 * res / 128`` px) or ``"mse"``
     (plain pixel MSE, the baseline). Returns one calibrated direction per transform in ``space``
     (default the model's synthesis space). ``clip``: ``"auto"`` (``sqrt(d)`` in z as in the paper; the
-    99th-percentile radius around the mean in w), ``None`` (no clipping) or a radius::
+    99th-percentile radius around the mean in w), ``None`` (no clipping) or a radius. ``calibrate``:
+    ``"line"`` (default) fits ``g`` to line-search inversions along ``u`` alone (:func:`register_along`),
+    so the calibration promises what a traversal along ``u`` delivers; ``"free"`` fits it to the free
+    inversions projected on ``u``, as the paper does, which over-promises when the inversions also move
+    off ``u``::
 
         d = factor_directions(model, ("shift_x", "shift_y", "zoom"), n_samples=32, steps=(0.05, 0.1, 0.15))
         alpha = d.to_strength(d.index("shift_x"), 5.0)      # +5 px
@@ -471,6 +562,9 @@ def factor_directions(model: Any, transforms: Union[Sequence[Union[str, Transfor
         raise ValueError(f"optimizer must be 'adam' (the paper's) or 'adam_iso' (rotation-invariant); got {optimizer!r}")
     if not 0 <= drop_worst < 1:
         raise ValueError(f"drop_worst must be in [0, 1); got {drop_worst}")
+    if calibrate not in ("line", "free"):
+        raise ValueError(f"calibrate must be 'line' (g fitted along u alone) or 'free' (the paper's: on the free "
+                         f"inversions); got {calibrate!r}")
     if adam_steps < 1 or not (lr > 0):
         raise ValueError(f"adam_steps must be >= 1 and lr > 0; got {adam_steps}, {lr}")
     space = space or model.synthesis_space
@@ -496,6 +590,25 @@ def factor_directions(model: Any, transforms: Union[Sequence[Union[str, Transfor
         keep = keep[torch.isfinite(err[keep])]
         u, g, rmse = fit_direction(traj["lat"][keep], traj["lat0"][keep], traj["t"][keep], sp.center, sp.scale,
                                    iters=fit_iters)
+        info_cal: Dict[str, Any] = {"fit_rmse_t_free": rmse}
+        if calibrate == "line":
+            reach = 1.6 * float(((traj["lat"][keep] - traj["lat0"][keep]) @ u).abs().max())
+            for _ in range(4):  # widen the searched range while most best moves sit on its edge
+                reg = register_along(sp, u, lat0, fn, name, steps, reach, loss, sigma_px, batch_size=batch_size,
+                                     progress=progress)
+                e = reg["err"]
+                if float(torch.isfinite(e).float().mean()) >= 0.5:
+                    break
+                reach *= 2.5
+            if not torch.isfinite(e).any():
+                raise FloatingPointError(f"no line-search inversion along u matched {name!r} (every best move "
+                                         "lies on the edge of the searched range)")
+            k_line = e.argsort()[:max(2, int(round(e.numel() * (1 - drop_worst))))]
+            k_line = k_line[torch.isfinite(e[k_line])]
+            c0 = ((lat0 - sp.center) / sp.scale @ u)[reg["sample"][k_line]]
+            _, g, rmse = fit_curve(c0 + reg["delta"][k_line] / sp.scale, c0, reg["t"][k_line], iters=fit_iters)
+            info_cal.update(line_pairs=int(e.numel()), line_kept=int(k_line.numel()), line_reach=reach,
+                            line_on_edge=int((~torch.isfinite(e)).sum()))
         with torch.no_grad():
             coords = (lat0 - sp.center) / sp.scale @ u
             p_ref = coords.median()
@@ -514,11 +627,11 @@ def factor_directions(model: Any, transforms: Union[Sequence[Union[str, Transfor
         cals.append({"unit": unit, "alpha": [float(a) for a in alpha], "t": [float(v) for v in t_user]})
         per[name] = {"pairs": int(err.numel()), "kept": int(n_keep), "err_kept_mean": float(err[keep].mean()),
                      "err_all_mean": float(err.mean()), "fit_rmse_t": rmse,
-                     "coord_range": [float(raw.min()), float(raw.max())]}
+                     "coord_range": [float(raw.min()), float(raw.max())], **info_cal}
 
     options = {"transforms": [n for n, _ in items], "steps": steps, "adam_steps": adam_steps, "lr": lr, "loss": loss,
                "blur_sigma": sigma_px, "drop_worst": drop_worst, "space": space, "clip": clip, "optimizer": optimizer, "n_samples": n_samples,
-               "fit_iters": fit_iters}
+               "fit_iters": fit_iters, "calibrate": calibrate}
     info = {"per_direction": per, "clip_radius": sp.radius, "center_norm": float(sp.center.norm()),
             "coordinate_scale": sp.scale, "knots": [-KNOT_RANGE, KNOT_RANGE, N_KNOTS],
             "traversal": "Edit(d, k, alpha, mode='set'): remove the component along u, set it to alpha; "
