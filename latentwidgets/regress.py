@@ -20,18 +20,17 @@ the features of the ``sprites-features`` net (LPIPS weights cannot be had offlin
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from pathlib import Path
-from typing import Callable, Dict, Iterator, Optional, Tuple, Union
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .models.base import LatentModel
+from .models.base import LatentModel, frozen
 
 __all__ = ["LatentRegressor", "load_regressor", "train_regressor", "project", "refine", "sample_masks",
            "masked_loss", "perceptual_distance", "latent_stats", "LOSS_WEIGHTS"]
@@ -353,19 +352,6 @@ def regression_loss(model: LatentModel, regressor: LatentRegressor, images: torc
 
 
 # ================================================================================================ training
-@contextlib.contextmanager
-def _frozen(module: nn.Module) -> Iterator[None]:
-    """Turn off gradients of ``module``'s parameters for the block; restore the flags after."""
-    flags = [(p, p.requires_grad) for p in module.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, f in flags:
-            p.requires_grad_(f)
-
-
 @torch.no_grad()
 def training_batch(model: LatentModel, batch: int, seed: int, mix: float = 0.5,
                    collage: float = 0.0) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -455,7 +441,7 @@ def train_regressor(model: LatentModel, steps: int, regressor: Optional[LatentRe
         return regressor.eval()
     bar = tqdm(range(start, steps), initial=start, total=steps, desc="train regressor", disable=not progress)
     regressor.train()
-    with _frozen(model.module):
+    with frozen(model.module):
         for step in time_boxed(bar, minutes, every=(every, save) if (ckpt or export) else None):
             images, mask, lat = training_batch(model, batch, TRAIN_SEED_BASE * (seed + 1) + step, collage=collage)
             terms = regression_loss(model, regressor, images, mask, lat, weights)
@@ -494,7 +480,7 @@ def refine(model: LatentModel, latents: torch.Tensor, images: torch.Tensor, mask
     _, std = latent_stats(model, n=512)
     delta = torch.zeros_like(lat0, requires_grad=True)
     opt = torch.optim.Adam([delta], lr=lr)
-    with _frozen(model.module):
+    with frozen(model.module):
         try:
             for _ in tqdm(range(steps), desc="refine", disable=not progress):
                 out = model.synthesize_grad(lat0 + std * delta)

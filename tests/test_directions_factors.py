@@ -200,3 +200,15 @@ def test_line_calibration_promises_what_the_u_only_move_delivers(synth, shifts):
     with pytest.raises(ValueError, match="calibrate"):
         fac.factor_directions(model, ("shift_x",), n_samples=2, steps=(0.05,), adam_steps=1, calibrate="exact",
                               progress=False)
+
+
+def test_inversion_leaves_the_users_model_trainable():
+    """Inversions freeze the generator's weights while they run (no weight gradients: about twice as
+    fast) and must hand the model back with its requires_grad flags as they were."""
+    net = torch.nn.Sequential(torch.nn.Linear(8, 3 * 16 * 16), torch.nn.Sigmoid(), torch.nn.Unflatten(1, (3, 16, 16)))
+    net[0].bias.requires_grad_(False)  # a user's own mix of frozen and trainable weights
+    model = DecoderModel(net, z_dim=8, output_range=(0, 1))
+    flags = [p.requires_grad for p in net.parameters()]
+    fac.factor_directions(model, ("shift_x",), n_samples=2, steps=(0.05,), adam_steps=2, progress=False)
+    assert [p.requires_grad for p in net.parameters()] == flags == [True, False]
+    assert all(p.grad is None for p in net.parameters())

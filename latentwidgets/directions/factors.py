@@ -39,12 +39,14 @@ larger alpha = larger object), brightness in ``"brightness"`` (added intensity),
 from __future__ import annotations
 
 import math
+from contextlib import closing as _closing
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..models.base import frozen
 from .record import Directions
 
 Transform = Callable[[torch.Tensor, float], Tuple[torch.Tensor, Optional[torch.Tensor]]]
@@ -304,7 +306,7 @@ def invert_trajectories(model: Any, transform: Transform, lat0: torch.Tensor, st
     n = lat0.shape[0]
     total = ((n + batch_size - 1) // batch_size) * 2 * len(steps)
     bar = tqdm(total=total, desc=f"inverting {name}", disable=not progress, leave=False)
-    try:
+    with frozen(model.module), _closing(bar):
         for b0 in range(0, n, batch_size):
             base = lat0[b0:b0 + batch_size]
             x0 = sp.render(base)
@@ -321,8 +323,6 @@ def invert_trajectories(model: Any, transform: Transform, lat0: torch.Tensor, st
                     idx.append(torch.arange(b0, b0 + base.shape[0], device=base.device))
                     bar.update(1)
                     bar.set_postfix(t=f"{t:+.2f}", err=f"{float(err.mean()):.4f}")
-    finally:
-        bar.close()
     return {"t": torch.cat(ts), "lat": torch.cat(lats), "lat0": torch.cat(lat0s), "err": torch.cat(errs),
             "sample": torch.cat(idx)}
 

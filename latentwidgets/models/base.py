@@ -43,6 +43,24 @@ class _StopForward(Exception):
     pass
 
 
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Turn off gradients of ``module``'s parameters for the block, restoring the flags after: latent
+    optimisation then skips every weight gradient (about half of a convolution's backward)::
+
+        with frozen(model.module):
+            model.synthesize_grad(w).sum().backward()     # gradient w.r.t. w only
+    """
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, f in flags:
+            p.requires_grad_(f)
+
+
 class LatentModel:
     """Base class of all adapters. See the module docstring for the protocol."""
 
