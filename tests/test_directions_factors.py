@@ -212,3 +212,20 @@ def test_inversion_leaves_the_users_model_trainable():
     fac.factor_directions(model, ("shift_x",), n_samples=2, steps=(0.05,), adam_steps=2, progress=False)
     assert [p.requires_grad for p in net.parameters()] == flags == [True, False]
     assert all(p.grad is None for p in net.parameters())
+
+
+def test_traversal_stats_read_calibration_and_spread_against_the_truth(synth, shifts):
+    """The fidelity benchmark's measurements: on the planted model a calibrated shift_x traversal is
+    monotone, tight and on target; a record whose calibration promises twice the movement is caught
+    by r2 (slope about 0.5) while its spread, which does not depend on g, stays the same."""
+    _, model = synth
+    good = fac.traversal_stats(model, shifts[0:1], n_traversals=12)["x"]
+    assert good["monotone"] and good["spread"] < 0.02
+    assert good["r2"] > 0.9 and good["r2_medians"] > 0.95 and good["slope"] == pytest.approx(1.0, abs=0.2)
+    bad_cal = [dict(c, t=[2 * v for v in c["t"]]) for c in shifts[0:1].calibration]
+    bad = Directions(vectors=shifts.vectors[0:1], space=shifts.space, sigma=shifts.sigma[0:1], names=["shift_x"],
+                     method="factors", calibration=bad_cal)
+    worse = fac.traversal_stats(model, bad, n_traversals=12)["x"]
+    assert worse["slope"] == pytest.approx(0.5, abs=0.1)
+    assert worse["r2_medians"] < 0.8 and worse["r2"] < good["r2"] - 0.1
+    assert worse["spread"] == pytest.approx(good["spread"], rel=1e-4)
