@@ -529,6 +529,48 @@ def _strictly_increasing(v: torch.Tensor) -> torch.Tensor:
     return torch.cummax(v, 0).values + ramp
 
 
+def line_calibration(space: "_Space", u: torch.Tensor, lat0: torch.Tensor, transform: Transform, name: str,
+                     steps: Sequence[float], reach: float, loss: str = "blur", sigma: float = 1.0,
+                     drop_worst: float = 0.1, fit_iters: int = 600, batch_size: int = 64, progress: bool = False,
+                     ) -> Tuple["_ScaledCurve", float, Dict[str, Any]]:
+    """``g`` for direction ``u`` from :func:`register_along` (widening ``reach`` while most best moves
+    sit on its edge), dropping the worst ``drop_worst`` of the line searches. Returns ``(g, rmse in t
+    units, info)``."""
+    for _ in range(4):
+        reg = register_along(space, u, lat0, transform, name, steps, reach, loss, sigma, batch_size=batch_size,
+                             progress=progress)
+        e = reg["err"]
+        if float(torch.isfinite(e).float().mean()) >= 0.5:
+            break
+        reach *= 2.5
+    if not torch.isfinite(e).any():
+        raise FloatingPointError(f"no line-search inversion along u matched {name!r} (every best move "
+                                 "lies on the edge of the searched range)")
+    k = e.argsort()[:max(2, int(round(e.numel() * (1 - drop_worst))))]
+    k = k[torch.isfinite(e[k])]
+    c0 = ((lat0 - space.center) / space.scale @ u)[reg["sample"][k]]
+    _, g, rmse = fit_curve(c0 + reg["delta"][k] / space.scale, c0, reg["t"][k], iters=fit_iters)
+    return g, rmse, {"line_pairs": int(e.numel()), "line_kept": int(k.numel()), "line_reach": reach,
+                     "line_on_edge": int((~torch.isfinite(e)).sum())}
+
+
+def calibration_entry(space: "_Space", u: torch.Tensor, g: torch.nn.Module, lat0: torch.Tensor, name: str,
+                      resolution: int) -> Tuple[torch.Tensor, Dict[str, Any]]:
+    """The record's calibration of one direction: ``g`` tabulated at its knots as raw coordinates
+    ``alpha`` and factor values ``t`` in the transform's unit, relative to the median sample of
+    ``lat0``, with ``u`` oriented so that the factor grows with alpha. Returns ``(u, entry)``."""
+    with torch.no_grad():
+        p_ref = ((lat0 - space.center) / space.scale @ u).median()
+        knots = g.knots.cpu()
+        t_knots = (g(g.knots) - g(p_ref.reshape(1))).cpu()
+    t_user, unit = _to_units(name, t_knots, resolution)
+    alpha = float(space.center @ u) + space.scale * knots
+    if t_user[-1] < t_user[0]:
+        u, alpha, t_user = -u, -alpha.flip(0), t_user.flip(0)
+    t_user = _strictly_increasing(t_user)
+    return u, {"unit": unit, "alpha": [float(a) for a in alpha], "t": [float(v) for v in t_user]}
+
+
 # ----------------------------------------------------------------------------------------------
 # the method
 
@@ -600,38 +642,14 @@ def factor_directions(model: Any, transforms: Union[Sequence[Union[str, Transfor
         info_cal: Dict[str, Any] = {"fit_rmse_t_free": rmse}
         if calibrate == "line":
             reach = 1.6 * float(((traj["lat"][keep] - traj["lat0"][keep]) @ u).abs().max())
-            for _ in range(4):  # widen the searched range while most best moves sit on its edge
-                reg = register_along(sp, u, lat0, fn, name, steps, reach, loss, sigma_px, batch_size=batch_size,
-                                     progress=progress)
-                e = reg["err"]
-                if float(torch.isfinite(e).float().mean()) >= 0.5:
-                    break
-                reach *= 2.5
-            if not torch.isfinite(e).any():
-                raise FloatingPointError(f"no line-search inversion along u matched {name!r} (every best move "
-                                         "lies on the edge of the searched range)")
-            k_line = e.argsort()[:max(2, int(round(e.numel() * (1 - drop_worst))))]
-            k_line = k_line[torch.isfinite(e[k_line])]
-            c0 = ((lat0 - sp.center) / sp.scale @ u)[reg["sample"][k_line]]
-            _, g, rmse = fit_curve(c0 + reg["delta"][k_line] / sp.scale, c0, reg["t"][k_line], iters=fit_iters)
-            info_cal.update(line_pairs=int(e.numel()), line_kept=int(k_line.numel()), line_reach=reach,
-                            line_on_edge=int((~torch.isfinite(e)).sum()))
-        with torch.no_grad():
-            coords = (lat0 - sp.center) / sp.scale @ u
-            p_ref = coords.median()
-            knots = g.knots.cpu()
-            t_knots = (g(g.knots) - g(p_ref.reshape(1))).cpu()
-        t_user, unit = _to_units(name, t_knots, model.resolution)
-        alpha = (float(sp.center @ u) + sp.scale * knots)
-        if t_user[-1] < t_user[0]:  # orient so that the factor grows with alpha
-            u = -u
-            alpha = -alpha.flip(0)
-            t_user = t_user.flip(0)
-        t_user = _strictly_increasing(t_user)
+            g, rmse, line_info = line_calibration(sp, u, lat0, fn, name, steps, reach, loss, sigma_px, drop_worst,
+                                                  fit_iters, batch_size, progress)
+            info_cal.update(line_info)
+        u, cal = calibration_entry(sp, u, g, lat0, name, model.resolution)
         vectors.append(u)
         raw = lat0 @ u
         sigmas.append(float(raw.std()))
-        cals.append({"unit": unit, "alpha": [float(a) for a in alpha], "t": [float(v) for v in t_user]})
+        cals.append(cal)
         per[name] = {"pairs": int(err.numel()), "kept": int(n_keep), "err_kept_mean": float(err[keep].mean()),
                      "err_all_mean": float(err.mean()), "fit_rmse_t": rmse,
                      "coord_range": [float(raw.min()), float(raw.max())], **info_cal}
