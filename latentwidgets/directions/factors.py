@@ -461,7 +461,7 @@ def register_along(space: "_Space", u: torch.Tensor, lat0: torch.Tensor, transfo
     inversions, each of which also moves off ``u``, where part of its change is made (on sprites-style the
     parts along ``u`` delivered 0.76 of the requested shift). Measured on sprites-style's 50-sample
     traversals (``benchmarks/fidelity.py``), the slope of measured against requested change went from
-    0.81-0.85 (free) to 1.04-1.13 (line); the line searches' own moves, measured, deliver 0.8-0.9 of
+    0.85 / 0.81 (x / y, free) to 1.07 / 1.04 (line); the line searches' own moves, measured, deliver 0.8-0.9 of
     ``t``, so what remains is not the calibration's alone. ``delta`` is searched on ``n_grid``
     points over ``[-reach, reach]`` (raw latent units), refined by a parabola through the best three;
     a minimum on the grid's edge counts as failed (``err`` = inf). Returns ``{"t", "delta", "err",
