@@ -186,7 +186,7 @@ def test_line_search_along_the_true_axis_finds_the_planted_step(synth):
     assert torch.isinf(short["err"]).all()
 
 
-def test_line_calibration_promises_what_the_u_only_move_delivers(synth, shifts):
+def test_line_and_free_calibrations_both_read_the_planted_step(synth, shifts):
     """The default calibration is fitted along u alone; the paper's ('free') on the free inversions.
     On the planted (linear) model both must agree with the truth, 3.2 px per unit along the axis."""
     _, model = synth
