@@ -51,18 +51,14 @@ class SpreadProbe:
     ``Edit(d, k, alpha, mode='set')`` renders)."""
 
     def __init__(self, model: Any, factor: str, n_traversals: int = 50, seed: int = 0):
-        from latentwidgets.directions.sampling import sample_latents
-
         self.model, self.factor = model, factor
-        self.w = model.to_synthesis(model.sample_z(n_traversals, seed=seed + 101))
-        _, self.pop = sample_latents(model, 2048, seed=seed + 4242)  # default_alphas' latents
-        self.q = torch.linspace(0.05, 0.95, 9)
+        self.w = model.to_synthesis(fac.traversal_z(model, n_traversals, seed))
+        self.pop = fac.alpha_population(model, "w", seed)
 
     @torch.no_grad()
     def __call__(self, u: torch.Tensor) -> float:
-        alphas = torch.quantile((self.pop @ u).cpu(), self.q)
         vals = []
-        for a in alphas:
+        for a in fac.coordinate_alphas(self.pop, u):
             w = self.w + (float(a) - self.w @ u)[:, None] * u
             vals.append(fac._factor_value(sprites.measure(self.model.synthesize(w)), self.factor))
         return float(torch.stack(vals).std(1).mean())

@@ -461,8 +461,8 @@ def register_along(space: "_Space", u: torch.Tensor, lat0: torch.Tensor, transfo
     inversions, each of which also moves off ``u``, where part of its change is made (on sprites-style the
     parts along ``u`` delivered 0.76 of the requested shift). Measured on sprites-style's 50-sample
     traversals (``benchmarks/fidelity.py``), the slope of measured against requested change went from
-    0.85 / 0.81 (x / y, free) to 1.07 / 1.04 (line); the line searches' own moves, measured, deliver 0.8-0.9 of
-    ``t``, so what remains is not the calibration's alone. ``delta`` is searched on ``n_grid``
+    0.85 / 0.81 (x / y, free) to 1.07 / 1.04 (line); the line searches' own moves, measured, deliver
+    0.78-0.90 of ``t``, so what remains is not the calibration's alone. ``delta`` is searched on ``n_grid``
     points over ``[-reach, reach]`` (raw latent units), refined by a parabola through the best three;
     a minimum on the grid's edge counts as failed (``err`` = inf). Returns ``{"t", "delta", "err",
     "sample"}`` over all (sample, t) pairs.
@@ -693,14 +693,27 @@ def _requested(d: Directions, k: int, alpha: torch.Tensor, resolution: int) -> t
     return t
 
 
-def default_alphas(model: Any, d: Directions, k: int, n: int = 9, seed: int = 0) -> torch.Tensor:
-    """``n`` coordinates along direction k spanning the 5th to 95th percentile of sampled latents."""
+def alpha_population(model: Any, space: str, seed: int = 0) -> torch.Tensor:
+    """The 2048 sampled latents (in ``space``) whose coordinates set the default traversal range."""
     from .sampling import sample_latents
 
     z, lat = sample_latents(model, 2048, seed=seed + 4242)
-    x = z if d.space == "z" else lat
-    c = x @ d.vectors[k].to(x.device)
-    return torch.quantile(c.cpu(), torch.linspace(0.05, 0.95, n))
+    return z if space == "z" else lat
+
+
+def coordinate_alphas(latents: torch.Tensor, u: torch.Tensor, n: int = 9) -> torch.Tensor:
+    """``n`` coordinates along unit ``u`` spanning the 5th to 95th percentile of ``latents @ u``."""
+    return torch.quantile((latents @ u.to(latents.device)).cpu(), torch.linspace(0.05, 0.95, n))
+
+
+def traversal_z(model: Any, n_traversals: int, seed: int = 0) -> torch.Tensor:
+    """The samples :func:`traversal_stats` traverses."""
+    return model.sample_z(n_traversals, seed=seed + 101)
+
+
+def default_alphas(model: Any, d: Directions, k: int, n: int = 9, seed: int = 0) -> torch.Tensor:
+    """``n`` coordinates along direction k spanning the 5th to 95th percentile of sampled latents."""
+    return coordinate_alphas(alpha_population(model, d.space, seed), d.vectors[k], n)
 
 
 @torch.no_grad()
@@ -719,7 +732,7 @@ def traversal_stats(model: Any, d: Directions, n_traversals: int = 50, alphas: O
     from ..edit import Edit, render_edits
     from ..zoo import sprites
 
-    z = model.sample_z(n_traversals, seed=seed + 101)
+    z = traversal_z(model, n_traversals, seed)
     base = sprites.measure(model.generate(z))
     out: Dict[str, Dict[str, Any]] = {}
     names = [n for n in d.names if n in FACTOR_OF]
