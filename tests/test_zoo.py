@@ -123,3 +123,57 @@ def test_calibrated_sharpness_matches_real_edge_width():
     assert fig["edge_sharpness"] > 1.0
     assert abs(fig["edge_width_calibrated"] - fig["edge_width_real"]) < 0.15
     assert after > before
+
+
+def _style_samples(n: int = 48, seed: int = 5):
+    net = zoo.build("sprites-style")
+    z = torch.randn(n, net.z_dim, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        w = net.mapping(z)
+    return net, w
+
+
+def test_centre_hint_reads_the_centroid_that_measure_reads_and_moves_along_frame_rows():
+    """The recipe's centre hint: its centroid of the drawn coverage is the position
+    ``sprites.measure`` reads, and its extra latents are set-mode moves along a frame row to a
+    coordinate another sample has."""
+    from latentwidgets.zoo import sprites, train_style
+
+    net, w = _style_samples()
+    with torch.no_grad():
+        img, logit = net.synthesis(w.unsqueeze(1).expand(-1, net.num_ws, -1), return_logit=True)
+        c = train_style.coverage_centroid(logit)
+        loss = train_style.centre_hint_loss(net, w, logit)
+    m = sprites.measure(img)
+    assert torch.allclose((c + 1) / 2, torch.stack([m["x"], m["y"]], 1), atol=3e-3)
+    assert loss.item() > 0 and torch.isfinite(loss)
+
+    moved = train_style.frame_moves(net, w, 32, torch.Generator().manual_seed(0))
+    rows = torch.nn.functional.normalize(net.synthesis.frame.affine.weight[:2].detach(), dim=1)
+    for src_w in moved:
+        diff = src_w - w  # the source sample differs from its move along one row only
+        i = int(diff.norm(dim=1).argmin())
+        step = diff[i]
+        k = int((rows @ step).abs().argmax())
+        assert torch.allclose(step, (rows[k] @ step) * rows[k], atol=1e-4)
+        assert ((w @ rows[k]) - src_w @ rows[k]).abs().min() < 1e-4  # a coordinate some sample has
+
+
+def test_shipped_generator_moves_the_object_with_its_frame():
+    """Moving ``w`` along the input transform's translation row moves the drawn object by (nearly)
+    the frame's own move: position is linear in w, which the factor methods rely on. Before the
+    centre hint the object followed by a quarter of the frame's move."""
+    from latentwidgets.zoo import sprites
+
+    net, w = _style_samples()
+    for k, f in ((0, "x"), (1, "y")):
+        a = net.synthesis.frame.affine.weight[k].detach()
+        u = a / a.norm()
+        coord = w @ u
+        lo, hi = coord.quantile(0.2), coord.quantile(0.8)
+        with torch.no_grad():
+            pos = [sprites.measure(net.synthesis((w + (c - coord)[:, None] * u).unsqueeze(1)
+                                                 .expand(-1, net.num_ws, -1)))[f] for c in (lo, hi)]
+        frame_move = float((hi - lo) * a.norm()) / 2  # frame units [-1, 1] -> image widths
+        assert frame_move > 0.1
+        assert float((pos[1] - pos[0]).median()) > 0.7 * frame_move, f

@@ -12,6 +12,14 @@ rotation), and with an unrotated frame the convolutions could only hedge between
 the generator drew soft round blobs for every shape. The hint touches only the frame head and the
 mapping; z stays a plain Gaussian with no factor on any axis.
 
+A second auxiliary term from step 12,897, the *centre hint*: the centroid of the drawn coverage is
+pulled to the frame's translation, on the batch and on latents moved along the frame's translation
+rows (set-mode moves, as the factor methods traverse). It reads no factor values. The frame's
+translation is linear in ``w``; before the hint the convolutions drew the object up to 0.023 image
+widths (std) away from it and moving ``w`` along the frame's row barely moved the object, so the
+object's position was a curved function of ``w``, and one linear direction could not hold it: the
+continuous-factor traversals (Plumerault et al.) spread 0.028 widths between samples.
+
 Run (resumes from ``--ckpt`` when it exists; writes the shipped weights with ``--export``)::
 
     python -m latentwidgets.zoo.train_style --minutes 60 --ckpt training/sprites-style.resume.safetensors \
@@ -83,6 +91,40 @@ def pose_hint_loss(net: StyleGenerator, w: torch.Tensor, factors: dict) -> torch
     log_scale = torch.log(factors["scale"] / _SCALE_REF)
     return ((p[:, 0:2] - t_target).pow(2).sum(1) + (cs - cs_target).pow(2).sum(1)
             + (p[:, 4] - log_scale).pow(2)).mean()
+
+
+CENTRE_WEIGHT = 20.0
+CENTRE_MOVED = 16  # extra latents per step, moved along the frame's translation rows
+
+
+def coverage_centroid(logit: torch.Tensor) -> torch.Tensor:
+    """Centroid ``[B, 2]`` (x, y) of the generator's coverage ``sigmoid(logit)``, in the frame's units
+    (pixel centres at ``(i + 0.5) / res * 2 - 1``, as :meth:`FrameHead.grid`)."""
+    alpha = torch.sigmoid(logit[:, 0])
+    res = alpha.shape[-1]
+    g = (torch.arange(res, device=alpha.device, dtype=alpha.dtype) + 0.5) / res * 2 - 1
+    mass = alpha.sum((1, 2)).clamp(min=1e-3)
+    return torch.stack([(alpha.sum(1) * g).sum(1) / mass, (alpha.sum(2) * g).sum(1) / mass], 1)
+
+
+def frame_moves(net: StyleGenerator, w: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    """``n`` latents from ``w`` with their coordinate along the frame's x or y translation row set to
+    another sample's (set-mode moves, the traversals the factor methods make): off the sampled
+    manifold, but at coordinates the samples take."""
+    rows = torch.nn.functional.normalize(net.synthesis.frame.affine.weight[:2].detach(), dim=1)
+    i = torch.randint(0, w.shape[0], (n,), generator=gen)
+    j = torch.randint(0, w.shape[0], (n,), generator=gen)
+    u = rows[torch.randint(0, 2, (n,), generator=gen)]
+    src = w[i]
+    return src + ((w[j].detach() * u).sum(1, keepdim=True) - (src * u).sum(1, keepdim=True)) * u
+
+
+def centre_hint_loss(net: StyleGenerator, w: torch.Tensor, logit: torch.Tensor) -> torch.Tensor:
+    """Squared distance, in frame units, between the centroid of the drawn coverage and the frame's
+    translation: the object is drawn around the frame's origin, so its position is the (linear)
+    frame translation of ``w`` and nothing else. Uses no factor values."""
+    t, _, _ = net.synthesis.frame(w)
+    return (coverage_centroid(logit) - t).pow(2).sum(1).mean()
 
 
 def shape_hint_loss(probe: torch.nn.Linear, w: torch.Tensor, shape_weights: torch.Tensor) -> torch.Tensor:
@@ -162,7 +204,9 @@ def main(argv=None) -> int:
         meta = {"step": step, "recipe": "latentwidgets.zoo.train_style", "seed": SEED, "batch": args.batch,
                 "lr": args.lr, "objective": "distillation of teacher.teacher_images: object-weighted L1+4*MSE + coverage BCE + coarse L1"
                      f" + {POSE_WEIGHT} * pose hint on the input transform (from step 4764)"
-                     f" + {SHAPE_WEIGHT} * shape hint (linear probe of w, CE)"}
+                     f" + {SHAPE_WEIGHT} * shape hint (linear probe of w, CE)"
+                     f" + {CENTRE_WEIGHT} * centre hint (coverage centroid at the frame's translation, on the batch"
+                     f" and {CENTRE_MOVED} set-mode moves along the frame rows; from step 12897)"}
         shipped = ema_net
         if args.export:  # the shipped copy carries the calibrated sampling sharpness; training keeps 1
             shipped = copy.deepcopy(ema_net)
@@ -181,14 +225,17 @@ def main(argv=None) -> int:
         loss = distill_loss(pred, logit, target)
         pose = pose_hint_loss(net, w1, factors)
         shape = shape_hint_loss(probe, w1, shape_weights)
-        loss = loss + POSE_WEIGHT * pose + SHAPE_WEIGHT * shape
+        w_moved = frame_moves(net, w1, CENTRE_MOVED, gen)
+        _, logit_moved = net.synthesis(w_moved.unsqueeze(1).expand(-1, net.num_ws, -1), return_logit=True)
+        centre = centre_hint_loss(net, torch.cat([w1, w_moved]), torch.cat([logit, logit_moved]))
+        loss = loss + POSE_WEIGHT * pose + SHAPE_WEIGHT * shape + CENTRE_WEIGHT * centre
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         ema.update(beta=min(0.998, (1 + step) / (10 + step)))
         if step % 100 == 0:
             print(log_line(step, t0, loss=float(loss.detach()), pose=float(pose.detach()),
-                           shape=float(shape.detach()), edge_gain=float(gain.detach().exp())), flush=True)
+                           shape=float(shape.detach()), centre=float(centre.detach()), edge_gain=float(gain.detach().exp())), flush=True)
         if step % 1000 == 0 and step > start:
             print("eval", quick_eval(ema_net), flush=True)
     return 0
