@@ -36,7 +36,8 @@ move per unit ``t`` (a joint fit is ill-posed with CPU-sized budgets, see :func:
 ``g`` is fitted, by default (``calibrate="line"``), to line-search inversions along ``u`` alone
 (:func:`register_along`): the traversal moves along ``u`` only, while each free inversion also moves
 off ``u`` and makes part of its change there, so a ``g`` fitted to the free inversions promised 15-20%
-more than the traversals delivered on sprites-style. ``calibrate="free"`` is the paper's fit.
+more than the traversals delivered on sprites-style (step 12,897,
+before its centre hint). ``calibrate="free"`` is the paper's fit.
 
 Calibration units (per direction, ``t`` increases with ``alpha``): shifts in ``"px"``, zoom as the
 multiplicative ``"x zoom"`` factor relative to the typical sample (the direction is oriented so that
@@ -458,8 +459,8 @@ def register_along(space: "_Space", u: torch.Tensor, lat0: torch.Tensor, transfo
     same masked loss as the inversions.
 
     A traversal moves along ``u`` only, so ``g`` is fitted to these pairs rather than to the free
-    inversions, each of which also moves off ``u``, where part of its change is made (on sprites-style the
-    parts along ``u`` delivered 0.76 of the requested shift). Measured on sprites-style's 50-sample
+    inversions, each of which also moves off ``u``, where part of its change is made (on sprites-style at
+    step 12,897 the parts along ``u`` delivered 0.76 of the requested shift). Measured there on the 50-sample
     traversals (``benchmarks/fidelity.py``), the slope of measured against requested change went from
     0.85 / 0.81 (x / y, free) to 1.07 / 1.04 (line); the line searches' own moves, measured, deliver
     0.78-0.90 of ``t``, so what remains is not the calibration's alone. ``delta`` is searched on ``n_grid``
