@@ -313,6 +313,17 @@ def _edge_width(alpha: torch.Tensor) -> torch.Tensor:
     return ((alpha > 0.15) & (alpha < 0.85)).float().sum((1, 2)) / perimeter
 
 
+def centroid(alpha: torch.Tensor) -> torch.Tensor:
+    """Coverage-weighted centroid ``[B, 2]`` (x, y) of coverage maps ``[B, H, W]``, in image widths
+    (pixel centres at ``(i + 0.5) / W``): the position :func:`measure` reads."""
+    _, h, w = alpha.shape
+    area = alpha.sum((1, 2)).clamp(min=1e-6)
+    ys = (torch.arange(h, device=alpha.device, dtype=alpha.dtype) + 0.5) / w
+    xs = (torch.arange(w, device=alpha.device, dtype=alpha.dtype) + 0.5) / w
+    return torch.stack([(alpha * xs.view(1, 1, w)).sum((1, 2)) / area,
+                        (alpha * ys.view(1, h, 1)).sum((1, 2)) / area], 1)
+
+
 def _measure_batch(images: torch.Tensor) -> Factors:
     b, _, h, w = images.shape
     cov = coverage(images)
@@ -320,10 +331,7 @@ def _measure_batch(images: torch.Tensor) -> Factors:
     border_std, corew = cov["border_std"], core.float()
     diff, axis = images - bg.view(b, 3, 1, 1), obj - bg
     area = alpha.sum((1, 2)).clamp(min=1e-6)
-    ys = (torch.arange(h, dtype=torch.float32) + 0.5) / w
-    xs = (torch.arange(w, dtype=torch.float32) + 0.5) / w
-    x = (alpha * xs.view(1, 1, w)).sum((1, 2)) / area
-    y = (alpha * ys.view(1, h, 1)).sum((1, 2)) / area
+    x, y = centroid(alpha).unbind(1)
     scale = torch.sqrt(area) / w
     obj_hsv = rgb_to_hsv(obj)
     bg_hsv = rgb_to_hsv(bg)

@@ -102,13 +102,9 @@ CENTRE_MOVED = 16  # extra latents per step, moved along the frame's translation
 
 
 def coverage_centroid(logit: torch.Tensor) -> torch.Tensor:
-    """Centroid ``[B, 2]`` (x, y) of the generator's coverage ``sigmoid(logit)``, in the frame's units
-    (pixel centres at ``(i + 0.5) / res * 2 - 1``, as :meth:`FrameHead.grid`)."""
-    alpha = torch.sigmoid(logit[:, 0])
-    res = alpha.shape[-1]
-    g = (torch.arange(res, device=alpha.device, dtype=alpha.dtype) + 0.5) / res * 2 - 1
-    mass = alpha.sum((1, 2)).clamp(min=1e-3)
-    return torch.stack([(alpha.sum(1) * g).sum(1) / mass, (alpha.sum(2) * g).sum(1) / mass], 1)
+    """Centroid ``[B, 2]`` (x, y) of the generator's coverage ``sigmoid(logit)`` (:func:`sprites.centroid`,
+    what ``sprites.measure`` reads) in the frame's units: image widths mapped to [-1, 1]."""
+    return 2 * sprites.centroid(torch.sigmoid(logit[:, 0])) - 1
 
 
 def frame_moves(net: StyleGenerator, w: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
