@@ -16,12 +16,16 @@ Measured on ``sprites-style`` (top-level keys) and, where a method applies, on `
   geometry edit (x) found by each method: per method, the edit for a factor is the direction whose
   2-sigma edit moves that factor most (TCA: hue among its channel-mode edits, x among its width-mode
   and 12 multilinear edits, the paper's semantics; PCA: among its 10 components). Each edit's
-  strength is then matched so it moves its own factor by MOD_TARGETS (sigma means different things
-  for different methods). TCA's edits are applied as the authors' code applies them to a
+  strength is then searched on the selection samples so that it moves its own factor by
+  MOD_TARGETS, measured both signs as the score measures it (sigma means different things for
+  different methods, and effects are not linear in strength: PCA's hue edit saturates), and MOD
+  is scored on other samples. TCA's edits are applied as the authors' code applies them to a
   style-based generator: mode-wise edits through the regression to w, multilinear edits through w
   plus the same edit added to the activation at the layer, in selection, matching and scoring
   alike; details keep the fixed 2-sigma variant, TCA through w only (``mod_tca_latent_only``)
-  and TCA with every edit also applied to the activation (``mod_tca_direct``).
+  and TCA with every edit also applied to the activation (``mod_tca_direct``), and each
+  headline pair matched and scored at the other edit sizes MOD_OTHER_SIZES (``by_size``, printed
+  under the table).
 - ``pca_seconds_100k``: our streamed exact-covariance PCA fitted to 100k w samples (best of 3);
   ``pca_seconds_100k_sklearn_ipca``: scikit-learn's IncrementalPCA run as GANSpace runs it (80
   components capped at D, batches of 2000) on the same samples, one BLAS thread like ours. Both are
@@ -47,7 +51,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -69,6 +73,8 @@ QUICK = dict(pca_samples=20_000, corr_samples=300, tca_samples=1000, tca_steps=1
 MOD_STRENGTH = 2.0
 #: intended change of each MOD edit's own factor (x in image widths, hue in turns)
 MOD_TARGETS = {"x": 0.05, "hue": 0.05}
+#: other intended changes (x and hue alike) at which the headline picks are also scored (details)
+MOD_OTHER_SIZES = (0.03, 0.08)
 #: TCA multilinear edits offered as geometry candidates (core entries (channel, height, width))
 TCA_MULTILINEAR = tuple((i, j, k) for i in range(3) for j in range(2) for k in range(2))
 
@@ -157,12 +163,16 @@ def _largest_angle(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def mod_for(model: Any, d: Any, samples_sel: Dict[str, Any], samples_mod: Dict[str, Any],
-            candidates: Optional[Dict[str, List[int]]] = None, direct: Any = False) -> Dict[str, Any]:
+            candidates: Optional[Dict[str, List[int]]] = None, direct: Any = False,
+            other_sizes: Sequence[float] = ()) -> Dict[str, Any]:
     """MOD of the hue and x edits of ``d``: each edit = the candidate whose 2-sigma edit moves its
-    factor most; strengths then matched so each moves its own factor by MOD_TARGETS (headline),
-    and the fixed 2-sigma variant for the record. ``direct`` (TCA records only; True, False or
+    factor most; strengths then searched on the selection samples so each moves its own factor by
+    MOD_TARGETS (``evaluate.matched_strengths``), MOD scored on the held-out ``samples_mod``
+    (headline), and the fixed 2-sigma variant for the record. ``direct`` (TCA records only; True, False or
     "multilinear", or one of these per factor): the edits also add their activation edit, in the
-    selection, the strength matching and the scoring alike (see ``tensor.tca_edits``)."""
+    selection, the strength matching and the scoring alike (see ``tensor.tca_edits``).
+    ``other_sizes``: intended changes (same for x and hue) at which the same picks are also
+    matched and scored (``res["by_size"]``), to show how MOD depends on the size of the edit."""
     candidates = candidates or {}
     dmap = {f: direct.get(f, False) if isinstance(direct, dict) else direct for f in ("hue", "x")}
     picks, effects, own = {}, {}, {}
@@ -171,8 +181,17 @@ def mod_for(model: Any, d: Any, samples_sel: Dict[str, Any], samples_mod: Dict[s
         picks[f] = (d, k)
         own[f] = eff[k]
         effects[f] = {d.names[i]: v for i, v in eff.items()}
-    strengths = matched_strengths(own, MOD_STRENGTH, MOD_TARGETS)
-    res = mod_score(model, picks, strengths, samples=samples_mod, direct=dmap)
+    guesses = {f: (MOD_STRENGTH, own[f]) for f in own}
+
+    def matched_mod(targets: Dict[str, float]) -> Dict[str, Any]:
+        matched = matched_strengths(model, picks, targets, samples=samples_sel, direct=dmap, guesses=guesses)
+        r = mod_score(model, picks, {f: v["strength"] for f, v in matched.items()}, samples=samples_mod, direct=dmap)
+        r["matched_on_selection"] = matched
+        return r
+
+    res = matched_mod(MOD_TARGETS)
+    res["by_size"] = {f"{t:g}": {k: v for k, v in matched_mod({f: t for f in MOD_TARGETS}).items()
+                                 if k in ("score", "matrix", "strength")} for t in other_sizes}
     fixed = mod_score(model, picks, MOD_STRENGTH, samples=samples_mod, direct=dmap)
     res["fixed_2sigma"] = {"score": fixed["score"], "matrix": fixed["matrix"]}
     res["selection_effects"] = effects
@@ -230,9 +249,9 @@ def bench_style(model: Any, b: Dict[str, int], skip: List[str], details: Dict[st
         # regression to the latent, multilinear edits through the latent plus the same edit added
         # to the activation at the layer; selected, matched and scored like PCA's edits
         _log("MOD: TCA edits (multilinear edits also applied to the activation)")
-        res_tca = mod_for(model, tca, sel, mod_samples, cands, direct="multilinear")
+        res_tca = mod_for(model, tca, sel, mod_samples, cands, direct="multilinear", other_sizes=MOD_OTHER_SIZES)
         _log("MOD: PCA edits")
-        res_pca = mod_for(model, pca, sel, mod_samples)
+        res_pca = mod_for(model, pca, sel, mod_samples, other_sizes=MOD_OTHER_SIZES)
         out["mod_score_tca"], out["mod_score_pca"] = res_tca["score"], res_pca["score"]
         details["mod_tca"], details["mod_pca"] = res_tca, res_pca
         _log("MOD: TCA edits through the latent only")
@@ -366,6 +385,12 @@ def print_table(res: Dict[str, Any]) -> None:
     print("-" * (w + 40))
     for k, v, t in rows:
         print(f"{k.ljust(w)} | {_fmt(_round(v, 3))} | {t}")
+    det = res.get("details") or {}
+    sizes = ((det.get("mod_tca") or {}).get("by_size") or {}).keys()
+    if sizes:
+        print("\nMOD at other edit sizes (x and hue change): " + "; ".join(
+            f"{t}: tca {_fmt(det['mod_tca']['by_size'][t]['score'])} pca {_fmt(det['mod_pca']['by_size'][t]['score'])}"
+            for t in sizes))
     vae = (res.get("models") or {}).get("sprites-vae") or {}
     if "pca_best_abs_corr" in vae:
         print(f"\nsprites-vae: pca_best_abs_corr {_fmt(_round(vae['pca_best_abs_corr'], 3))}"

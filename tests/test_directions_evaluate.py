@@ -79,12 +79,30 @@ def test_edit_effects_and_mod_score_on_a_model():
         measure_samples(model, 0, measure=_fake_measure)
 
 
-def test_matched_strengths_scale_each_edit_to_its_target():
-    from latentwidgets.directions.evaluate import matched_strengths
-    s = matched_strengths({"x": 0.1, "hue": 0.01}, 2.0, {"x": 0.05, "hue": 0.05})
-    assert s["x"] == pytest.approx(1.0) and s["hue"] == pytest.approx(8.0)   # 10.0 clipped to the upper bound
-    with pytest.raises(ValueError, match="cannot match"):
-        matched_strengths({"x": 0.0}, 2.0, {"x": 0.05})
+def test_matched_strength_moves_its_factor_by_the_target_where_linear_scaling_misses():
+    # the tiny model's x responds superlinearly to direction 0: scaling the 2-sigma effect linearly
+    # overshoots the target; the search must land on it, measured as mod_matrix measures it
+    from latentwidgets.directions.evaluate import match_strength, matched_strengths
+    model = tiny_style()
+    eye = Directions(vectors=torch.eye(model.w_dim)[:2], space="w")
+    kw = dict(samples=measure_samples(model, 16, seed=0, measure=_fake_measure), measure=_fake_measure)
+    probe = edit_effects(model, eye, 0, 2.0, factors=("x",), **kw)["x"]
+    target = 2 * probe
+    linear = edit_effects(model, eye, 0, 4.0, factors=("x",), **kw)["x"]
+    assert abs(linear - target) > 0.1 * target                      # the linear guess is off
+    m = match_strength(model, eye, 0, "x", target, guess=(2.0, probe), **kw)
+    assert m["effect"] == pytest.approx(target, rel=0.03)
+    assert edit_effects(model, eye, 0, m["strength"], factors=("x",), **kw)["x"] == pytest.approx(m["effect"])
+    # out of reach within [low, high]: the strongest allowed edit, reported with what it reached
+    far = match_strength(model, eye, 0, "x", 100 * probe, high=3.0, **kw)
+    assert far["strength"] == 3.0 and far["effect"] < 100 * probe
+    both = matched_strengths(model, {"x": (eye, 0), "hue": (eye, 1)}, {"x": target, "hue": 0.01}, **kw)
+    assert set(both) == {"x", "hue"} and both["x"]["strength"] == pytest.approx(m["strength"], rel=0.1)
+    zero = Directions(vectors=torch.eye(model.w_dim)[:1], space="w", sigma=torch.zeros(1))
+    with pytest.raises(ValueError, match="does not move"):
+        match_strength(model, zero, 0, "x", target, **kw)
+    with pytest.raises(ValueError, match="positive"):
+        match_strength(model, eye, 0, "x", 0.0, **kw)
 
 
 def test_selection_and_mod_apply_the_direct_activation_edit_as_asked():

@@ -18,7 +18,8 @@
     mod_score(model, {"hue": (d, k_hue), "x": (d, k_x)})       # {'score': 0.12, 'matrix': [[...]]}
 
 MOD depends on how strong each edit is relative to the others (columns are normalised by their
-largest entry); :func:`matched_strengths` scales each edit to move its own factor by a set amount.
+largest entry); :func:`matched_strengths` searches, for each edit, the strength that moves its own
+factor by a set amount (measured, both signs, as the matrix measures it).
 """
 
 from __future__ import annotations
@@ -250,15 +251,89 @@ def mod_score(model: Any, edits: Dict[str, Tuple[Directions, int]], strength: Un
             "edits": {f: edits[f][0].names[edits[f][1]] for f in edits}, "strength": strength}
 
 
-def matched_strengths(effects: Dict[str, float], probe_strength: float, targets: Dict[str, float],
-                      low: float = 0.25, high: float = 8.0) -> Dict[str, float]:
-    """Per-factor strengths (sigma units) that move each edit's own factor by ``targets[f]``, from the
-    mean change ``effects[f]`` measured at ``probe_strength`` (linear scaling, clipped to
-    [low, high]). Sigma means different things for different methods; matching the intended change
-    makes MOD compare leakage per unit of intended effect."""
+def match_strength(model: Any, d: Directions, k: int, factor: str, target: float,
+                   samples: Optional[Dict[str, Any]] = None, direct: Union[bool, str] = False,
+                   measure: Optional[Measure] = None, guess: Optional[Tuple[float, float]] = None,
+                   low: float = 0.25, high: float = 8.0, rtol: float = 0.03, max_evals: int = 10,
+                   n: int = 100, seed: int = 0) -> Dict[str, Any]:
+    """The strength (sigma units) at which editing direction ``k`` moves ``factor`` by ``target`` on
+    average, measured as :func:`mod_matrix` measures it (both signs, :func:`edit_effects`), found
+    by a bracketing search on ``samples`` within ``[low, high]``. Sigma means different things for
+    different methods, and an edit's effect is rarely linear in its strength (hue changes saturate),
+    so the strength is searched, not extrapolated from one probe.
+
+    ``guess = (strength, effect)``: a measured point to start from (e.g. :func:`select_edit`'s).
+    Returns ``{"strength", "effect", "evals"}``: the measured point closest to the target (within
+    ``rtol`` of it unless the target is out of reach in ``[low, high]`` or ``max_evals`` ran out).
+
+        match_strength(model, d, k_hue, "hue", 0.05, samples=samples)   # {'strength': 0.43, 'effect': 0.0502, ...}
+    """
+    if not target > 0:
+        raise ValueError(f"target must be a positive change; got {target}")
+    if not 0 < low <= high:
+        raise ValueError(f"need 0 < low <= high; got low={low}, high={high}")
+    samples = samples or measure_samples(model, n, seed, measure=measure)
+
+    def effect(s: float) -> float:
+        e = edit_effects(model, d, k, s, samples=samples, factors=(factor,), direct=direct, measure=measure)[factor]
+        if not e == e:
+            raise ValueError(f"the edit of {d.names[k]!r} left no clean image to measure {factor!r}")
+        return e
+
+    def clip(s: float) -> float:
+        return float(min(max(s, low), high))
+
+    s = 1.0
+    if guess is not None:
+        if not guess[1] > 0:
+            raise ValueError(f"the edit for {factor!r} moved it by {guess[1]}: cannot match its strength")
+        s = guess[0] * target / guess[1]
+    s = clip(s)
+    below: Optional[Tuple[float, float]] = None   # (strength, effect) with effect < target
+    above: Optional[Tuple[float, float]] = None
+    seen: list = []
+    for _ in range(max_evals):
+        e = effect(s)
+        seen.append((s, e))
+        if abs(e - target) <= rtol * target:
+            break
+        if e < target:
+            below = (s, e) if below is None or s > below[0] else below
+        else:
+            above = (s, e) if above is None or s < above[0] else above
+        if below is not None and above is not None:   # interpolate inside the bracket, kept off its ends
+            (s0, e0), (s1, e1) = below, above
+            t = (target - e0) / max(e1 - e0, 1e-12)
+            s = s0 + min(max(t, 0.1), 0.9) * (s1 - s0)
+        elif above is None:                           # too weak: scale up (at most 4x a step)
+            if s >= high:
+                break
+            s = clip(s * (4.0 if e <= 0 else min(4.0, max(1.1, target / e))))
+        else:                                         # too strong: scale down
+            if s <= low:
+                break
+            s = clip(s * max(0.25, min(0.9, target / e)))
+    if all(e <= 0 for _, e in seen):
+        raise ValueError(f"the edit of {d.names[k]!r} does not move {factor!r}: cannot match its strength")
+    best = min(seen, key=lambda p: abs(p[1] - target))
+    return {"strength": best[0], "effect": best[1], "evals": len(seen)}
+
+
+def matched_strengths(model: Any, edits: Dict[str, Tuple[Directions, int]], targets: Dict[str, float],
+                      samples: Optional[Dict[str, Any]] = None,
+                      direct: Union[bool, str, Dict[str, Union[bool, str]]] = False,
+                      measure: Optional[Measure] = None,
+                      guesses: Optional[Dict[str, Tuple[float, float]]] = None, **options: Any
+                      ) -> Dict[str, Dict[str, Any]]:
+    """:func:`match_strength` for each edit ``{factor: (directions, k)}`` of a MOD matrix: per factor
+    ``{"strength", "effect", "evals"}``, so MOD compares leakage per unit of intended effect.
+
+        m = matched_strengths(model, {"hue": (d, 3), "x": (d, 0)}, {"hue": 0.05, "x": 0.05}, samples=sel)
+        mod_score(model, edits, {f: v["strength"] for f, v in m.items()}, samples=held_out)
+    """
     out = {}
-    for f, e in effects.items():
-        if not e == e or e <= 0:
-            raise ValueError(f"the edit for {f!r} moved it by {e}: cannot match its strength")
-        out[f] = float(min(max(probe_strength * targets[f] / e, low), high))
+    for f, (d, k) in edits.items():
+        dr = direct.get(f, False) if isinstance(direct, dict) else direct
+        out[f] = match_strength(model, d, k, f, targets[f], samples=samples, direct=dr, measure=measure,
+                                guess=(guesses or {}).get(f), **options)
     return out
