@@ -24,8 +24,9 @@ Measured on ``sprites-style`` (top-level keys) and, where a method applies, on `
   plus the same edit added to the activation at the layer, in selection, matching and scoring
   alike; details keep the fixed 2-sigma variant, TCA through w only (``mod_tca_latent_only``)
   and TCA with every edit also applied to the activation (``mod_tca_direct``), and each
-  headline pair matched and scored at the other edit sizes MOD_OTHER_SIZES (``by_size``, printed
-  under the table).
+  headline pair matched and scored at the other edit sizes MOD_OTHER_SIZES (``by_size``), and
+  TCA refitted with the regression seeds TCA_OTHER_SEEDS and scored alike (``mod_tca_by_seed``,
+  ``mod_tca_seed_mean``; the headline is seed 0), both printed under the table.
 - ``pca_seconds_100k``: our streamed exact-covariance PCA fitted to 100k w samples (best of 3);
   ``pca_seconds_100k_sklearn_ipca``: scikit-learn's IncrementalPCA run as GANSpace runs it (80
   components capped at D, batches of 2000) on the same samples, one BLAS thread like ours. Both are
@@ -75,6 +76,8 @@ MOD_STRENGTH = 2.0
 MOD_TARGETS = {"x": 0.05, "hue": 0.05}
 #: other intended changes (x and hue alike) at which the headline picks are also scored (details)
 MOD_OTHER_SIZES = (0.03, 0.08)
+#: further TCA regression seeds scored like the headline's seed 0 (details)
+TCA_OTHER_SEEDS = (1, 2, 3)
 #: TCA multilinear edits offered as geometry candidates (core entries (channel, height, width))
 TCA_MULTILINEAR = tuple((i, j, k) for i in range(3) for j in range(2) for k in range(2))
 
@@ -199,6 +202,14 @@ def mod_for(model: Any, d: Any, samples_sel: Dict[str, Any], samples_mod: Dict[s
     return res
 
 
+def _tca_candidates(tca: Any) -> Dict[str, List[int]]:
+    """TCA's MOD candidates, the paper's semantics: hue among the channel-mode edits, x among the
+    width-mode and multilinear edits."""
+    kinds = [e["kind"] for e in tca.info["edits"]]
+    return {"hue": [i for i, k in enumerate(kinds) if k == "channel"],
+            "x": [i for i, k in enumerate(kinds) if k in ("width", "multi")]}
+
+
 def _subset(samples: Dict[str, Any], n: int) -> Dict[str, Any]:
     return {**samples, "z": samples["z"][:n], "lat": samples["lat"][:n], "clean": samples["clean"][:n],
             "factors": {k: v[:n] for k, v in samples["factors"].items()}, "n": n}
@@ -242,9 +253,7 @@ def bench_style(model: Any, b: Dict[str, int], skip: List[str], details: Dict[st
         details["tca_regression_r2"] = tca.info["regression_r2"]
         sel = _subset(samples, b["select_samples"])
         mod_samples = measure_samples(model, b["mod_samples"], seed=2)
-        kinds = [e["kind"] for e in tca.info["edits"]]
-        cands = {"hue": [i for i, k in enumerate(kinds) if k == "channel"],
-                 "x": [i for i, k in enumerate(kinds) if k in ("width", "multi")]}
+        cands = _tca_candidates(tca)
         # TCA as the authors' code edits a style-based generator: mode-wise edits through the
         # regression to the latent, multilinear edits through the latent plus the same edit added
         # to the activation at the layer; selected, matched and scored like PCA's edits
@@ -260,6 +269,19 @@ def bench_style(model: Any, b: Dict[str, int], skip: List[str], details: Dict[st
             _log("MOD: TCA edits, every edit latent + direct activation edit")
             details["mod_tca_direct"] = mod_for(model, tca, sel, mod_samples, cands, direct=True)
         details["tca_best_abs_corr"] = best_abs_corr(model, tca, samples=samples)
+        if "tca-seeds" not in skip:
+            # the regression is short and seeded: how much of TCA's MOD is its seed?
+            by_seed = {"0": res_tca["score"]}
+            for seed in TCA_OTHER_SEEDS:
+                _log(f"MOD: TCA with regression seed {seed}")
+                t = tensor_directions(model, n_samples=b["tca_samples"], steps=b["tca_steps"],
+                                      multilinear=TCA_MULTILINEAR, progress=False, seed=seed)
+                r = mod_for(model, t, sel, mod_samples, _tca_candidates(t), direct="multilinear")
+                by_seed[str(seed)] = r["score"]
+                details[f"mod_tca_seed{seed}"] = {"score": r["score"], "matrix": r["matrix"], "edits": r["edits"],
+                                                  "strength": r["strength"], "regression_r2": t.info["regression_r2"]}
+            details["mod_tca_by_seed"] = by_seed
+            details["mod_tca_seed_mean"] = sum(by_seed.values()) / len(by_seed)
     else:
         out["mod_score_tca"] = out["mod_score_pca"] = None
     return out
@@ -334,10 +356,7 @@ def bench_vae(b: Dict[str, int], skip: List[str]) -> Dict[str, Any]:
         out["tca_best_abs_corr"] = best_abs_corr(vae, tca, samples=samples)
         sel = _subset(samples, b["select_samples"])
         mod_samples = measure_samples(vae, b["mod_samples"], seed=2)
-        kinds = [e["kind"] for e in tca.info["edits"]]
-        cands = {"hue": [i for i, k in enumerate(kinds) if k == "channel"],
-                 "x": [i for i, k in enumerate(kinds) if k in ("width", "multi")]}
-        res_tca = mod_for(vae, tca, sel, mod_samples, cands)
+        res_tca = mod_for(vae, tca, sel, mod_samples, _tca_candidates(tca))
         res_pca = mod_for(vae, pca, sel, mod_samples)
         out["mod_score_tca"], out["mod_score_pca"] = res_tca["score"], res_pca["score"]
         out["mod_tca"], out["mod_pca"] = res_tca, res_pca
@@ -391,6 +410,10 @@ def print_table(res: Dict[str, Any]) -> None:
         print("\nMOD at other edit sizes (x and hue change): " + "; ".join(
             f"{t}: tca {_fmt(det['mod_tca']['by_size'][t]['score'])} pca {_fmt(det['mod_pca']['by_size'][t]['score'])}"
             for t in sizes))
+    seeds = det.get("mod_tca_by_seed") or {}
+    if seeds:
+        print("MOD of TCA by regression seed: " + " ".join(f"{k}: {_fmt(v)}" for k, v in seeds.items())
+              + f" (mean {_fmt(det['mod_tca_seed_mean'])}; PCA {_fmt(res.get('mod_score_pca'))})")
     vae = (res.get("models") or {}).get("sprites-vae") or {}
     if "pca_best_abs_corr" in vae:
         print(f"\nsprites-vae: pca_best_abs_corr {_fmt(_round(vae['pca_best_abs_corr'], 3))}"
@@ -405,7 +428,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     ap.add_argument("--json", required=True, help="where to write the results")
     ap.add_argument("--quick", action="store_true", help="small budgets (a few minutes)")
     ap.add_argument("--model", default="sprites-style")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["tca", "tca-direct", "factors", "control", "vae"],
+    ap.add_argument("--skip", nargs="*", default=[], choices=["tca", "tca-direct", "tca-seeds", "factors", "control", "vae"],
                     help="sections to leave out")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
