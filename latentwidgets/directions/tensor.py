@@ -21,6 +21,11 @@ Deviation from the authors' settings: Adam lr defaults to 1e-2, not 1e-4, since 
 runs up to 10^6 steps and ours a few hundred (at 1e-4 it would barely move from its
 initialisation). The fit is still short of a closed-form linear fit (``info["regression_r2"]``: on
 ``sprites-style`` at ``b8``, about 0.84 after 600 steps against 0.98 for ridge regression).
+How well the edits keep to one factor depends on that fit: on ``sprites-style`` the x edit
+(multilinear, through the latent plus the activation) leaks into the object's hue more as the
+regression fits better (MOD of a hue and
+an x edit, mean over four seeds: 0.23 after 120 steps, 0.41 after 600, 0.55 after 2,000;
+``benchmarks/tca_mod_sweep.py``).
 
 ::
 
