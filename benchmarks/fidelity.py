@@ -23,10 +23,10 @@ Measured on ``sprites-style`` (top-level keys) and, where a method applies, on `
   style-based generator: mode-wise edits through the regression to w, multilinear edits through w
   plus the same edit added to the activation at the layer, in selection, matching and scoring
   alike; details keep the fixed 2-sigma variant, TCA through w only (``mod_tca_latent_only``)
-  and TCA with every edit also applied to the activation (``mod_tca_direct``), and each
-  headline pair matched and scored at the other edit sizes MOD_OTHER_SIZES (``by_size``), and
-  TCA refitted with the regression seeds TCA_OTHER_SEEDS and scored alike (``mod_tca_by_seed``,
-  ``mod_tca_seed_mean``; the headline is seed 0), both printed under the table.
+  and TCA with every edit also applied to the activation (``mod_tca_direct``). Printed under the
+  table: each headline pair matched and scored at the other edit sizes MOD_OTHER_SIZES
+  (``by_size``), and TCA refitted with the regression seeds TCA_OTHER_SEEDS and scored alike
+  (``mod_tca_by_seed``, ``mod_tca_seed_mean``; the headline is seed 0).
 - ``pca_seconds_100k``: our streamed exact-covariance PCA fitted to 100k w samples (best of 3);
   ``pca_seconds_100k_sklearn_ipca``: scikit-learn's IncrementalPCA run as GANSpace runs it (80
   components capped at D, batches of 2000) on the same samples, one BLAS thread like ours. Both are
