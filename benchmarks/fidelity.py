@@ -52,7 +52,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -210,6 +210,28 @@ def _tca_candidates(tca: Any) -> Dict[str, List[int]]:
             "x": [i for i, k in enumerate(kinds) if k in ("width", "multi")]}
 
 
+def fit_tca(model: Any, b: Dict[str, int], seed: int = 0, steps: Optional[int] = None) -> Any:
+    """TCA as the benchmark fits it: ``b["tca_samples"]`` activations, ``steps`` (default
+    ``b["tca_steps"]``) regression steps, the multilinear candidates TCA_MULTILINEAR."""
+    return tensor_directions(model, n_samples=b["tca_samples"], steps=b["tca_steps"] if steps is None else steps,
+                             multilinear=TCA_MULTILINEAR, progress=False, seed=seed)
+
+
+def mod_tca(model: Any, tca: Any, samples_sel: Dict[str, Any], samples_mod: Dict[str, Any],
+            other_sizes: Sequence[float] = ()) -> Dict[str, Any]:
+    """The headline TCA MOD: the paper's candidates, edits applied as the authors' code edits a
+    style-based generator (mode-wise edits through the regression to the latent, multilinear edits
+    through the latent plus the same edit added to the activation at the layer)."""
+    return mod_for(model, tca, samples_sel, samples_mod, _tca_candidates(tca), direct="multilinear",
+                   other_sizes=other_sizes)
+
+
+def mod_sample_sets(model: Any, b: Dict[str, int], samples: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """``(selection, scoring)`` samples of every MOD: the first ``b["select_samples"]`` of the
+    correlation samples (seed 1) pick and match the edits; ``b["mod_samples"]`` others (seed 2) score."""
+    return _subset(samples, b["select_samples"]), measure_samples(model, b["mod_samples"], seed=2)
+
+
 def _subset(samples: Dict[str, Any], n: int) -> Dict[str, Any]:
     return {**samples, "z": samples["z"][:n], "lat": samples["lat"][:n], "clean": samples["clean"][:n],
             "factors": {k: v[:n] for k, v in samples["factors"].items()}, "n": n}
@@ -247,18 +269,13 @@ def bench_style(model: Any, b: Dict[str, int], skip: List[str], details: Dict[st
     if "tca" not in skip:
         _log(f"TCA ({b['tca_samples']} samples, {b['tca_steps']} regression steps)")
         t0 = time.perf_counter()
-        tca = tensor_directions(model, n_samples=b["tca_samples"], steps=b["tca_steps"],
-                                multilinear=TCA_MULTILINEAR, progress=False)
+        tca = fit_tca(model, b)
         details["tca_seconds"] = time.perf_counter() - t0
         details["tca_regression_r2"] = tca.info["regression_r2"]
-        sel = _subset(samples, b["select_samples"])
-        mod_samples = measure_samples(model, b["mod_samples"], seed=2)
+        sel, mod_samples = mod_sample_sets(model, b, samples)
         cands = _tca_candidates(tca)
-        # TCA as the authors' code edits a style-based generator: mode-wise edits through the
-        # regression to the latent, multilinear edits through the latent plus the same edit added
-        # to the activation at the layer; selected, matched and scored like PCA's edits
         _log("MOD: TCA edits (multilinear edits also applied to the activation)")
-        res_tca = mod_for(model, tca, sel, mod_samples, cands, direct="multilinear", other_sizes=MOD_OTHER_SIZES)
+        res_tca = mod_tca(model, tca, sel, mod_samples, other_sizes=MOD_OTHER_SIZES)
         _log("MOD: PCA edits")
         res_pca = mod_for(model, pca, sel, mod_samples, other_sizes=MOD_OTHER_SIZES)
         out["mod_score_tca"], out["mod_score_pca"] = res_tca["score"], res_pca["score"]
@@ -274,9 +291,8 @@ def bench_style(model: Any, b: Dict[str, int], skip: List[str], details: Dict[st
             by_seed = {"0": res_tca["score"]}
             for seed in TCA_OTHER_SEEDS:
                 _log(f"MOD: TCA with regression seed {seed}")
-                t = tensor_directions(model, n_samples=b["tca_samples"], steps=b["tca_steps"],
-                                      multilinear=TCA_MULTILINEAR, progress=False, seed=seed)
-                r = mod_for(model, t, sel, mod_samples, _tca_candidates(t), direct="multilinear")
+                t = fit_tca(model, b, seed=seed)
+                r = mod_tca(model, t, sel, mod_samples)
                 by_seed[str(seed)] = r["score"]
                 details[f"mod_tca_seed{seed}"] = {"score": r["score"], "matrix": r["matrix"], "edits": r["edits"],
                                                   "strength": r["strength"], "regression_r2": t.info["regression_r2"]}
@@ -354,8 +370,7 @@ def bench_vae(b: Dict[str, int], skip: List[str]) -> Dict[str, Any]:
                                 multilinear=TCA_MULTILINEAR, progress=False)
         out["tca_layer"], out["tca_regression_r2"] = tca.info["layer"], tca.info["regression_r2"]
         out["tca_best_abs_corr"] = best_abs_corr(vae, tca, samples=samples)
-        sel = _subset(samples, b["select_samples"])
-        mod_samples = measure_samples(vae, b["mod_samples"], seed=2)
+        sel, mod_samples = mod_sample_sets(vae, b, samples)
         res_tca = mod_for(vae, tca, sel, mod_samples, _tca_candidates(tca))
         res_pca = mod_for(vae, pca, sel, mod_samples)
         out["mod_score_tca"], out["mod_score_pca"] = res_tca["score"], res_pca["score"]

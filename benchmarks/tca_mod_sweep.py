@@ -6,7 +6,7 @@
 ``fidelity.py`` scores TCA (Oldfield et al.) once: regression seed 0, ``tca_steps`` Adam steps. Its
 x edit (a multilinear edit: latent part through the tensor regression plus the activation edit)
 can leak into the object's hue, and how much depends on the regression. This script refits TCA
-for every (steps, seed) pair and scores each exactly as the benchmark does (``fidelity.mod_for``:
+for every (steps, seed) pair and scores each exactly as the benchmark does (``fidelity.mod_tca``:
 same candidates, same selection and held-out samples, strengths searched for a 0.05 change),
 next to PCA's MOD (the baseline, fitted once). Prints a table (per steps: held-out regression r2,
 MOD per seed, mean; PCA alongside) and writes JSON ``{"pca": score, "runs": [...]}``.
@@ -29,22 +29,18 @@ import torch  # noqa: E402
 import latentwidgets as lw  # noqa: E402
 from latentwidgets.directions.evaluate import measure_samples  # noqa: E402
 from latentwidgets.directions.pca import pca_directions  # noqa: E402
-from latentwidgets.directions.tensor import tensor_directions  # noqa: E402
 
 
 def sweep(model: Any, steps: List[int], seeds: List[int], b: Dict[str, int]) -> Dict[str, Any]:
-    samples = measure_samples(model, b["corr_samples"], seed=1)    # as fidelity.bench_style draws them
-    sel = fid._subset(samples, b["select_samples"])
-    mod_samples = measure_samples(model, b["mod_samples"], seed=2)
+    sel, mod_samples = fid.mod_sample_sets(model, b, measure_samples(model, b["corr_samples"], seed=1))
     fid._log(f"PCA ({b['pca_samples']} samples)")
     pca = pca_directions(model, 10, n_samples=b["pca_samples"], progress=False)
     out: Dict[str, Any] = {"pca": fid.mod_for(model, pca, sel, mod_samples)["score"], "runs": []}
     for n in steps:
         for seed in seeds:
             fid._log(f"TCA: {n} regression steps, seed {seed}")
-            t = tensor_directions(model, n_samples=b["tca_samples"], steps=n, multilinear=fid.TCA_MULTILINEAR,
-                                  progress=False, seed=seed)
-            r = fid.mod_for(model, t, sel, mod_samples, fid._tca_candidates(t), direct="multilinear")
+            t = fid.fit_tca(model, b, seed=seed, steps=n)
+            r = fid.mod_tca(model, t, sel, mod_samples)
             out["runs"].append({"steps": n, "seed": seed, "regression_r2": t.info["regression_r2"],
                                 "score": r["score"], "edits": r["edits"], "matrix": r["matrix"],
                                 "strength": r["strength"]})
