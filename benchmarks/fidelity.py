@@ -24,7 +24,11 @@ Measured on ``sprites-style`` (top-level keys) and, where a method applies, on `
   plus the same edit added to the activation at the layer, in selection, matching and scoring
   alike; details keep the fixed 2-sigma variant, TCA through w only (``mod_tca_latent_only``)
   and TCA with every edit also applied to the activation (``mod_tca_direct``). Printed under the
-  table: each headline pair matched and scored at the other edit sizes MOD_OTHER_SIZES
+  table: TCA with its x edit applied to the activation alone, as the record
+  ``tca_activation_directions`` gives it, and its hue edit as in the headline
+  (``mod_tca_act_geometry``; not the headline, since the authors apply every edit through the
+  latent; the x edit then uses no regression);
+  each headline pair matched and scored at the other edit sizes MOD_OTHER_SIZES
   (``by_size``), and TCA refitted with the regression seeds TCA_OTHER_SEEDS and scored alike
   (``mod_tca_by_seed``, ``mod_tca_seed_mean``; the headline is seed 0).
 - ``pca_seconds_100k``: our streamed exact-covariance PCA fitted to 100k w samples (best of 3);
@@ -65,7 +69,7 @@ from latentwidgets.directions.evaluate import (best_abs_corr, corr_matrix, match
                                                measure_samples, mod_score, random_directions, select_edit)
 from latentwidgets.directions.pca import pca_directions, streaming_pca  # noqa: E402
 from latentwidgets.directions.sampling import sample_latents  # noqa: E402
-from latentwidgets.directions.tensor import tensor_directions  # noqa: E402
+from latentwidgets.directions.tensor import tca_activation_directions, tensor_directions  # noqa: E402
 
 FULL = dict(pca_samples=100_000, corr_samples=2000, tca_samples=4000, tca_steps=600, select_samples=100,
             mod_samples=300, vae_pca_samples=20_000, vae_regression=10_000)
@@ -168,7 +172,8 @@ def _largest_angle(a: torch.Tensor, b: torch.Tensor) -> float:
 def mod_for(model: Any, d: Any, samples_sel: Dict[str, Any], samples_mod: Dict[str, Any],
             candidates: Optional[Dict[str, List[int]]] = None, direct: Any = False,
             other_sizes: Sequence[float] = ()) -> Dict[str, Any]:
-    """MOD of the hue and x edits of ``d``: each edit = the candidate whose 2-sigma edit moves its
+    """MOD of the hue and x edits of ``d`` (one record, or a record per factor ``{"hue": d1, "x": d2}``
+    with the same candidates): each edit = the candidate whose 2-sigma edit moves its
     factor most; strengths then searched on the selection samples so each moves its own factor by
     MOD_TARGETS (``evaluate.matched_strengths``), MOD scored on the held-out ``samples_mod``
     (headline), and the fixed 2-sigma variant for the record. ``direct`` (TCA records only; True, False or
@@ -178,12 +183,13 @@ def mod_for(model: Any, d: Any, samples_sel: Dict[str, Any], samples_mod: Dict[s
     matched and scored (``res["by_size"]``), to show how MOD depends on the size of the edit."""
     candidates = candidates or {}
     dmap = {f: direct.get(f, False) if isinstance(direct, dict) else direct for f in ("hue", "x")}
+    records = {f: d[f] if isinstance(d, dict) else d for f in ("hue", "x")}
     picks, effects, own = {}, {}, {}
-    for f in ("hue", "x"):
-        k, eff = select_edit(model, d, f, candidates.get(f), MOD_STRENGTH, samples=samples_sel, direct=dmap[f])
-        picks[f] = (d, k)
+    for f, rec in records.items():
+        k, eff = select_edit(model, rec, f, candidates.get(f), MOD_STRENGTH, samples=samples_sel, direct=dmap[f])
+        picks[f] = (rec, k)
         own[f] = eff[k]
-        effects[f] = {d.names[i]: v for i, v in eff.items()}
+        effects[f] = {rec.names[i]: v for i, v in eff.items()}
     guesses = {f: (MOD_STRENGTH, own[f]) for f in own}
 
     def matched_mod(targets: Dict[str, float]) -> Dict[str, Any]:
@@ -285,6 +291,12 @@ def bench_style(model: Any, b: Dict[str, int], skip: List[str], details: Dict[st
         if "tca-direct" not in skip:
             _log("MOD: TCA edits, every edit latent + direct activation edit")
             details["mod_tca_direct"] = mod_for(model, tca, sel, mod_samples, cands, direct=True)
+        if "tca-act" not in skip:
+            # geometry edited where TCA finds it: the x edit on the activation alone (the record
+            # tca_activation_directions gives, no regression), the hue edit as in the headline
+            _log("MOD: TCA hue edit through the latent, x edit on the activation alone")
+            details["mod_tca_act_geometry"] = mod_for(model, {"hue": tca, "x": tca_activation_directions(tca)},
+                                                      sel, mod_samples, cands)
         details["tca_best_abs_corr"] = best_abs_corr(model, tca, samples=samples)
         if "tca-seeds" not in skip:
             # the regression is short and seeded: how much of TCA's MOD is its seed?
@@ -429,6 +441,9 @@ def print_table(res: Dict[str, Any]) -> None:
     if seeds:
         print("MOD of TCA by regression seed: " + " ".join(f"{k}: {_fmt(v)}" for k, v in seeds.items())
               + f" (mean {_fmt(det['mod_tca_seed_mean'])}; PCA {_fmt(res.get('mod_score_pca'))})")
+    if "mod_tca_act_geometry" in det:
+        print(f"MOD of TCA with its x edit on the activation alone (no regression): "
+              f"{_fmt(det['mod_tca_act_geometry']['score'])} (not the headline: the authors edit through the latent)")
     vae = (res.get("models") or {}).get("sprites-vae") or {}
     if "pca_best_abs_corr" in vae:
         print(f"\nsprites-vae: pca_best_abs_corr {_fmt(_round(vae['pca_best_abs_corr'], 3))}"
@@ -443,7 +458,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     ap.add_argument("--json", required=True, help="where to write the results")
     ap.add_argument("--quick", action="store_true", help="small budgets (a few minutes)")
     ap.add_argument("--model", default="sprites-style")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["tca", "tca-direct", "tca-seeds", "factors", "control", "vae"],
+    ap.add_argument("--skip", nargs="*", default=[], choices=["tca", "tca-direct", "tca-act", "tca-seeds", "factors", "control", "vae"],
                     help="sections to leave out")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
