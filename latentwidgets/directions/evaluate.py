@@ -223,7 +223,13 @@ def mod_matrix(model: Any, edits: Dict[str, Tuple[Directions, int]], strength: U
 
 def mod_from_matrix(m: torch.Tensor) -> float:
     """MOD of a change matrix: columns divided by their max, mean of the off-diagonal entries
-    (NaN when some factor changed under no edit, e.g. an untrained model that draws nothing)."""
+    (NaN when some factor changed under no edit, e.g. an untrained model that draws nothing).
+    Each column holds one factor's changes, in that factor's units, so dividing by the column's
+    max makes the factors comparable; the authors' notebook normalises the same way (summaries
+    that call the matrix "row-normalised" describe this computation loosely).
+
+        mod_from_matrix(torch.tensor([[0.1, 1.0], [0.05, 4.0]]))   # (0.05/0.1 + 1/4) / 2 = 0.375
+    """
     m = torch.as_tensor(m, dtype=torch.float64)
     if m.dim() != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 2:
         raise ValueError(f"MOD needs a square matrix of at least 2 x 2; got {tuple(m.shape)}")
