@@ -27,7 +27,9 @@ regression fits better (MOD of a hue and
 an x edit, mean over four seeds: 0.23 after 120 steps, 0.41 after 600, 0.55 after 2,000;
 ``benchmarks/tca_mod_sweep.py``). The leak is the regression's: at 3 sigma the activation edit
 alone moves x by 0.030 image widths and hue by 0.0001, the latent part alone x 0.023 and hue
-0.039 (seed 0, 600 steps, 100 samples).
+0.039 (seed 0, 600 steps, 100 samples). :func:`tca_activation_directions` gives the edits on the
+activation alone: for geometry (MOD 0.027 with the x edit applied that way), not for style there,
+since channel edits at ``b8`` barely move hue without the latent (later layers set it).
 
 ::
 
