@@ -443,7 +443,8 @@ def print_table(res: Dict[str, Any]) -> None:
               + f" (mean {_fmt(det['mod_tca_seed_mean'])}; PCA {_fmt(res.get('mod_score_pca'))})")
     if "mod_tca_act_geometry" in det:
         print(f"MOD of TCA with its x edit on the activation alone (no regression): "
-              f"{_fmt(det['mod_tca_act_geometry']['score'])} (not the headline: the authors edit through the latent)")
+              f"{_fmt(det['mod_tca_act_geometry']['score'])} (PCA {_fmt(res.get('mod_score_pca'))}; "
+              f"not the headline: the authors edit through the latent)")
     vae = (res.get("models") or {}).get("sprites-vae") or {}
     if "pca_best_abs_corr" in vae:
         print(f"\nsprites-vae: pca_best_abs_corr {_fmt(_round(vae['pca_best_abs_corr'], 3))}"

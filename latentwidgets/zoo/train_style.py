@@ -21,9 +21,10 @@ move: position was a curved function of ``w`` that no single linear direction co
 factor traversals (Plumerault et al.) spread 0.028 widths between samples. After 3,527 steps with
 the hint the object follows 0.85 of the frame's move and the traversals spread 0.017; the
 sprite-FID went from 13.1 to 9.9, while the drawn position's mean error against the teacher's
-scene (``quick_eval``'s ``x_err_px``, at training sharpness) went from 0.56 to 0.96 px, and the x edits PCA and TCA find leak more into hue (MOD of PCA and
-TCA 0.12 and 0.10 before, 0.30 and 0.31 after, both with the strengths then scaled linearly from
-one 2-sigma probe; a move along the frame's row itself leaks less than before).
+scene (``quick_eval``'s ``x_err_px``, at training sharpness) went from 0.56 to 0.96 px, and the
+x edits PCA and TCA find leak more into hue (MOD of PCA and TCA 0.12 and 0.10 before, 0.30 and
+0.31 after, both with the strengths then scaled linearly from one 2-sigma probe; a move along
+the frame's row itself leaks less than before).
 
 Run (resumes from ``--ckpt`` when it exists; writes the shipped weights with ``--export``)::
 
