@@ -36,6 +36,10 @@ SIZE = 64
 SHAPES = ("square", "ellipse", "heart")
 FACTORS = ("shape", "scale", "rotation", "x", "y", "hue", "bg_hue", "bg_value")
 CONTINUOUS = FACTORS[1:]
+#: the factors ``measure`` reads back from images (besides ``clean``), the one list every measurement uses
+MEASURED_FACTORS = ("x", "y", "scale", "hue", "bg_hue", "bg_value")
+#: measured factors living on a circle of circumference 1 (hues)
+CIRCULAR_FACTORS = ("hue", "bg_hue")
 RANGES: Dict[str, tuple] = {
     "scale": (0.14, 0.30),
     "rotation": (0.0, 2 * math.pi),
@@ -269,7 +273,7 @@ def measure(images: torch.Tensor, batch_size: int = 512) -> Factors:
     images = images.detach().float().cpu()
     outs = [_measure_batch(images[i:i + batch_size]) for i in range(0, images.shape[0], batch_size)]
     if not outs:
-        return {k: torch.zeros(0) for k in ("x", "y", "scale", "hue", "bg_hue", "bg_value", "clean")}
+        return {k: torch.zeros(0) for k in (*MEASURED_FACTORS, "clean")}
     return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
 
 
