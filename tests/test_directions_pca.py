@@ -60,7 +60,7 @@ def test_streaming_covariance_matches_lowrank_and_full_pca():
 def test_streaming_covariance_is_accurate_far_from_the_origin():
     """float32 samples with a large common offset (activations often have one): the per-batch
     float32 products run after the shift, so the covariance keeps float64-level accuracy."""
-    from latentwidgets.directions.sampling import CovarianceAccumulator
+    from latentwidgets.directions.streaming import CovarianceSums as CovarianceAccumulator
 
     g = torch.Generator().manual_seed(1)
     x = 1000.0 + torch.randn(20_000, 16, generator=g) @ torch.randn(16, 16, generator=g)

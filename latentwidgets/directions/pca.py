@@ -13,24 +13,63 @@ of the solution, normalised, is a latent direction (GANSpace's BigGAN recipe)::
 Interrupting (Ctrl-C / the notebook's stop button) while samples stream in keeps what was
 accumulated: the record then says how many samples it used (``samples``).
 
-Estimator: the default (``estimator="auto"``) streams batches into a covariance summed in float64
-(memory O(D^2), so a million samples fit) and takes its symmetric eigendecomposition. For the
-latent sizes of style-based models (D = 32..512) this is accurate to float32 rounding and far
-faster than incremental PCA, which GANSpace used; activation layers wider than ``4096`` values use
-``torch.pca_lowrank`` on the collected samples instead (raise ``niter`` when components have close variances).
+Estimators (``estimator="auto"`` picks by the width D of what is analysed):
+
+- ``"covariance"`` (D <= 4096: w, z, narrow layers): batches stream into a covariance summed in
+  float64 (memory O(D^2), so a million samples fit) and its symmetric eigendecomposition. For the
+  latent sizes of style-based models (D = 32..512) this is accurate to float32 rounding and far
+  faster than incremental PCA, which GANSpace used.
+- ``"sketch"`` (wider layers): a single-pass Nystrom sketch of the covariance. Each batch adds
+  ``x^T (x Omega)`` for a fixed orthonormal test matrix Omega ``[D, sketch_size]`` (plus sum x and
+  sum x^2) to float64 sums; at the end ``C ~ Y (Omega^T Y)^+ Y^T`` with ``Y = C Omega`` gives the
+  components. Memory is ``O(D x sketch_size + batch x D)`` whatever the number of samples, the sums
+  merge across processes (:mod:`.streaming`), and the samples are generated once.
+  ``passes=p`` > 1 turns it into subspace iteration over regenerated batches (Omega <- orth(C Omega)
+  between passes), for spectra where one pass is not enough.
+- ``"lowrank"``: collects every sample and runs ``torch.pca_lowrank`` (memory O(N x D); kept for
+  comparison; the memory check refuses it when it does not fit).
+
+Why a single-pass sketch: measured on the faces DCGAN's ``main.3`` (D = 16,384, 2 CPU threads),
+generating the activations costs about 0.9-1.2 s per 1,000 samples, so every extra pass over
+regenerated samples costs more than the whole sketch; the sketch's own cost is about 0.1-0.3 s per
+1,000 samples at sketch sizes 128-256 (scikit-learn's IncrementalPCA, GANSpace's estimator, at its
+batch size 100: 2.6 s per 1,000). Accuracy on N = 20,000 against exact PCA (ARPACK), fit k = 20,
+largest principal angle of the top 10 / variance captured by the top 20 relative to exact:
+sketch size 64: 24 deg / 0.991; 128: 8.3 deg / 0.9986; 256: 1.5 deg / 0.99985 (this layer's
+eigenvalues 10 and 11 differ by 11%). Hence the default sketch size ``max(256, 10 k)`` (capped at D)
+with one pass; ``benchmarks/scale.py`` keeps these figures current. Frequent Directions needs an
+SVD per batch (IncrementalPCA's cost again).
+
+Scale-out: under ``torchrun`` (``torch.distributed`` initialised, gloo on CPU or NCCL on GPU) each
+rank draws its own chunks of the seeded samples (``sampling.latent_batches(shard=...)``), the sums
+are all-reduced, and every rank returns the same record; ``python -m latentwidgets.directions.run``
+writes it from rank 0 only. Everything (sums, test matrix, regression) lives on the model's device.
+Before sampling, the run's memory is estimated and a run that would not fit stops with the estimate
+and the setting that fits (``MemoryError``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
 
 import torch
 
 from .record import Directions
-from .sampling import CovarianceAccumulator, check_count, latent_batches
+from .sampling import CHUNK, check_count, latent_batches
+from .streaming import (CovarianceSketch, CovarianceSums, CrossSums, check_memory, random_basis,
+                        rank_and_world)
 
 #: widest activation the exact covariance estimator handles by default (a D x D float64 matrix)
 MAX_COV_DIM = 4096
+#: the sketch's default size: max(MIN_SKETCH, SKETCH_PER_COMPONENT x n_components), capped at D
+MIN_SKETCH = 256
+SKETCH_PER_COMPONENT = 10
+#: activation batches are sized to about this many bytes when ``batch_size`` is not given
+ACT_BATCH_BYTES = 128 * 2**20
+#: bytes a batch costs per value of the sample (sample, shifted copy, forward intermediates)
+BATCH_BYTES_PER_VALUE = 4 * 4
+
+Batches = Union[Iterable[torch.Tensor], Callable[[], Iterable[torch.Tensor]]]
 
 
 def fix_signs(vectors: torch.Tensor) -> torch.Tensor:
@@ -49,40 +88,86 @@ def pca_from_covariance(cov: torch.Tensor, k: int) -> Tuple[torch.Tensor, torch.
     return comps, evals[order].clamp(min=0), float(torch.diagonal(cov).sum())
 
 
-def streaming_pca(batches: Iterable[torch.Tensor], k: int, estimator: str = "covariance",
-                  niter: int = 6) -> Dict[str, Any]:
+def default_sketch_size(k: int, dim: int) -> int:
+    """``min(dim, max(MIN_SKETCH, SKETCH_PER_COMPONENT * k))`` (see the module docstring for why)."""
+    return min(dim, max(MIN_SKETCH, SKETCH_PER_COMPONENT * k))
+
+
+def _consume(batches: Iterable[torch.Tensor], update: Callable[[torch.Tensor], None], count: Callable[[], int]) -> bool:
+    """Feed every batch to ``update``; on Ctrl-C keep what was accumulated (GANSpace's behaviour).
+    Returns True when interrupted."""
+    try:
+        for x in batches:
+            update(x.reshape(x.shape[0], -1))
+    except KeyboardInterrupt:
+        if count() < 2:
+            raise
+        return True
+    return False
+
+
+def _peek(batches: Iterable[torch.Tensor]) -> Tuple[Optional[torch.Tensor], Iterable[torch.Tensor]]:
+    it = iter(batches)
+    first = next(it, None)
+    if first is None:
+        return None, it
+
+    def chained():
+        yield first
+        yield from it
+    return first.reshape(first.shape[0], -1), chained()
+
+
+def streaming_pca(batches: Batches, k: int, estimator: str = "covariance", niter: int = 6,
+                  sketch_size: Optional[int] = None, passes: int = 1, seed: int = 0,
+                  shift: Optional[torch.Tensor] = None) -> Dict[str, Any]:
     """PCA of samples arriving in batches ``[B, D]``.
 
-    ``estimator="covariance"``: streamed covariance (float64 sums, see ``CovarianceAccumulator``) + ``eigh``; ``"lowrank"``: collect
-    the samples and run ``torch.pca_lowrank`` (``niter`` power iterations). Returns a dict with
-    ``mean [D]``, ``components [k, D]`` (orthonormal rows, float64), ``variance [k]``,
-    ``total_variance``, ``n``.
+    ``estimator``: ``"covariance"`` (streamed float64 covariance + ``eigh``), ``"sketch"`` (Nystrom
+    sketch of size ``sketch_size``, see the module docstring; ``passes`` > 1 needs ``batches`` to be a
+    callable returning a fresh iterable each time) or ``"lowrank"`` (collects the samples;
+    ``torch.pca_lowrank`` with ``niter`` power iterations). ``shift`` (default: the first batch's
+    mean) is subtracted before the products; ranks of a distributed run must pass the same one, and
+    their sums are all-reduced after each pass. Returns a dict with ``mean [D]``, ``components [k, D]``
+    (orthonormal rows, float64), ``variance [k]``, ``total_variance``, ``n``, ``interrupted``.
 
         out = streaming_pca((torch.randn(1000, 8) for _ in range(10)), k=3)
+        out = streaming_pca(lambda: (x[i:i + 500] for i in range(0, len(x), 500)), k=3, estimator="sketch", passes=2)
     """
+    replay = batches if callable(batches) else None
+    if passes < 1 or (passes > 1 and (estimator != "sketch" or replay is None)):
+        raise ValueError("passes > 1 needs estimator='sketch' and batches given as a callable that replays them")
+    first, stream = _peek(replay() if replay is not None else batches)
+    if first is None:
+        raise ValueError("no samples were given to the PCA")
     if estimator == "covariance":
-        acc: Optional[CovarianceAccumulator] = None
-        interrupted = False
-        try:
-            for x in batches:
-                x = x.reshape(x.shape[0], -1)
-                if acc is None:
-                    acc = CovarianceAccumulator(x.shape[1], device=x.device)
-                acc.update(x)
-        except KeyboardInterrupt:  # GANSpace's behaviour: keep what was accumulated
-            interrupted = True
-            if acc is None or acc.n < 2:
-                raise
-        if acc is None:
-            raise ValueError("no samples were given to the PCA")
+        acc = CovarianceSums(first.shape[1], device=first.device, shift=shift)
+        interrupted = _consume(stream, acc.update, lambda: acc.n)
+        acc.reduce_across_ranks()
         mean, cov = acc.finalize()
         comps, var, total = pca_from_covariance(cov, min(k, acc.dim))
         return {"mean": mean, "components": comps, "variance": var, "total_variance": total, "n": acc.n,
                 "interrupted": interrupted}
+    if estimator == "sketch":
+        dim = first.shape[1]
+        size = min(dim, sketch_size or default_sketch_size(k, dim))
+        omega = random_basis(dim, size, seed, device=first.device)
+        shift = first.float().mean(0) if shift is None else shift
+        interrupted = False
+        for p in range(passes):
+            sk = CovarianceSketch(omega, shift)
+            interrupted = _consume(stream, sk.update, lambda: sk.n)
+            sk.reduce_across_ranks()
+            if interrupted or p == passes - 1:
+                break
+            omega = torch.linalg.qr(sk.product())[0].float()
+            stream = replay()
+        comps, var = sk.eigenpairs(min(k, size))
+        return {"mean": sk.mean(), "components": fix_signs(comps), "variance": var,
+                "total_variance": sk.total_variance(), "n": sk.n, "interrupted": interrupted,
+                "sketch_size": size, "passes": p + 1}
     if estimator == "lowrank":
-        xs = [x.reshape(x.shape[0], -1).float() for x in batches]
-        if not xs:
-            raise ValueError("no samples were given to the PCA")
+        xs = [x.reshape(x.shape[0], -1).float() for x in stream]
         x = torch.cat(xs)
         if not torch.isfinite(x).all():
             raise ValueError("samples contain NaN or inf (does the model produce finite outputs?)")
@@ -99,7 +184,7 @@ def streaming_pca(batches: Iterable[torch.Tensor], k: int, estimator: str = "cov
         var = (s[:k].double() ** 2) / (n - 1)
         total = float(xc.double().pow(2).sum() / (n - 1))
         return {"mean": mean.double(), "components": comps, "variance": var, "total_variance": total, "n": n}
-    raise ValueError(f"unknown estimator {estimator!r}; choose 'auto', 'covariance' or 'lowrank'")
+    raise ValueError(f"unknown estimator {estimator!r}; choose 'auto', 'covariance', 'sketch' or 'lowrank'")
 
 
 def _resolve_space(model: Any, space: Optional[str], layer: Optional[str]) -> str:
@@ -115,10 +200,25 @@ def _resolve_space(model: Any, space: Optional[str], layer: Optional[str]) -> st
     return space
 
 
+def _memory_plan(estimator: str, dim: int, n: int, k: int, batch: int, sketch_size: int) -> Tuple[Dict[str, int], str]:
+    """Estimated bytes of a run's parts and the setting that would fit, for :func:`check_memory`."""
+    batch_bytes = batch * dim * BATCH_BYTES_PER_VALUE
+    fit_batch = f"pass batch_size={max(1, batch // 4)} (or smaller)"
+    if estimator == "covariance":
+        return ({"covariance sums": CovarianceSums.bytes_needed(dim), "batch": batch_bytes},
+                f"use estimator='sketch' (memory {CovarianceSketch.bytes_needed(dim, default_sketch_size(k, dim)) / 2**20:,.0f} MB"
+                f" for the sketch) or {fit_batch}")
+    if estimator == "sketch":
+        return ({"sketch": CovarianceSketch.bytes_needed(dim, sketch_size), "batch": batch_bytes},
+                f"pass sketch_size={max(k + 10, sketch_size // 4)} or {fit_batch}")
+    return ({"all samples": 3 * n * dim * 4, "batch": batch_bytes},
+            "use estimator='sketch' (memory independent of n_samples) or fewer n_samples")
+
+
 def pca_directions(model: Any, n_components: int = 10, space: Optional[str] = None, n_samples: int = 100_000,
-                   batch_size: int = 8192, seed: int = 0, layer: Optional[str] = None,
+                   batch_size: Optional[int] = None, seed: int = 0, layer: Optional[str] = None,
                    regression_samples: int = 10_000, estimator: str = "auto", niter: int = 6,
-                   progress: bool = True) -> Directions:
+                   sketch_size: Optional[int] = None, passes: int = 1, progress: bool = True) -> Directions:
     """GANSpace directions of ``model``.
 
     ``space``: ``"w"`` (default for models with a mapping network), ``"z"``, or ``"act"`` (default
@@ -126,32 +226,53 @@ def pca_directions(model: Any, n_components: int = 10, space: Optional[str] = No
     hookable layer, then least-squares regression back to the synthesis latent over
     ``regression_samples`` fresh samples). Returns unit directions named ``"pca 0"``, ... with
     sigma = std of the projections; ``info`` holds the explained variance ratios.
+    ``batch_size``: None sizes batches to about 128 MB of samples (at most 8192 rows).
+    ``estimator``, ``sketch_size``, ``passes``, ``niter``: see the module docstring.
 
         d = pca_directions(latentwidgets.load("sprites-style"), n_components=10, n_samples=100_000)
     """
     if not isinstance(n_components, int) or n_components < 1:
         raise ValueError(f"n_components must be a positive int; got {n_components!r}")
     check_count(n_samples, "n_samples")
+    if estimator not in ("auto", "covariance", "sketch", "lowrank"):
+        raise ValueError(f"unknown estimator {estimator!r}; choose 'auto', 'covariance', 'sketch' or 'lowrank'")
     space = _resolve_space(model, space, layer)
+    rank, world = rank_and_world()
+    shard = (rank, world)
+    show = progress and rank == 0
     opts = {"n_components": n_components, "space": space, "n_samples": n_samples, "seed": seed,
             "layer": layer, "estimator": estimator, "niter": niter}
 
     if space in ("w", "z"):
-        def batches():
-            for z, lat in latent_batches(model, n_samples, seed, batch_size, progress, desc=f"PCA on {space}"):
-                yield lat if space == "w" else z
+        bs = batch_size or CHUNK
+        dim = model.w_dim if space == "w" else model.z_dim
         est = "covariance" if estimator == "auto" else estimator
-        out = streaming_pca(batches(), n_components, est, niter)
+        size = default_sketch_size(n_components, dim) if sketch_size is None else sketch_size
+        need, fix = _memory_plan(est, dim, n_samples, n_components, bs, size)
+        check_memory(need, model.device, fix)
+        # the shift every rank subtracts: the mean of the stream's first batch (as a single process would take)
+        z0 = model.sample_z(min(n_samples, bs, CHUNK), seed)
+        shift = (model.to_synthesis(z0) if space == "w" else z0).reshape(z0.shape[0], -1).double().mean(0)
+
+        def batches():
+            for z, lat in latent_batches(model, n_samples, seed, bs, show, desc=f"PCA on {space}", shard=shard):
+                yield lat if space == "w" else z
+        out = streaming_pca(batches if est == "sketch" else batches(), n_components, est, niter, sketch_size,
+                            passes, seed, shift if est != "lowrank" else None)
         comps = out["components"]
         sigma = out["variance"].sqrt()
         ratio = out["variance"] / out["total_variance"]
         k = comps.shape[0]
+        info = {"explained_variance_ratio": ratio.tolist(), "explained_variance": out["variance"].tolist(),
+                "total_variance": out["total_variance"], "estimator": est}
+        if est == "sketch":
+            info.update(sketch_size=out["sketch_size"], passes=out["passes"])
+        if world > 1:
+            info["world_size"] = world
         return Directions(
             vectors=comps.float(), space=space, sigma=sigma.float(), names=[f"pca {i}" for i in range(k)],
             layers=None, method="pca", options=opts, samples=out["n"], seed=seed, model_id=model.name,
-            state={"mean": out["mean"].float()},
-            info={"explained_variance_ratio": ratio.tolist(), "explained_variance": out["variance"].tolist(),
-                  "total_variance": out["total_variance"], "estimator": est},
+            state={"mean": out["mean"].float()}, info=info,
         )
 
     # ---- activation PCA + regression back to the latent (GANSpace's recipe for BigGAN)
@@ -166,46 +287,59 @@ def pca_directions(model: Any, n_components: int = 10, space: Optional[str] = No
     probe = model.activations(model.to_synthesis(model.sample_z(1, seed)), layer)
     act_shape = list(probe.shape[1:])
     dim = probe[0].numel()
-    est = estimator if estimator != "auto" else ("covariance" if dim <= MAX_COV_DIM else "lowrank")
+    est = estimator if estimator != "auto" else ("covariance" if dim <= MAX_COV_DIM else "sketch")
+    bs = batch_size or max(16, min(CHUNK, ACT_BATCH_BYTES // (4 * dim)))
+    size = default_sketch_size(n_components, dim) if sketch_size is None else min(dim, sketch_size)
+    need, fix = _memory_plan(est, dim, n_samples, n_components, bs, size)
+    check_memory(need, model.device, fix)
+
+    z0 = model.sample_z(min(n_samples, bs, CHUNK), seed)  # the shift: the stream's first batch's mean
+    shift = model.activations(model.to_synthesis(z0), layer).reshape(z0.shape[0], -1).double().mean(0)
+    del z0
 
     def act_batches():
-        for _, lat in latent_batches(model, n_samples, seed, batch_size, progress, desc=f"PCA on {layer}"):
+        for _, lat in latent_batches(model, n_samples, seed, bs, show, desc=f"PCA on {layer}", shard=shard):
             yield model.activations(lat, layer).reshape(lat.shape[0], -1)
 
-    out = streaming_pca(act_batches(), n_components, est, niter)
+    out = streaming_pca(act_batches if est == "sketch" else act_batches(), n_components, est, niter, size,
+                        passes, seed, shift if est != "lowrank" else None)
     comps = out["components"].float()  # [K, Dact]
     act_std = out["variance"].sqrt().float().clamp(min=1e-12)
     mean = out["mean"].float()
     k = comps.shape[0]
 
-    coords, lats = [], []
-    for _, lat in latent_batches(model, regression_samples, seed + 1, batch_size, progress, desc="regression"):
+    # least squares from the standardised PCA coordinates to the latent, from mergeable sums
+    cross = CrossSums(k, model.w_dim, device=model.device)
+    dev_comps, dev_mean, dev_std = comps.to(model.device), mean.to(model.device), act_std.to(model.device)
+    for _, lat in latent_batches(model, regression_samples, seed + 1, bs, show, desc="regression", shard=shard):
         a = model.activations(lat, layer).reshape(lat.shape[0], -1).float()
-        coords.append(((a - mean.to(a.device)) @ comps.to(a.device).t()) / act_std.to(a.device))
-        lats.append(lat.float())
-    a_mat = torch.cat(coords).double().cpu()
-    z_mat = torch.cat(lats).double().cpu()
-    z_mean = z_mat.mean(0)
+        cross.update(((a - dev_mean) @ dev_comps.t()) / dev_std, lat.reshape(lat.shape[0], -1))
+    cross.reduce_across_ranks()
     # min_M || A M - (Z - mean) ||: row k of M is the latent move that goes with one std of PC k
-    sol = torch.linalg.lstsq(a_mat - a_mat.mean(0), z_mat - z_mean).solution  # [K, Dlat]
-    resid = (a_mat - a_mat.mean(0)) @ sol - (z_mat - z_mean)
-    r2 = 1.0 - float(resid.pow(2).sum() / (z_mat - z_mean).pow(2).sum().clamp(min=1e-30))
+    sol, r2 = cross.solve()  # [K, Dlat]
     norms = sol.norm(dim=1, keepdim=True)
     if (norms < 1e-12).any():
         raise ValueError(f"the regression from {layer!r} activations back to the latent found no direction for some "
                          "components (the layer may not depend on the latent): choose another layer")
-    vecs = (sol / norms).float()
-    sigma = ((z_mat - z_mean).float() @ vecs.t()).std(0)
+    vecs = (sol / norms)
+    sigma = torch.einsum("kd,de,ke->k", vecs, cross.covariance_b(), vecs).clamp(min=0).sqrt().float().cpu()
+    vecs = vecs.float().cpu()
+    z_mean = cross.means()[1].cpu()
     lat_space = model.synthesis_space
     ratio = out["variance"] / out["total_variance"]
     opts["regression_samples"] = regression_samples
+    info = {"explained_variance_ratio": ratio.tolist(), "explained_variance": out["variance"].tolist(),
+            "total_variance": out["total_variance"], "estimator": est, "layer": layer, "act_shape": act_shape,
+            "regression_r2": r2}
+    if est == "sketch":
+        info.update(sketch_size=out["sketch_size"], passes=out["passes"])
+    if world > 1:
+        info["world_size"] = world
     return Directions(
         vectors=vecs, space=lat_space, sigma=sigma, names=[f"pca {i}" for i in range(k)], layers=None,
         method="pca", options=opts, samples=out["n"], seed=seed, model_id=model.name,
         state={"act_components": comps, "act_mean": mean, "act_stdev": act_std, "mean": z_mean.float()},
-        info={"explained_variance_ratio": ratio.tolist(), "explained_variance": out["variance"].tolist(),
-              "total_variance": out["total_variance"], "estimator": est, "layer": layer, "act_shape": act_shape,
-              "regression_r2": r2},
+        info=info,
     )
 
 

@@ -2,15 +2,20 @@
 
 Latents come in fixed chunks of :data:`CHUNK` rows, chunk ``j`` drawn with seed ``seed + j * 1000003``,
 so the samples depend only on ``(n, seed)`` and never on ``batch_size``; a run over ``n`` samples
-starts with the same latents as a run over fewer::
+starts with the same latents as a run over fewer. Under torch.distributed, ``shard=(rank, world)``
+deals the chunks round-robin (chunk ``j`` to rank ``j % world``): the ranks draw disjoint samples whose
+union is the single-process stream, so mergeable statistics (:mod:`.streaming`) summed over ranks
+equal the single-process ones up to float rounding::
 
     for z, lat in latent_batches(model, 100_000, seed=0, batch_size=4096):
         ...   # z [b, z_dim]; lat = model.to_synthesis(z) [b, w_dim]
+    for z, lat in latent_batches(model, 100_000, seed=0, shard=rank_and_world()):
+        ...   # this rank's share
 """
 
 from __future__ import annotations
 
-from typing import Iterator, Tuple
+from typing import Iterator, Optional, Tuple
 
 import torch
 from tqdm.auto import tqdm
@@ -28,17 +33,32 @@ def check_count(n: int, what: str = "n_samples", minimum: int = 2) -> int:
     return n
 
 
+def shard_size(n: int, shard: Tuple[int, int]) -> int:
+    """How many of the ``n`` samples rank ``shard[0]`` of ``shard[1]`` draws."""
+    rank, world = shard
+    return sum(min(CHUNK, n - start) for j, start in enumerate(range(0, n, CHUNK)) if j % world == rank)
+
+
 def latent_batches(model, n: int, seed: int = 0, batch_size: int = 4096, progress: bool = False,
-                   desc: str = "sampling") -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
-    """Yield ``(z, synthesis_latent)`` batches covering ``n`` seeded samples (see module docstring)."""
+                   desc: str = "sampling", shard: Optional[Tuple[int, int]] = None
+                   ) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+    """Yield ``(z, synthesis_latent)`` batches covering ``n`` seeded samples (see module docstring),
+    or this rank's share of them with ``shard=(rank, world_size)``."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
-    bar = tqdm(total=n, desc=desc, disable=not progress, leave=False)
+    rank, world = shard if shard is not None else (0, 1)
+    if not 0 <= rank < world:
+        raise ValueError(f"shard must be (rank, world_size) with 0 <= rank < world_size; got {shard}")
+    bar = tqdm(total=shard_size(n, (rank, world)), desc=desc, disable=not progress, leave=False)
     done = 0
     j = 0
     try:
         while done < n:
             m = min(CHUNK, n - done)
+            if j % world != rank:
+                done += m
+                j += 1
+                continue
             z_chunk = model.sample_z(m, seed=int(seed) + j * _SEED_STRIDE)
             for i in range(0, m, batch_size):
                 z = z_chunk[i:i + batch_size]
@@ -60,45 +80,3 @@ def sample_latents(model, n: int, seed: int = 0, batch_size: int = 4096) -> Tupl
     if not zs:
         return torch.zeros(0, model.z_dim), torch.zeros(0, model.w_dim)
     return torch.cat(zs), torch.cat(ls)
-
-
-class CovarianceAccumulator:
-    """Streaming mean and covariance, summed in float64 (shifted by the first batch's mean for accuracy).
-
-    ``acc.update(x [B, D])`` any number of times, then ``mean, cov = acc.finalize()``. Memory is
-    ``O(D^2)`` whatever the number of samples, so a million samples of w cost nothing more. Each
-    batch's product ``x^T x`` is taken in the batch's own precision (float32 for float32 samples:
-    after the shift, its relative error is about 1e-7, and it runs about 1.7x faster than a float64
-    product) and added to float64 sums; float64 samples stay float64 throughout.
-    """
-
-    def __init__(self, dim: int, device: torch.device | str = "cpu"):
-        self.dim = dim
-        self.n = 0
-        self.shift: torch.Tensor | None = None
-        self.s1 = torch.zeros(dim, dtype=torch.float64, device=device)
-        self.s2 = torch.zeros(dim, dim, dtype=torch.float64, device=device)
-
-    def update(self, x: torch.Tensor) -> None:
-        x = x.reshape(x.shape[0], -1).to(self.s1.device)
-        if not x.is_floating_point() or x.dtype in (torch.float16, torch.bfloat16):
-            x = x.float()
-        if x.shape[1] != self.dim:
-            raise ValueError(f"expected samples of dimension {self.dim}; got {x.shape[1]}")
-        if self.shift is None:  # in the samples' precision, so that the shift removed is the one added back
-            self.shift = x.double().mean(0).to(x.dtype).double()
-        x = x - self.shift.to(x.dtype)
-        self.n += x.shape[0]
-        self.s1 += x.sum(0, dtype=torch.float64)
-        self.s2 += (x.t() @ x).double()
-
-    def finalize(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        if self.n < 2:
-            raise ValueError(f"need at least 2 samples for a covariance; got {self.n}")
-        # NaN/inf in any sample propagate into the sums: one check here instead of one per batch
-        if not (torch.isfinite(self.s2).all() and torch.isfinite(self.s1).all()):
-            raise ValueError("samples contain NaN or inf (does the model produce finite outputs?)")
-        m = self.s1 / self.n
-        cov = (self.s2 - self.n * torch.outer(m, m)) / (self.n - 1)
-        cov = 0.5 * (cov + cov.t())
-        return m + self.shift, cov
