@@ -1,78 +1,33 @@
-"""Edits: moving latents along directions, over layer ranges, in z, w or an activation space.
+"""Applying and rendering edits: moving latents along directions, over layer ranges, in z, w or an activation space.
 
-An :class:`Edit` is (directions record, which direction, strength, layer range, mode). ``strength``
-counts in sigma units of the direction (GANSpace's convention), so ``Edit(d, 0, 2.0)`` moves two
-standard deviations. ``mode="set"`` instead puts the latent's coordinate along the direction at
-``strength`` (absolute, as the continuous-factors traversal does). Applying edits is pure tensor
-arithmetic, and one function serves widgets, figures, benchmarks and notebooks::
+An :class:`~latentwidgets.directions.edits.Edit` (the value, defined beside ``Directions`` and
+importable from here) is (directions record, which direction, strength, layer range, mode);
+``strength`` counts in sigma units of the direction, ``mode="set"`` sets the coordinate instead.
+Applying edits is pure tensor arithmetic, and one function serves widgets, figures, benchmarks and
+notebooks::
 
     z = model.sample_z(4, seed=0)
     ws, images = render_edits(model, z, [Edit(d, 0, 2.0, layers=(0, 4))])
 
 Order: z-space edits act on z before the mapping; w-space edits act on the per-layer latents
-``[B, L, D]`` within their layer range (all layers if None); activation edits are added at their
-layer through the model's hooks while synthesising.
+``[B, L, D]`` within their layer range (all layers if None; a group name such as ``"coarse"`` is
+resolved here, against the model's number of layers); activation edits are added at their layer
+through the model's hooks while synthesising.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
+from .directions.edits import Edit
+from .directions.layers import LayerSpec
 from .directions.record import Directions
-from .models.base import LatentModel, layer_slice
+from .models.base import LatentModel
 
-Strength = Union[float, torch.Tensor]
-
-
-@dataclass
-class Edit:
-    directions: Directions
-    direction: Union[int, str]
-    strength: Strength = 0.0
-    layers: Optional[Tuple[int, int]] = None
-    mode: str = "add"
-
-    def __post_init__(self) -> None:
-        self.direction = self.directions.index(self.direction)
-        if self.mode not in ("add", "set"):
-            raise ValueError(f"Edit.mode must be 'add' or 'set'; got {self.mode!r}")
-        s = torch.as_tensor(self.strength, dtype=torch.float32)
-        if not torch.isfinite(s).all():
-            raise ValueError(f"edit strength must be finite; got {self.strength!r}")
-        if self.layers is not None:
-            self.layers = (int(self.layers[0]), int(self.layers[1]))
-            if not 0 <= self.layers[0] < self.layers[1]:
-                raise ValueError(f"layer range must be (start, end) with 0 <= start < end; got {self.layers}")
-
-    @property
-    def space(self) -> str:
-        return self.directions.space
-
-    @property
-    def name(self) -> str:
-        """GANSpace-style name, e.g. ``E(pca 3, 0-4)``."""
-        r = f"{self.layers[0]}-{self.layers[1]}" if self.layers else "all"
-        return f"E({self.directions.names[self.direction]}, {r})"
-
-    def to_record(self) -> Dict[str, Any]:
-        """A JSON-able description (the direction by name and index, not the vectors)."""
-        s = self.strength
-        return {"direction": self.direction, "name": self.directions.names[self.direction],
-                "strength": s.tolist() if isinstance(s, torch.Tensor) else float(s),
-                "layers": list(self.layers) if self.layers else None, "mode": self.mode,
-                "space": self.space, "method": self.directions.method}
-
-    @classmethod
-    def from_record(cls, record: Dict[str, Any], directions: Directions) -> "Edit":
-        name = record.get("name")
-        which = name if name in directions.names else int(record["direction"])
-        s = record["strength"]
-        return cls(directions, which, torch.tensor(s) if isinstance(s, list) else float(s),
-                   tuple(record["layers"]) if record.get("layers") else None, record.get("mode", "add"))
+__all__ = ["Edit", "apply_latent_edits", "activation_edits", "render_edits", "strengths_grid", "factor_edit"]
 
 
 def _strength(edit: Edit, batch: int, device: torch.device) -> torch.Tensor:
@@ -122,9 +77,9 @@ def apply_latent_edits(model: LatentModel, z: torch.Tensor, edits: Sequence[Edit
         ws = model.broadcast(ws.to(model.device)).clone()
         w_edits = z_edits + w_edits
     for e in w_edits:
-        mask = layer_slice(model.num_layers, e.layers).to(ws.device)
-        if e.layers is not None and e.layers[1] > model.num_layers:
-            raise ValueError(f"{e.name}: layer range {e.layers} exceeds {model.num_layers} layers")
+        start, end = e.layer_range(model.num_layers) or (0, model.num_layers)
+        layer = torch.arange(model.num_layers, device=ws.device)
+        mask = (layer >= start) & (layer < end)
         moved = _move(ws, e)
         ws = torch.where(mask.view(1, -1, 1), moved, ws)
     return ws
@@ -172,9 +127,8 @@ def strengths_grid(low: float = -3.0, high: float = 3.0, steps: int = 7) -> List
     return [low + (high - low) * i / (steps - 1) for i in range(steps)]
 
 
-
 def factor_edit(model: LatentModel, z: torch.Tensor, directions: Directions, direction: Union[int, str],
-                shift: float, layers: Optional[Tuple[int, int]] = None) -> Edit:
+                shift: float, layers: LayerSpec = None) -> Edit:
     """An edit that moves each sample's calibrated factor by ``shift`` (in the calibration's unit).
 
     For a calibrated direction (``directions.is_calibrated(k)``, continuous factors), sample b sits at

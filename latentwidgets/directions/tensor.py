@@ -46,6 +46,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from tqdm.auto import tqdm
 
+from .edits import Edit
 from .record import Directions
 from .sampling import check_count, latent_batches
 
@@ -316,7 +317,7 @@ def tensor_directions(model: Any, layer: Optional[str] = None, ranks: Optional[S
 
 def tca_activation_directions(d: Directions) -> Directions:
     """The unit activation edits of a TCA record as an ``act:<layer>`` record (sigma = std of the
-    samples along each edit), so an :class:`~latentwidgets.edit.Edit` on it adds the edit to the
+    samples along each edit), so an :class:`~latentwidgets.directions.edits.Edit` on it adds the edit to the
     activations directly through the model's hooks."""
     if d.method != "tensor" or "act_patterns" not in d.state:
         raise ValueError("tca_activation_directions needs a record made by tensor_directions")
@@ -328,7 +329,7 @@ def tca_activation_directions(d: Directions) -> Directions:
 
 
 def tca_edits(d: Directions, direction: Union[int, str], strength: Any,
-              direct: Union[bool, str] = False) -> List[Any]:
+              direct: Union[bool, str] = False) -> List[Edit]:
     """Edits for one TCA direction: the latent edit through the regression and, with ``direct=True``,
     the same activation edit added at the layer (the authors' optional direct edit).
     ``direct="multilinear"`` adds it for multilinear edits only, as the authors' code edits
@@ -337,8 +338,6 @@ def tca_edits(d: Directions, direction: Union[int, str], strength: Any,
 
         ws, images = render_edits(model, z, tca_edits(d, "tca width 0", 2.0, direct=True))
     """
-    from ..edit import Edit
-
     if direct not in (True, False, "multilinear"):
         raise ValueError(f"direct must be True, False or 'multilinear'; got {direct!r}")
     k = d.index(direction)
