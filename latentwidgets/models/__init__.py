@@ -6,6 +6,8 @@
     model = load("dcgan-faces")                      # optional pretrained faces (see .faces)
     model = load(G)                                  # NVlabs StyleGAN2-ADA/3 G, rosinality Generator,
                                                      # BigGAN, diffusers/pythae autoencoder, nn.Module
+    model = load(cgan)                               # forward(z, labels): class indices or one-hot
+    model = load(cgan, n_classes=10)                 # ... where the number of classes cannot be read
     model = load("ffhq.pkl", trust=True)             # NVlabs pickle (runs code: opt in)
     model = load("550000.pt", generator_class=Generator)      # rosinality checkpoint
     model = load("weights.safetensors", module=MyNet())       # a state dict for your architecture
@@ -32,7 +34,8 @@ def _load_zoo(name: str) -> LatentModel:
         from .decoder import DecoderModel
         vae = zoo.build(name)
         return DecoderModel(vae.decoder, z_dim=vae.z_dim, name=name, output_range=(0.0, 1.0))
-    hint = " (a latent regressor: latentwidgets.load_regressor('sprites-style', model))" if name.endswith("-regressor") else ""
+    hint = (" (a latent regressor: latentwidgets.load_regressor('sprites-style', model))"
+            if name.endswith("-regressor") else "")
     raise KeyError(f"{name!r} is not a generative zoo model{hint}; generative zoo models: {sorted(zoo.generative())}")
 
 
@@ -40,7 +43,8 @@ ACCEPTS = (
     "a zoo name ({zoo}); 'dcgan-faces' (optional gan-face-generate weights); a LatentModel; a model "
     "object: NVlabs StyleGAN2-ADA/StyleGAN3 generator (mapping, synthesis, num_ws), rosinality StyleGAN2 "
     "Generator, pytorch_pretrained_biggan BigGAN, diffusers AutoencoderKL/AutoencoderTiny/VQModel, a pythae "
-    "model, or any nn.Module mapping z to an image (z_dim=... if it cannot be read from its first layer); "
+    "model, any nn.Module mapping z to an image (z_dim=... if it cannot be read from its first layer), or a "
+    "class-conditional one, forward(z, labels) (n_classes=... if it cannot be inferred); "
     "or a path: an NVlabs .pkl (with trust=True), a rosinality .pt (with generator_class= or generator=), "
     "a .safetensors/.pt/.pth state dict (with module= an nn.Module of its architecture), a diffusers "
     "autoencoder folder, a pythae model folder, or a BigGAN folder (config.json + pytorch_model.bin)"
@@ -54,12 +58,12 @@ def _accepts() -> str:
 
 def _wrap_module(module: Any, **options: Any) -> LatentModel:
     """The adapter for a model object, recognised by its attributes (no optional import needed)."""
+    from ..zoo.style_net import StyleGenerator
     from .biggan import BigGANModel, is_biggan
     from .diffusers_decoders import diffusers_decoder, diffusers_kind
     from .pythae_decoders import is_pythae_model, pythae_decoder
     from .stylegan_nvlabs import NVlabsStyleGAN, is_nvlabs_generator
     from .stylegan_rosinality import RosinalityStyleGAN, is_rosinality_generator
-    from ..zoo.style_net import StyleGenerator
 
     if isinstance(module, StyleGenerator):
         from .zoo_style import ZooStyleModel
@@ -74,6 +78,13 @@ def _wrap_module(module: Any, **options: Any) -> LatentModel:
         return diffusers_decoder(module, **options)
     if is_pythae_model(module):
         return pythae_decoder(module, **options)
+    from .conditional_decoder import ConditionalDecoderModel, label_parameter
+    if label_parameter(module, n_classes_given=options.get("n_classes") is not None):
+        return ConditionalDecoderModel(module, **options)
+    if options.get("n_classes") is not None:
+        raise ValueError(f"n_classes= is for class-conditional modules, forward(z, labels); "
+                         f"{type(module).__name__}.forward takes z only")
+    options.pop("n_classes", None)
     from .decoder import DecoderModel
     return DecoderModel(module, **options)
 

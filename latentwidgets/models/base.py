@@ -77,7 +77,8 @@ class LatentModel:
     #: image side in pixels
     resolution: int
     #: number of classes of a class-conditional generator (0: unconditional); conditional adapters
-    #: also offer ``set_class(label)`` and ``class_vector`` (see :mod:`.conditional`)
+    #: also offer ``set_class(label)``, ``class_index``, ``class_vector`` and ``using_classes(labels)``
+    #: (see :mod:`.conditional`)
     num_classes: int = 0
 
     def __init__(self, module: nn.Module):
@@ -264,6 +265,7 @@ def layer_slice(num_layers: int, layers: Optional[Sequence[int] | range | slice 
     idx = list(layers)
     bad = [i for i in idx if not 0 <= i < num_layers]
     if bad:
-        raise ValueError(f"layer indices {bad} out of range: this model has {num_layers} per-layer latents (0..{num_layers - 1})")
+        raise ValueError(f"layer indices {bad} out of range: this model has {num_layers} per-layer latents "
+                         f"(0..{num_layers - 1})")
     mask[idx] = True
     return mask

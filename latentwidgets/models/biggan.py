@@ -8,6 +8,8 @@ linear layer and latent ``i`` (1..) to block ``i - 1``, through forward pre-hook
 
     model = BigGANModel(BigGAN.from_pretrained("path/to/biggan-deep-128"), truncation=0.4)
     model.set_class(207)                  # the class picker (see .conditional)
+    with model.using_classes(labels):     # or one class per sample, labels [B] or [B, num_classes]
+        ...
     z = model.sample_z(4, seed=0)         # truncated normal in [-2, 2] times model.truncation
     img = model.synthesize(z)             # [4, 3, 128, 128] in [0, 1]
     model.layers()                        # ['block0', ..., 'attn']: each GenBlock's output
@@ -19,7 +21,7 @@ sampled noise and picks the batch-norm statistics for that truncation.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import torch
 import torch.nn as nn

@@ -13,7 +13,6 @@ decoders): no mapping network, one latent, activations addressed by module name.
 from __future__ import annotations
 
 import math
-
 from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
@@ -63,13 +62,15 @@ class DecoderModel(LatentModel):
         with torch.no_grad():
             probe = self._raw(torch.zeros(1, self.z_dim, device=self.device))
         if probe.dim() != 4 or probe.shape[1] not in (1, 3):
-            raise ValueError(f"{self.name} must map [B, {self.z_dim}] to images [B, 1|3, H, W]; got {tuple(probe.shape)}")
+            raise ValueError(f"{self.name} must map [B, {self.z_dim}] to images [B, 1|3, H, W]; "
+                             f"got {tuple(probe.shape)}")
         self.resolution = int(probe.shape[-1])
         if output_range is None:
             output_range = _guess_range(module)
         if output_range is None:
             with torch.no_grad():
-                probe = self._raw(torch.randn(4, self.z_dim, generator=torch.Generator().manual_seed(0)).to(self.device))
+                z = torch.randn(4, self.z_dim, generator=torch.Generator().manual_seed(0))
+                probe = self._raw(z.to(self.device))
             output_range = (-1.0, 1.0) if float(probe.min()) < -0.05 else (0.0, 1.0)
         self.output_range = tuple(float(v) for v in output_range)
 

@@ -99,7 +99,8 @@ def load_diffusers_folder(folder: str, **options: Any) -> DecoderModel:
     cfg_path = Path(folder) / "config.json"
     cls_name = json.loads(cfg_path.read_text()).get("_class_name") if cfg_path.exists() else None
     if cls_name not in KINDS:
-        raise ValueError(f"{folder} is not a diffusers {'/'.join(KINDS)} folder (config.json _class_name: {cls_name!r})")
+        raise ValueError(f"{folder} is not a diffusers {'/'.join(KINDS)} folder "
+                         f"(config.json _class_name: {cls_name!r})")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         import diffusers

@@ -8,7 +8,9 @@
 
 Synthesis uses constant noise (``noise_mode='const'``) so a latent always gives the same image.
 Truncation pulls w towards ``G.mapping.w_avg``. Class-conditional generators (``c_dim > 0``) take
-their class from ``model.set_class(...)`` (see :mod:`.conditional`).
+their class from ``model.set_class(...)`` or, one class per sample, ``model.using_classes(labels)``
+(see :mod:`.conditional`). The class enters through the mapping network: it conditions
+``to_synthesis(z)`` (and ``generate``), while ``synthesize(w)`` draws whatever class ``w`` was mapped with.
 
 This module contains no NVlabs code: it drives the object the user brings. Loading a pickle
 executes code stored in it, hence ``trust=True``.

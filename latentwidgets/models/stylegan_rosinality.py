@@ -122,7 +122,8 @@ def rosinality_arch(state: Dict[str, torch.Tensor]) -> Dict[str, int]:
 
 
 def load_rosinality(path: Union[str, os.PathLike], generator_class: Optional[Callable[..., nn.Module]] = None,
-                    generator: Optional[nn.Module] = None, name: Optional[str] = None, **arch: Any) -> RosinalityStyleGAN:
+                    generator: Optional[nn.Module] = None, name: Optional[str] = None,
+                    **arch: Any) -> RosinalityStyleGAN:
     """Load a rosinality ``.pt`` checkpoint into ``generator`` (a built ``Generator``) or into
     ``generator_class(size, style_dim, n_mlp, channel_multiplier=...)`` built with the architecture
     read from the weights (override with ``size=``, ``style_dim=``, ``n_mlp=``,
