@@ -13,7 +13,7 @@ from latentwidgets.directions.layers import layer_groups, resolve_layers
 from latentwidgets.directions.pca import activation_directions, pca_directions, streaming_pca
 from latentwidgets.edit import Edit, render_edits
 
-from _direction_models import one_thread, PlantedModel, planted_decoder, tiny_style
+from latentwidgets.testing.direction_models import one_thread, PlantedModel, planted_decoder, tiny_style
 
 _single_thread = pytest.fixture(scope="module", autouse=True)(one_thread)
 
@@ -175,3 +175,121 @@ def test_interrupted_pca_keeps_what_was_accumulated():
 
     out = streaming_pca(batches(), k=2)
     assert out["interrupted"] and out["n"] == 300 and out["components"].shape == (2, 6)
+
+
+# ------------------------------------------------------------------- streaming, sketch, memory check
+def _decaying(n=4000, d=300, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    basis = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))[0].float()
+    scales = 1.0 / torch.arange(1, d + 1).float() ** 0.8
+    return 3.0 + (torch.randn(n, d, generator=g) * scales) @ basis.t()
+
+
+def _largest_angle(a, b):
+    s = torch.linalg.svdvals(a.double() @ b.double().t()).clamp(max=1.0)
+    return math.degrees(math.acos(float(s.min())))
+
+
+def test_sketch_pca_matches_exact_top_components_and_more_passes_help():
+    x = _decaying()
+    exact = streaming_pca(iter([x]), k=10)
+
+    def replay():
+        return (x[i:i + 512] for i in range(0, len(x), 512))
+    one = streaming_pca(replay, k=10, estimator="sketch", sketch_size=60)
+    two = streaming_pca(replay, k=10, estimator="sketch", sketch_size=60, passes=2)
+    assert one["n"] == two["n"] == 4000 and two["passes"] == 2
+    assert _largest_angle(exact["components"][:3], one["components"][:3]) < 5
+    assert _largest_angle(exact["components"][:5], two["components"][:5]) < 1
+    assert _largest_angle(exact["components"][:5], two["components"][:5]) < _largest_angle(
+        exact["components"][:5], one["components"][:5])
+    assert one["total_variance"] == pytest.approx(exact["total_variance"], rel=1e-6)
+    assert torch.allclose(one["mean"], exact["mean"], atol=1e-9)
+    assert torch.allclose(two["variance"][:5], exact["variance"][:5], rtol=1e-3)
+    with pytest.raises(ValueError, match="callable"):
+        streaming_pca(replay(), k=3, estimator="sketch", passes=2)
+
+
+def test_sketch_of_full_size_is_the_exact_covariance_and_sums_merge():
+    from latentwidgets.directions.streaming import CovarianceSketch, random_basis
+
+    x = _decaying(n=3000, d=40, seed=2)
+    omega, shift = random_basis(40, 40, seed=1), x[:100].mean(0)
+    whole, left, right = CovarianceSketch(omega, shift), CovarianceSketch(omega, shift), CovarianceSketch(omega, shift)
+    whole.update(x)
+    left.update(x[:1234])
+    right.update(x[1234:])
+    left.merge(right)
+    assert left.n == 3000
+    for name in whole.sums:
+        assert torch.allclose(left.sums[name], whole.sums[name], rtol=1e-5, atol=1e-5)   # float32 products
+    vecs, vals = left.eigenpairs(6)
+    ref = torch.linalg.eigh(torch.cov(x.double().t()))
+    top = ref.eigenvectors[:, -6:].flip(1).t()
+    assert _largest_angle(top, vecs) < 0.01
+    assert torch.allclose(vals, ref.eigenvalues.flip(0)[:6], rtol=1e-5)
+
+
+def test_cross_sums_solve_least_squares_like_lstsq():
+    from latentwidgets.directions.streaming import CrossSums
+
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(2000, 4, generator=g) + 2
+    b = a @ torch.randn(4, 7, generator=g) + 0.3 * torch.randn(2000, 7, generator=g) - 1
+    cs = CrossSums(4, 7)
+    for i in range(0, 2000, 300):
+        cs.update(a[i:i + 300], b[i:i + 300])
+    sol, r2 = cs.solve()
+    ac, bc = (a - a.mean(0)).double(), (b - b.mean(0)).double()
+    ref = torch.linalg.lstsq(ac, bc).solution
+    assert torch.allclose(sol, ref, atol=1e-9)
+    assert r2 == pytest.approx(1 - float((ac @ ref - bc).pow(2).sum() / bc.pow(2).sum()), rel=1e-9)
+    assert torch.allclose(cs.covariance_b(), torch.cov(b.double().t()), atol=1e-9)
+
+
+def test_activation_pca_by_sketch_equals_the_covariance_estimator_on_a_narrow_layer():
+    model = planted_decoder(z_dim=5, strong_axis=1)
+    kw = dict(n_components=3, n_samples=3000, regression_samples=1500, layer="fc", progress=False)
+    cov = pca_directions(model, estimator="covariance", **kw)
+    sk = pca_directions(model, estimator="sketch", batch_size=333, **kw)   # sketch size = D = 24: exact
+    assert sk.info["estimator"] == "sketch" and sk.info["sketch_size"] == 24
+    assert torch.allclose(cov.state["act_components"], sk.state["act_components"], atol=1e-4)
+    assert torch.allclose(cov.vectors, sk.vectors, atol=1e-4)
+    assert torch.allclose(cov.sigma, sk.sigma, rtol=1e-4)
+    assert sk.info["regression_r2"] == pytest.approx(cov.info["regression_r2"], rel=1e-6)
+
+
+def test_a_run_that_does_not_fit_stops_before_sampling(monkeypatch):
+    import latentwidgets.directions.pca as pca_mod
+    import latentwidgets.directions.streaming as streaming
+
+    def no_sampling(*a, **k):
+        raise AssertionError("sampling started")
+    monkeypatch.setattr(pca_mod, "latent_batches", no_sampling)
+    monkeypatch.setattr(streaming, "available_bytes", lambda device: 1 << 20)   # 1 MB free
+    model = planted_decoder()
+    with pytest.raises(MemoryError, match=r"would need about .* MB .* available; .*batch_size="):
+        pca_directions(model, n_components=2, n_samples=1000, progress=False)
+    with pytest.raises(MemoryError, match="estimator='sketch'"):
+        pca_directions(model, n_components=2, n_samples=100_000, estimator="lowrank", progress=False)
+    # enough memory for the sketch, not for a 20,000-wide covariance: the message names the sketch
+    monkeypatch.setattr(streaming, "available_bytes", lambda device: 3 << 30)
+    need, fix = pca_mod._memory_plan("covariance", 20_000, 10**6, 10, 64, 256)
+    with pytest.raises(MemoryError, match="estimator='sketch'"):
+        streaming.check_memory(need, "cpu", fix)
+    need, fix = pca_mod._memory_plan("sketch", 20_000, 10**6, 10, 64, 256)
+    streaming.check_memory(need, "cpu", fix)
+
+
+def test_shards_partition_the_seeded_stream():
+    from latentwidgets.directions.sampling import CHUNK, latent_batches, shard_size
+
+    model = tiny_style()
+    n = 2 * CHUNK + 100
+    full = torch.cat([z for z, _ in latent_batches(model, n, seed=3, batch_size=5000)])
+    parts = [torch.cat([z for z, _ in latent_batches(model, n, seed=3, batch_size=3000, shard=(r, 2))])
+             for r in range(2)]
+    assert [p.shape[0] for p in parts] == [shard_size(n, (r, 2)) for r in range(2)] == [CHUNK + 100, CHUNK]
+    assert torch.equal(torch.cat([parts[0][:CHUNK], parts[1], parts[0][CHUNK:]]), full)
+    with pytest.raises(ValueError, match="shard"):
+        next(latent_batches(model, 10, shard=(2, 2)))

@@ -142,7 +142,7 @@ class CovarianceSketch(_Sums):
 
     ``omega``: orthonormal ``[D, size]`` (:func:`random_basis` for the first pass; the previous pass's
     orthonormalised ``C @ omega`` for a subspace-iteration pass). ``shift``: subtracted before the
-    products (ranks must share it). ``eigenpairs(k)`` is the Nystrom approximation
+    products, which run in float32 and add to float64 sums (ranks must share it). ``eigenpairs(k)`` is the Nystrom approximation
     ``C ~ Y (omega^T Y)^+ Y^T`` (Tropp et al. 2017, with their small diagonal shift for stability).
     """
 
@@ -168,7 +168,7 @@ class CovarianceSketch(_Sums):
         x = x.float() - self.shift
         self.n += x.shape[0]
         self.sums["s1"] += x.sum(0, dtype=torch.float64)
-        self.sums["sq"] += x.double().pow(2).sum(0) if x.dtype == torch.float64 else x.pow(2).sum(0).double()
+        self.sums["sq"] += x.pow(2).sum(0, dtype=torch.float64)
         self.sums["y"] += (x.t() @ (x @ self.omega)).double()
 
     def mean(self) -> torch.Tensor:
