@@ -35,7 +35,11 @@ import torch
 
 import latentwidgets as lw
 from latentwidgets.directions import Directions
-from latentwidgets.directions import factors as fac
+from latentwidgets.directions.calibration import calibration_entry, line_calibration
+from latentwidgets.directions.factors import factor_directions
+from latentwidgets.directions.inversion import InversionSpace
+from latentwidgets.directions.transforms import TRANSFORMS
+from latentwidgets.evaluate import factors as ev
 from latentwidgets.zoo import sprites
 
 STATS = ("spread", "r2", "r2_linear", "r2_medians", "slope", "drift")
@@ -52,15 +56,15 @@ class SpreadProbe:
 
     def __init__(self, model: Any, factor: str, n_traversals: int = 50, seed: int = 0):
         self.model, self.factor = model, factor
-        self.w = model.to_synthesis(fac.traversal_z(model, n_traversals, seed))
-        self.pop = fac.alpha_population(model, "w", seed)
+        self.w = model.to_synthesis(ev.traversal_z(model, n_traversals, seed))
+        self.pop = ev.alpha_population(model, "w", seed)
 
     @torch.no_grad()
     def __call__(self, u: torch.Tensor) -> float:
         vals = []
-        for a in fac.coordinate_alphas(self.pop, u):
+        for a in ev.coordinate_alphas(self.pop, u):
             w = self.w + (float(a) - self.w @ u)[:, None] * u
-            vals.append(fac._factor_value(sprites.measure(self.model.synthesize(w)), self.factor))
+            vals.append(ev.factor_value(sprites.measure(self.model.synthesize(w)), self.factor))
         return float(torch.stack(vals).std(1).mean())
 
 
@@ -91,36 +95,36 @@ def descend(probe: SpreadProbe, u: torch.Tensor, iters: int, h: float = 0.04, se
 
 
 def _record(model: Any, name: str, u: torch.Tensor, g: torch.nn.Module, space: Any, lat0: torch.Tensor) -> Directions:
-    u, cal = fac.calibration_entry(space, u, g, lat0, name, model.resolution)
+    u, cal = calibration_entry(space, u, g, lat0, name, model.resolution)
     return Directions(vectors=u[None].cpu(), space="w", sigma=torch.ones(1), names=[name], method="factors",
                       calibration=[cal], model_id=model.name)
 
 
 def run(quick: bool = False, iters: int = 2, transforms: Sequence[str] = ("shift_x", "shift_y")) -> Dict[str, Any]:
     model = lw.load("sprites-style")
-    fit = dict(fac.EVAL_FIT_QUICK if quick else fac.EVAL_FIT)
+    fit = dict(ev.EVAL_FIT_QUICK if quick else ev.EVAL_FIT)
     n_trav = 16 if quick else 50
     _log(f"fitting {', '.join(transforms)} ({fit})")
-    d = fac.factor_directions(model, tuple(transforms), seed=0, progress=False, **fit)
-    space = fac._Space(model, "w", 0)  # the same centre, scale and lat0 as factor_directions(seed=0)
+    d = factor_directions(model, tuple(transforms), seed=0, progress=False, **fit)
+    space = InversionSpace(model, "w", 0)  # the same centre, scale and lat0 as factor_directions(seed=0)
     lat0 = space.clip(space.from_z(model.sample_z(fit["n_samples"], seed=0)))
     out: Dict[str, Any] = {"fit": {k: list(v) if isinstance(v, tuple) else v for k, v in fit.items()},
                            "n_traversals": n_trav, "iters": iters}
     for name in transforms:
-        f = fac.FACTOR_OF[name]
+        f = ev.FACTOR_OF[name]
         k = d.index(name)
         u = d.vectors[k].to(model.device)
         _log(f"{name}: oracle descent of the spread")
         found = descend(SpreadProbe(model, f, n_trav, seed=0), u, iters)
         reach = d.info["per_direction"][name]["line_reach"]
-        g, _, _ = fac.line_calibration(space, found["u"], lat0, fac.TRANSFORMS[name], name, fit["steps"], reach,
+        g, _, _ = line_calibration(space, found["u"], lat0, TRANSFORMS[name], name, fit["steps"], reach,
                                        sigma=d.options["blur_sigma"])
         oracle = _record(model, name, found["u"], g, space, lat0)
         res: Dict[str, Any] = {"cos_method_oracle": float(found["u"] @ u), "trace": found["trace"]}
         for label, rec in (("method", d[k:k + 1]), ("oracle", oracle)):
             res[label] = {}
             for seed in (0, 1):
-                st = fac.traversal_stats(model, rec, n_traversals=n_trav, seed=seed)[f]
+                st = ev.traversal_stats(model, rec, n_traversals=n_trav, seed=seed)[f]
                 res[label][f"seed{seed}"] = {s: st[s] for s in STATS}
         out[f] = res
     return out
@@ -134,7 +138,8 @@ def print_table(res: Dict[str, Any]) -> None:
                 st = res[f][label][seed]
                 tag = "benchmark" if seed == "seed0" else f"other {res['n_traversals']}"
                 print(f"{f:6s} {label:9s} {tag:10s} " + " ".join(f"{st[s]:10.4f}" for s in STATS))
-        print(f"{f:6s} cos(method, oracle) = {res[f]['cos_method_oracle']:.3f}; oracle trace {[round(v, 4) for v in res[f]['trace']]}")
+        trace = [round(v, 4) for v in res[f]["trace"]]
+        print(f"{f:6s} cos(method, oracle) = {res[f]['cos_method_oracle']:.3f}; oracle trace {trace}")
     print("targets (fidelity.py): spread <= 0.03 and r2 >= 0.95 for x and y")
 
 

@@ -16,21 +16,21 @@ Measured on ``sprites-style`` (top-level keys) and, where a method applies, on `
   geometry edit (x) found by each method: per method, the edit for a factor is the direction whose
   2-sigma edit moves that factor most (TCA: hue among its channel-mode edits, x among its width-mode
   and 12 multilinear edits, the paper's semantics; PCA: among its 10 components). Each edit's
-  strength is then searched on the selection samples so that it moves its own factor by
-  MOD_TARGETS, measured both signs as the score measures it (sigma means different things for
-  different methods, and effects are not linear in strength: PCA's hue edit saturates), and MOD
-  is scored on other samples. TCA's edits are applied as the authors' code applies them to a
-  style-based generator: mode-wise edits through the regression to w, multilinear edits through w
-  plus the same edit added to the activation at the layer, in selection, matching and scoring
-  alike; details keep the fixed 2-sigma variant, TCA through w only (``mod_tca_latent_only``)
-  and TCA with every edit also applied to the activation (``mod_tca_direct``). Printed under the
-  table: TCA with its x edit applied to the activation alone, as the record
-  ``tca_activation_directions`` gives it, and its hue edit as in the headline
+  strength is then searched on the selection samples so that it moves its own factor by MOD_TARGETS,
+  measured both signs as the score measures it (sigma means different things for different methods,
+  and effects are not linear in strength: PCA's hue edit saturates), and MOD is scored on other
+  samples (the protocol: ``latentwidgets.evaluate.mod_protocol``). TCA's edits are applied as the
+  authors' code applies them to a style-based generator: mode-wise edits through the regression to
+  w, multilinear edits through w plus the same edit added to the activation at the layer, in
+  selection, matching and scoring alike; details keep the fixed 2-sigma variant, TCA through w only
+  (``mod_tca_latent_only``) and TCA with every edit also applied to the activation
+  (``mod_tca_direct``). Printed under the table: TCA with its x edit applied to the activation
+  alone, as the record ``tca_activation_directions`` gives it, and its hue edit as in the headline
   (``mod_tca_act_geometry``; not the headline, since the authors apply every edit through the
-  latent; the x edit then uses no regression);
-  each headline pair matched and scored at the other edit sizes MOD_OTHER_SIZES
-  (``by_size``), and TCA refitted with the regression seeds TCA_OTHER_SEEDS and scored alike
-  (``mod_tca_by_seed``, ``mod_tca_seed_mean``; the headline is seed 0).
+  latent; the x edit then uses no regression); each headline pair matched and scored at the other
+  edit sizes MOD_OTHER_SIZES (``by_size``), and TCA refitted with the regression seeds
+  TCA_OTHER_SEEDS and scored alike (``mod_tca_by_seed``, ``mod_tca_seed_mean``; the headline is seed
+  0).
 - ``pca_seconds_100k``: our streamed exact-covariance PCA fitted to 100k w samples (best of 3);
   ``pca_seconds_100k_sklearn_ipca``: scikit-learn's IncrementalPCA run as GANSpace runs it (80
   components capped at D, batches of 2000) on the same samples, one BLAS thread like ours. Both are
@@ -40,7 +40,7 @@ Measured on ``sprites-style`` (top-level keys) and, where a method applies, on `
   (details also give each one's angle to the exact eigendecomposition, and that of a truncated
   10-component IncrementalPCA, whose tail components are approximate).
 - ``factors_*`` (Plumerault et al.) and ``control_*`` (attribute controllers) come from
-  ``directions.factors.evaluate_factors`` and ``directions.attribute.evaluate_controllers`` when
+  ``evaluate.factors.evaluate_factors`` and ``evaluate.controllers.evaluate_controllers`` when
   those modules are installed (else null, with a note).
 
 Prints a table with the targets and baselines side by side. One thread (the machine is shared).
@@ -56,7 +56,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -65,25 +65,27 @@ import torch  # noqa: E402
 
 import latentwidgets as lw  # noqa: E402
 from latentwidgets.directions.closed_form import closed_form_directions  # noqa: E402
-from latentwidgets.directions.evaluate import (best_abs_corr, corr_matrix, matched_strengths,  # noqa: E402
-                                               measure_samples, mod_score, random_directions, select_edit)
 from latentwidgets.directions.pca import pca_directions, streaming_pca  # noqa: E402
 from latentwidgets.directions.sampling import sample_latents  # noqa: E402
 from latentwidgets.directions.tensor import tca_activation_directions, tensor_directions  # noqa: E402
+from latentwidgets.evaluate.correlation import best_abs_corr, corr_matrix, measure_samples, random_directions  # noqa: E402
+from latentwidgets.evaluate.mod_protocol import (  # noqa: E402
+    MOD_BUDGET,
+    MOD_STRENGTH,
+    TCA_MULTILINEAR,
+    fit_tca,
+    mod_for,
+    mod_sample_sets,
+    mod_tca,
+    tca_candidates,
+)
 
-FULL = dict(pca_samples=100_000, corr_samples=2000, tca_samples=4000, tca_steps=600, select_samples=100,
-            mod_samples=300, vae_pca_samples=20_000, vae_regression=10_000)
-QUICK = dict(pca_samples=20_000, corr_samples=300, tca_samples=1000, tca_steps=120, select_samples=40,
-             mod_samples=60, vae_pca_samples=3000, vae_regression=2000)
-MOD_STRENGTH = 2.0
-#: intended change of each MOD edit's own factor (x in image widths, hue in turns)
-MOD_TARGETS = {"x": 0.05, "hue": 0.05}
+FULL = dict(**MOD_BUDGET["full"], vae_pca_samples=20_000, vae_regression=10_000)
+QUICK = dict(**MOD_BUDGET["quick"], vae_pca_samples=3000, vae_regression=2000)
 #: other intended changes (x and hue alike) at which the headline picks are also scored (details)
 MOD_OTHER_SIZES = (0.03, 0.08)
 #: further TCA regression seeds scored like the headline's seed 0 (details)
 TCA_OTHER_SEEDS = (1, 2, 3)
-#: TCA multilinear edits offered as geometry candidates (core entries (channel, height, width))
-TCA_MULTILINEAR = tuple((i, j, k) for i in range(3) for j in range(2) for k in range(2))
 
 
 def _log(msg: str) -> None:
@@ -169,80 +171,6 @@ def _largest_angle(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.rad2deg(torch.arccos(cos.min())))
 
 
-def mod_for(model: Any, d: Any, samples_sel: Dict[str, Any], samples_mod: Dict[str, Any],
-            candidates: Optional[Dict[str, List[int]]] = None, direct: Any = False,
-            other_sizes: Sequence[float] = ()) -> Dict[str, Any]:
-    """MOD of the hue and x edits of ``d`` (one record, or a record per factor ``{"hue": d1, "x": d2}``
-    with the same candidates): each edit = the candidate whose 2-sigma edit moves its
-    factor most; strengths then searched on the selection samples so each moves its own factor by
-    MOD_TARGETS (``evaluate.matched_strengths``), MOD scored on the held-out ``samples_mod``
-    (headline), and the fixed 2-sigma variant for the record. ``direct`` (TCA records only; True, False or
-    "multilinear", or one of these per factor): the edits also add their activation edit, in the
-    selection, the strength matching and the scoring alike (see ``tensor.tca_edits``).
-    ``other_sizes``: intended changes (same for x and hue) at which the same picks are also
-    matched and scored (``res["by_size"]``), to show how MOD depends on the size of the edit."""
-    candidates = candidates or {}
-    dmap = {f: direct.get(f, False) if isinstance(direct, dict) else direct for f in ("hue", "x")}
-    records = {f: d[f] if isinstance(d, dict) else d for f in ("hue", "x")}
-    picks, effects, own = {}, {}, {}
-    for f, rec in records.items():
-        k, eff = select_edit(model, rec, f, candidates.get(f), MOD_STRENGTH, samples=samples_sel, direct=dmap[f])
-        picks[f] = (rec, k)
-        own[f] = eff[k]
-        effects[f] = {rec.names[i]: v for i, v in eff.items()}
-    guesses = {f: (MOD_STRENGTH, own[f]) for f in own}
-
-    def matched_mod(targets: Dict[str, float]) -> Dict[str, Any]:
-        matched = matched_strengths(model, picks, targets, samples=samples_sel, direct=dmap, guesses=guesses)
-        r = mod_score(model, picks, {f: v["strength"] for f, v in matched.items()}, samples=samples_mod, direct=dmap)
-        r["matched_on_selection"] = matched
-        return r
-
-    res = matched_mod(MOD_TARGETS)
-    res["by_size"] = {f"{t:g}": {k: v for k, v in matched_mod({f: t for f in MOD_TARGETS}).items()
-                                 if k in ("score", "matrix", "strength")} for t in other_sizes}
-    fixed = mod_score(model, picks, MOD_STRENGTH, samples=samples_mod, direct=dmap)
-    res["fixed_2sigma"] = {"score": fixed["score"], "matrix": fixed["matrix"]}
-    res["selection_effects"] = effects
-    res["direct"] = dmap
-    return res
-
-
-def _tca_candidates(tca: Any) -> Dict[str, List[int]]:
-    """TCA's MOD candidates, the paper's semantics: hue among the channel-mode edits, x among the
-    width-mode and multilinear edits."""
-    kinds = [e["kind"] for e in tca.info["edits"]]
-    return {"hue": [i for i, k in enumerate(kinds) if k == "channel"],
-            "x": [i for i, k in enumerate(kinds) if k in ("width", "multi")]}
-
-
-def fit_tca(model: Any, b: Dict[str, int], seed: int = 0, steps: Optional[int] = None) -> Any:
-    """TCA as the benchmark fits it: ``b["tca_samples"]`` activations, ``steps`` (default
-    ``b["tca_steps"]``) regression steps, the multilinear candidates TCA_MULTILINEAR."""
-    return tensor_directions(model, n_samples=b["tca_samples"], steps=b["tca_steps"] if steps is None else steps,
-                             multilinear=TCA_MULTILINEAR, progress=False, seed=seed)
-
-
-def mod_tca(model: Any, tca: Any, samples_sel: Dict[str, Any], samples_mod: Dict[str, Any],
-            other_sizes: Sequence[float] = ()) -> Dict[str, Any]:
-    """The headline TCA MOD: the paper's candidates, edits applied as the authors' code edits a
-    style-based generator (mode-wise edits through the regression to the latent, multilinear edits
-    through the latent plus the same edit added to the activation at the layer)."""
-    return mod_for(model, tca, samples_sel, samples_mod, _tca_candidates(tca), direct="multilinear",
-                   other_sizes=other_sizes)
-
-
-def mod_sample_sets(model: Any, b: Dict[str, int], samples: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    """``(selection, scoring)`` samples of every MOD: the first ``b["select_samples"]`` of the
-    correlation samples (seed 1) pick and match the edits; ``b["mod_samples"]`` others (seed 2) score."""
-    return _subset(samples, b["select_samples"]), measure_samples(model, b["mod_samples"], seed=2)
-
-
-def _subset(samples: Dict[str, Any], n: int) -> Dict[str, Any]:
-    return {**samples, "z": samples["z"][:n], "lat": samples["lat"][:n], "clean": samples["clean"][:n],
-            "factors": {k: v[:n] for k, v in samples["factors"].items()}, "n": n}
-
-
 def bench_style(model: Any, b: Dict[str, int], skip: List[str], details: Dict[str, Any]) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     _log("PCA timing on 100k w samples (ours vs sklearn IncrementalPCA)")
@@ -279,7 +207,7 @@ def bench_style(model: Any, b: Dict[str, int], skip: List[str], details: Dict[st
         details["tca_seconds"] = time.perf_counter() - t0
         details["tca_regression_r2"] = tca.info["regression_r2"]
         sel, mod_samples = mod_sample_sets(model, b, samples)
-        cands = _tca_candidates(tca)
+        cands = tca_candidates(tca)
         _log("MOD: TCA edits (multilinear edits also applied to the activation)")
         res_tca = mod_tca(model, tca, sel, mod_samples, other_sizes=MOD_OTHER_SIZES)
         _log("MOD: PCA edits")
@@ -318,7 +246,7 @@ def bench_style(model: Any, b: Dict[str, int], skip: List[str], details: Dict[st
 def bench_factors(model: Any, quick: bool, details: Dict[str, Any], notes: List[str]) -> Dict[str, Any]:
     keys = ("factors_spread", "factors_monotone", "factors_r2", "factors_drift", "factors_spread_mse")
     try:
-        from latentwidgets.directions.factors import evaluate_factors
+        from latentwidgets.evaluate.factors import evaluate_factors
     except (ImportError, AttributeError) as e:
         notes.append(f"factors_*: not available ({e})")
         return {k: None for k in keys}
@@ -336,7 +264,7 @@ def bench_factors(model: Any, quick: bool, details: Dict[str, Any], notes: List[
 def bench_control(model: Any, quick: bool, details: Dict[str, Any], notes: List[str]) -> Dict[str, Any]:
     keys = ("control_error", "control_drift")
     try:
-        from latentwidgets.directions.attribute import evaluate_controllers
+        from latentwidgets.evaluate.controllers import evaluate_controllers
     except (ImportError, AttributeError) as e:
         notes.append(f"control_*: not available ({e})")
         return {k: None for k in keys}
@@ -383,7 +311,7 @@ def bench_vae(b: Dict[str, int], skip: List[str]) -> Dict[str, Any]:
         out["tca_layer"], out["tca_regression_r2"] = tca.info["layer"], tca.info["regression_r2"]
         out["tca_best_abs_corr"] = best_abs_corr(vae, tca, samples=samples)
         sel, mod_samples = mod_sample_sets(vae, b, samples)
-        res_tca = mod_for(vae, tca, sel, mod_samples, _tca_candidates(tca))
+        res_tca = mod_for(vae, tca, sel, mod_samples, tca_candidates(tca))
         res_pca = mod_for(vae, pca, sel, mod_samples)
         out["mod_score_tca"], out["mod_score_pca"] = res_tca["score"], res_pca["score"]
         out["mod_tca"], out["mod_pca"] = res_tca, res_pca
@@ -459,7 +387,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     ap.add_argument("--json", required=True, help="where to write the results")
     ap.add_argument("--quick", action="store_true", help="small budgets (a few minutes)")
     ap.add_argument("--model", default="sprites-style")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["tca", "tca-direct", "tca-act", "tca-seeds", "factors", "control", "vae"],
+    ap.add_argument("--skip", nargs="*", default=[],
+                    choices=["tca", "tca-direct", "tca-act", "tca-seeds", "factors", "control", "vae"],
                     help="sections to leave out")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)

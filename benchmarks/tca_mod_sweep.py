@@ -6,8 +6,9 @@
 ``fidelity.py`` scores TCA (Oldfield et al.) once: regression seed 0, ``tca_steps`` Adam steps. Its
 x edit (a multilinear edit: latent part through the tensor regression plus the activation edit)
 can leak into the object's hue, and how much depends on the regression. This script refits TCA
-for every (steps, seed) pair and scores each exactly as the benchmark does (``fidelity.mod_tca``:
-same candidates, same selection and held-out samples, strengths searched for a 0.05 change),
+for every (steps, seed) pair and scores each exactly as the benchmark does (``mod_tca``:
+same candidates, same selection and held-out samples, strengths searched for a 0.05 change; the
+protocol is ``latentwidgets.evaluate.mod_protocol``),
 next to PCA's MOD (the baseline, fitted once). Prints a table (per steps: held-out regression r2,
 MOD per seed, mean; PCA alongside) and writes JSON ``{"pca": score, "runs": [...]}``.
 """
@@ -16,31 +17,32 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch
 
-import fidelity as fid  # noqa: E402  (the benchmark whose MOD this sweeps)
-import torch  # noqa: E402
+import latentwidgets as lw
+from latentwidgets.directions.pca import pca_directions
+from latentwidgets.evaluate.correlation import measure_samples
+from latentwidgets.evaluate.mod_protocol import MOD_BUDGET, MOD_TARGETS, fit_tca, mod_for, mod_sample_sets, mod_tca
 
-import latentwidgets as lw  # noqa: E402
-from latentwidgets.directions.evaluate import measure_samples  # noqa: E402
-from latentwidgets.directions.pca import pca_directions  # noqa: E402
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def sweep(model: Any, steps: List[int], seeds: List[int], b: Dict[str, int]) -> Dict[str, Any]:
-    sel, mod_samples = fid.mod_sample_sets(model, b, measure_samples(model, b["corr_samples"], seed=1))
-    fid._log(f"PCA ({b['pca_samples']} samples)")
+    sel, mod_samples = mod_sample_sets(model, b, measure_samples(model, b["corr_samples"], seed=1))
+    _log(f"PCA ({b['pca_samples']} samples)")
     pca = pca_directions(model, 10, n_samples=b["pca_samples"], progress=False)
-    out: Dict[str, Any] = {"pca": fid.mod_for(model, pca, sel, mod_samples)["score"], "runs": []}
+    out: Dict[str, Any] = {"pca": mod_for(model, pca, sel, mod_samples)["score"], "runs": []}
     for n in steps:
         for seed in seeds:
-            fid._log(f"TCA: {n} regression steps, seed {seed}")
-            t = fid.fit_tca(model, b, seed=seed, steps=n)
-            r = fid.mod_tca(model, t, sel, mod_samples)
+            _log(f"TCA: {n} regression steps, seed {seed}")
+            t = fit_tca(model, b, seed=seed, steps=n)
+            r = mod_tca(model, t, sel, mod_samples)
             out["runs"].append({"steps": n, "seed": seed, "regression_r2": t.info["regression_r2"],
                                 "score": r["score"], "edits": r["edits"], "matrix": r["matrix"],
                                 "strength": r["strength"]})
@@ -67,14 +69,14 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.time()
-    b = fid.QUICK if args.quick else fid.FULL
+    b = MOD_BUDGET["quick" if args.quick else "full"]
     res = sweep(lw.load(args.model), args.steps, args.seeds, b)
-    res["meta"] = {"model": args.model, "budget": b, "seconds": time.time() - t0, "mod_targets": fid.MOD_TARGETS}
+    res["meta"] = {"model": args.model, "budget": b, "seconds": time.time() - t0, "mod_targets": MOD_TARGETS}
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(res, indent=1))
     print_table(res)
-    fid._log(f"wrote {path} in {res['meta']['seconds']:.0f} s")
+    _log(f"wrote {path} in {res['meta']['seconds']:.0f} s")
     return res
 
 

@@ -9,10 +9,11 @@ import torch
 
 from latentwidgets.directions import Directions, find_directions
 from latentwidgets.directions import attribute as att
+from latentwidgets.directions.controllers import predict_attributes, set_attribute
 from latentwidgets.edit import Edit, render_edits
 from latentwidgets.models.decoder import DecoderModel
+from latentwidgets.testing.sprite_decoder import LinearSprites
 from latentwidgets.zoo import sprites
-from sprite_decoder import LinearSprites
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def test_controllers_set_the_requested_value_and_keep_the_others(synth, controll
     _, model = synth
     z = model.sample_z(32, seed=11)
     before = sprites.measure(model.generate(z))
-    z2 = att.set_attribute(model, controllers, z, "x", 0.42)
+    z2 = set_attribute(model, controllers, z, "x", 0.42)
     after = sprites.measure(model.generate(z2))
     assert float((after["x"] - 0.42).abs().mean()) < 0.02
     assert float((before["x"] - 0.42).abs().mean()) > 0.03  # the request was not already met
@@ -75,7 +76,7 @@ def test_hue_control_is_circular(synth, controllers):
     _, model = synth
     z = model.sample_z(16, seed=12)
     want = torch.full((16,), 0.97)  # near the wrap-around
-    z2 = att.set_attribute(model, controllers, z, "hue", want)
+    z2 = set_attribute(model, controllers, z, "hue", want)
     got = sprites.measure(model.generate(z2))["hue"]
     assert float(sprites.hue_distance(got, want).mean()) < 0.05
 
@@ -85,10 +86,10 @@ def test_controller_record_round_trips(tmp_path, synth, controllers):
     controllers.save(tmp_path / "c")
     back = Directions.load(tmp_path / "c", model)
     z = model.sample_z(4, seed=3)
-    a = att.set_attribute(model, controllers, z, "y", 0.5, refine=0)
-    b = att.set_attribute(model, back, z, "y", 0.5, refine=0)
+    a = set_attribute(model, controllers, z, "y", 0.5, refine=0)
+    b = set_attribute(model, back, z, "y", 0.5, refine=0)
     assert torch.equal(a, b)
-    pred = att.predict_attributes(back, z)
+    pred = predict_attributes(back, z)
     assert set(pred) == {"x", "y", "scale", "hue"}
 
 
@@ -120,10 +121,10 @@ def test_set_attribute_rejects_bad_requests(synth, controllers, boundaries):
     _, model = synth
     z = model.sample_z(2, seed=0)
     with pytest.raises(ValueError, match="finite"):
-        att.set_attribute(model, controllers, z, "x", float("nan"))
+        set_attribute(model, controllers, z, "x", float("nan"))
     with pytest.raises(KeyError, match="no controller"):
-        att.set_attribute(model, controllers, z, "rotation", 0.1)
+        set_attribute(model, controllers, z, "rotation", 0.1)
     with pytest.raises(ValueError, match="latents must be"):
-        att.set_attribute(model, controllers, z[:, :3], "x", 0.5)
+        set_attribute(model, controllers, z[:, :3], "x", 0.5)
     with pytest.raises(ValueError, match="holds no controllers"):
-        att.set_attribute(model, boundaries, z, "x", 0.5)
+        set_attribute(model, boundaries, z, "x", 0.5)

@@ -10,8 +10,7 @@ from latentwidgets.directions import Directions
 from latentwidgets.directions.edits import Edit
 from latentwidgets.directions.layers import check_layers, layer_groups, layer_range, resolve_layers
 from latentwidgets.edit import render_edits
-
-from _direction_models import one_thread, tiny_style
+from latentwidgets.testing.direction_models import one_thread, tiny_style
 
 _threads = pytest.fixture(scope="module", autouse=True)(one_thread)
 

@@ -8,11 +8,15 @@ import pytest
 import torch
 
 from latentwidgets.directions import Directions
-from latentwidgets.directions.evaluate import (best_abs_corr, circular_linear_corr, edit_effects, factor_corr,
-                                               measure_samples, mod_from_matrix, mod_matrix, mod_score,
-                                               random_directions, select_edit)
-
-from _direction_models import one_thread, tiny_style
+from latentwidgets.evaluate.correlation import (
+    best_abs_corr,
+    circular_linear_corr,
+    factor_corr,
+    measure_samples,
+    random_directions,
+)
+from latentwidgets.evaluate.mod import edit_effects, mod_from_matrix, mod_matrix, mod_score, select_edit
+from latentwidgets.testing.direction_models import one_thread, tiny_style
 
 _single_thread = pytest.fixture(scope="module", autouse=True)(one_thread)
 
@@ -82,7 +86,7 @@ def test_edit_effects_and_mod_score_on_a_model():
 def test_matched_strength_moves_its_factor_by_the_target_where_linear_scaling_misses():
     # the tiny model's x responds superlinearly to direction 0: scaling the 2-sigma effect linearly
     # overshoots the target; the search must land on it, measured as mod_matrix measures it
-    from latentwidgets.directions.evaluate import match_strength, matched_strengths
+    from latentwidgets.evaluate.mod import match_strength, matched_strengths
     model = tiny_style()
     eye = Directions(vectors=torch.eye(model.w_dim)[:2], space="w")
     kw = dict(samples=measure_samples(model, 16, seed=0, measure=_fake_measure), measure=_fake_measure)

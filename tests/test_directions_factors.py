@@ -3,17 +3,17 @@ calibrated control through Edit(mode='set'), record round trips and clear errors
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
-from latentwidgets.directions import Directions, find_directions
+from latentwidgets.directions import Directions, calibration, find_directions, transforms
 from latentwidgets.directions import factors as fac
+from latentwidgets.directions.inversion import InversionSpace
 from latentwidgets.edit import Edit, render_edits
+from latentwidgets.evaluate.factors import traversal_stats
 from latentwidgets.models.decoder import DecoderModel
+from latentwidgets.testing.sprite_decoder import LinearSprites
 from latentwidgets.zoo import sprites
-from sprite_decoder import LinearSprites
 
 FIT = dict(n_samples=12, steps=(0.05, 0.1), adam_steps=25, lr=0.05, progress=False)
 
@@ -39,29 +39,29 @@ def _one_sprite(x=0.5, y=0.5, scale=0.2):
 
 def test_shift_transform_moves_content_by_t_widths_and_masks_the_new_strip():
     img = _one_sprite(0.45, 0.5)
-    out, mask = fac.shift_x(img, 0.1)
+    out, mask = transforms.shift_x(img, 0.1)
     m0, m1 = sprites.measure(img), sprites.measure(out)
     assert float(m1["x"] - m0["x"]) == pytest.approx(0.1, abs=0.01)
     assert float(m1["y"] - m0["y"]) == pytest.approx(0.0, abs=0.01)
     assert mask[0, 0, :, : int(0.1 * 64) - 1].max() == 0 and mask[0, 0, :, int(0.1 * 64) + 1:].min() == 1
-    out, mask = fac.shift_y(img, -0.1)
+    out, mask = transforms.shift_y(img, -0.1)
     assert float(sprites.measure(out)["y"] - m0["y"]) == pytest.approx(-0.1, abs=0.01)
     assert mask[0, 0, -3:].max() == 0
 
 
 def test_zoom_transform_scales_by_one_over_one_plus_t():
     img = _one_sprite(0.5, 0.5, 0.2)
-    out, mask = fac.zoom(img, 0.25)
+    out, mask = transforms.zoom(img, 0.25)
     assert mask[0, 0, 0, 0] == 0 and mask[0, 0, 32, 32] == 1  # the zoomed-out border is unknown
     out = out * mask + img[:, :, :1, :1] * (1 - mask)  # paint it with the background to measure
     assert float(sprites.measure(out)["scale"]) == pytest.approx(0.2 / 1.25, rel=0.05)
-    out, mask = fac.zoom(img, -0.2)
+    out, mask = transforms.zoom(img, -0.2)
     assert float(sprites.measure(out)["scale"]) == pytest.approx(0.2 / 0.8, rel=0.05)
     assert mask.min() == 1
 
 
 def test_monotone_curve_is_monotone_whatever_its_parameters():
-    g = fac.MonotoneCurve()
+    g = calibration.MonotoneCurve()
     with torch.no_grad():
         g.raw.normal_(0, 3)
     p = torch.linspace(-7, 7, 500)
@@ -79,7 +79,7 @@ def test_planted_shift_directions_are_recovered(synth, shifts):
 def test_calibration_is_monotone_in_pixels_and_inverts(shifts):
     k = shifts.index("shift_x")
     cal = shifts.calibration[k]
-    assert cal["unit"] == "px" and len(cal["alpha"]) == fac.N_KNOTS
+    assert cal["unit"] == "px" and len(cal["alpha"]) == calibration.N_KNOTS
     t = torch.tensor(cal["t"])
     assert (t[1:] > t[:-1]).all()
     for px in (-6.0, 0.0, 5.0):
@@ -161,7 +161,7 @@ def test_fit_follows_the_mean_move_when_pairs_are_few_for_the_latent_size():
     lat0 = torch.randn(n, d, generator=g).repeat(4, 1)
     t = torch.tensor([0.05, 0.1, -0.05, -0.1]).repeat_interleave(n)
     lat = lat0 + (t / 0.1 * 2.0)[:, None] * v + 0.3 * torch.randn(4 * n, d, generator=g)
-    u, curve, _ = fac.fit_direction(lat, lat0, t, torch.zeros(d), 1.0)
+    u, curve, _ = calibration.fit_direction(lat, lat0, t, torch.zeros(d), 1.0)
     assert abs(float(u @ v)) > 0.95
     sign = float(torch.sign(u @ v))
     p = torch.tensor([0.0, 2.0 * sign])
@@ -174,15 +174,15 @@ def test_line_search_along_the_true_axis_finds_the_planted_step(synth):
     """register_along moves along u alone: on the planted model, x moves 0.05 widths per unit along its
     true axis, so a shift of t widths needs t / 0.05 units, and the search must find that, both signs."""
     net, model = synth
-    sp = fac._Space(model, "z", 0, clip=None)
+    sp = InversionSpace(model, "z", 0, clip=None)
     lat0 = model.sample_z(6, seed=3)
     u = net.truth["x"] / net.truth["x"].norm()
-    reg = fac.register_along(sp, u, lat0, fac.shift_x, "shift_x", (0.05, 0.1), reach=4.0, sigma=1.0)
+    reg = calibration.register_along(sp, u, lat0, transforms.shift_x, "shift_x", (0.05, 0.1), reach=4.0, sigma=1.0)
     assert reg["t"].numel() == 4 * 6 and torch.isfinite(reg["err"]).all()
     want = reg["t"] / 0.05
     assert torch.allclose(reg["delta"], want, atol=0.25), (reg["delta"], want)
     # a range too short to hold the answer reports the pairs as failed instead of clamping them
-    short = fac.register_along(sp, u, lat0, fac.shift_x, "shift_x", (0.1,), reach=0.5, sigma=1.0)
+    short = calibration.register_along(sp, u, lat0, transforms.shift_x, "shift_x", (0.1,), reach=0.5, sigma=1.0)
     assert torch.isinf(short["err"]).all()
 
 
@@ -219,13 +219,13 @@ def test_traversal_stats_read_calibration_and_spread_against_the_truth(synth, sh
     monotone, tight and on target; a record whose calibration promises twice the movement is caught
     by r2 (slope about 0.5) while its spread, which does not depend on g, stays the same."""
     _, model = synth
-    good = fac.traversal_stats(model, shifts[0:1], n_traversals=12)["x"]
+    good = traversal_stats(model, shifts[0:1], n_traversals=12)["x"]
     assert good["monotone"] and good["spread"] < 0.02
     assert good["r2"] > 0.9 and good["r2_medians"] > 0.95 and good["slope"] == pytest.approx(1.0, abs=0.2)
     bad_cal = [dict(c, t=[2 * v for v in c["t"]]) for c in shifts[0:1].calibration]
     bad = Directions(vectors=shifts.vectors[0:1], space=shifts.space, sigma=shifts.sigma[0:1], names=["shift_x"],
                      method="factors", calibration=bad_cal)
-    worse = fac.traversal_stats(model, bad, n_traversals=12)["x"]
+    worse = traversal_stats(model, bad, n_traversals=12)["x"]
     assert worse["slope"] == pytest.approx(0.5, abs=0.1)
     assert worse["r2_medians"] < 0.8 and worse["r2"] < good["r2"] - 0.1
     assert worse["spread"] == pytest.approx(good["spread"], rel=1e-4)

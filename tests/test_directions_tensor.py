@@ -6,11 +6,15 @@ import pytest
 import torch
 
 from latentwidgets.directions import Directions, find_directions
-from latentwidgets.directions.tensor import (multilinear_pca, predict_latent, tca_activation_directions,
-                                             tca_edits, tensor_directions)
+from latentwidgets.directions.tensor import (
+    multilinear_pca,
+    predict_latent,
+    tca_activation_directions,
+    tca_edits,
+    tensor_directions,
+)
 from latentwidgets.edit import render_edits
-
-from _direction_models import one_thread, orthogonal, tiny_style
+from latentwidgets.testing.direction_models import one_thread, orthogonal, tiny_style
 
 SMALL = dict(layer="b8", n_samples=300, steps=40, batch_size=32, eval_samples=200, progress=False,
              modes={"channel": 3, "height": 2, "width": 2}, multilinear=((0, 1, 0),))

@@ -60,7 +60,8 @@ class Directions:
         # normalise, leaving rows that are unit already untouched (exact save/load round trips)
         self.vectors = torch.where((norms - 1).abs() > 1e-6, v / norms, v)
         k = v.shape[0]
-        self.sigma = torch.ones(k) if self.sigma is None else torch.as_tensor(self.sigma, dtype=torch.float32).reshape(-1)
+        self.sigma = (torch.ones(k) if self.sigma is None
+                      else torch.as_tensor(self.sigma, dtype=torch.float32).reshape(-1))
         if self.sigma.shape[0] != k:
             raise ValueError(f"sigma must have {k} entries; got {self.sigma.shape[0]}")
         self.names = list(self.names) if self.names is not None else [f"{self.method} {i}" for i in range(k)]

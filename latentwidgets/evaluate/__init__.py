@@ -8,5 +8,10 @@ directions, edit, export, regress) imports it. Import the module you need::
 
     python -m latentwidgets.evaluate.zoo_report --json report.json   # size, speed, realism of the zoo
 
+Directions and edits against the sprites ground truth: ``correlation`` (measured samples, best
+|corr| of a direction with each factor), ``mod`` (Oldfield et al.'s MOD, edit picks, strength
+matching), ``mod_protocol`` (the fidelity benchmark's MOD protocol: budgets, candidates, sample
+sets, TCA fit), ``factors`` (calibrated factor traversals), ``controllers`` (attribute control).
+
 This file stays light: it imports nothing, so ``import latentwidgets.evaluate.x`` costs only ``x``.
 """
