@@ -293,3 +293,12 @@ def test_shards_partition_the_seeded_stream():
     assert torch.equal(torch.cat([parts[0][:CHUNK], parts[1], parts[0][CHUNK:]]), full)
     with pytest.raises(ValueError, match="shard"):
         next(latent_batches(model, 10, shard=(2, 2)))
+
+
+def test_closed_form_sigma_is_the_std_of_the_projections():
+    from latentwidgets.directions.sampling import sample_latents
+
+    model = tiny_style()
+    d = closed_form_directions(model, n_components=3, sigma_samples=3000, seed=2)
+    _, w = sample_latents(model, 3000, seed=2)
+    assert torch.allclose(d.sigma, (w @ d.vectors.t()).std(0), rtol=1e-4)

@@ -21,6 +21,7 @@ from .layers import LayerSpec, resolve_layers
 from .pca import fix_signs
 from .record import Directions
 from .sampling import latent_batches
+from .streaming import CovarianceSums
 
 
 def stacked_style_weights(model: Any, layers: Optional[tuple] = None) -> torch.Tensor:
@@ -59,9 +60,10 @@ def closed_form_directions(model: Any, n_components: int = 10, layers: LayerSpec
     vecs = fix_signs(evecs[:, order].t().contiguous()).float()
     k = vecs.shape[0]
     if sigma_samples and sigma_samples > 1:
-        ws = torch.cat([lat.float().cpu() for _, lat in
-                        latent_batches(model, sigma_samples, seed, 8192, progress, desc="sigma")])
-        sigma = (ws @ vecs.t()).std(0).clamp(min=1e-8)
+        proj = CovarianceSums(k, device=model.device)  # streamed: memory independent of sigma_samples
+        for _, lat in latent_batches(model, sigma_samples, seed, 8192, progress, desc="sigma"):
+            proj.update(lat.float() @ vecs.to(lat.device).t())
+        sigma = torch.diagonal(proj.finalize()[1]).sqrt().float().cpu().clamp(min=1e-8)
     else:
         sigma = torch.ones(k)
     total = float(evals.clamp(min=0).sum())
