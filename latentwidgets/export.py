@@ -13,9 +13,7 @@ edits to images); this module only lays them out and encodes them::
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import os
 from pathlib import Path
@@ -23,16 +21,10 @@ from typing import Callable, List, Optional, Sequence, Union
 
 import torch
 
+from ._imaging import data_url, tile, to_uint8
 from .edit import Edit, render_edits
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-
-def tile(images: torch.Tensor) -> torch.Tensor:
-    """``[B, 3, H, W]`` -> ``[3, H, B*W]`` (samples side by side; 1px gaps are not added)."""
-    if images.dim() == 3:
-        return images
-    return torch.cat(list(images), dim=2)
 
 
 @torch.no_grad()
@@ -47,10 +39,6 @@ def traversal(model, z: torch.Tensor, rows: Sequence, strengths: Sequence[float]
         cells = [tile(render_edits(model, z, edits_for(row, float(s)))[1].cpu()) for s in strengths]
         out.append(torch.stack(cells))
     return torch.stack(out).clamp(0, 1)
-
-
-def _hwc(img: torch.Tensor):
-    return (img.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy())
 
 
 def _label(v) -> str:
@@ -74,7 +62,7 @@ def figure_grid(grid: torch.Tensor, row_labels: Sequence, col_labels: Sequence, 
     for r in range(R):
         for s in range(S):
             ax = axes[r][s]
-            ax.imshow(_hwc(grid[r, s]), interpolation="nearest")
+            ax.imshow(to_uint8(grid[r, s])[0].numpy(), interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if r == R - 1:
@@ -101,27 +89,12 @@ def save_gif(path: PathLike, frames: torch.Tensor, *, duration_ms: int = 80, bou
     seq = list(frames)
     if bounce and len(seq) > 2:
         seq = seq + seq[-2:0:-1]
-    imgs = [Image.fromarray(_hwc(f)) for f in seq]
+    imgs = [Image.fromarray(frame.numpy()) for frame in to_uint8(torch.stack(seq))]
     if scale > 1:
         imgs = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in imgs]
     path = Path(path)
     imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=int(duration_ms), loop=0)
     return path
-
-
-def encode_data_url(img: torch.Tensor, fmt: str = "jpeg", quality: int = 85) -> str:
-    """One image ``[3, H, W]`` as a ``data:`` URL (JPEG or PNG)."""
-    from PIL import Image
-
-    if fmt not in ("jpeg", "png"):
-        raise ValueError(f"image format must be 'jpeg' or 'png'; got {fmt!r}")
-    buf = io.BytesIO()
-    im = Image.fromarray(_hwc(img))
-    if fmt == "jpeg":
-        im.save(buf, "JPEG", quality=int(quality))
-    else:
-        im.save(buf, "PNG", optimize=True)
-    return f"data:image/{fmt};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 _JS = r"""
@@ -167,7 +140,7 @@ def save_html(path: PathLike, grid: torch.Tensor, row_labels: Sequence, col_labe
     R, S = grid.shape[:2]
     if len(row_labels) != R or len(col_labels) != S:
         raise ValueError(f"need {R} row labels and {S} column labels; got {len(row_labels)} and {len(col_labels)}")
-    frames = [[encode_data_url(grid[r, s], fmt, quality) for s in range(S)] for r in range(R)]
+    frames = [[data_url(grid[r, s], fmt, quality) for s in range(S)] for r in range(R)]
     cols = [_label(c) for c in col_labels]
     # JSON inside <script>: escape '<', '>' and '&' so no text can close the element
     blob = json.dumps({"frames": frames, "cols": cols}).replace("<", "\\u003c").replace(">", "\\u003e") \

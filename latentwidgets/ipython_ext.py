@@ -19,11 +19,11 @@ Registers IPython display formatters (``formatter.for_type``):
 from __future__ import annotations
 
 import html
-import io
 from typing import Any, Dict, Optional, Tuple
 
 import torch
 
+from ._imaging import data_url, encode, tile
 from .directions.record import Directions
 
 #: directions and strengths shown in a preview
@@ -67,14 +67,7 @@ def image_png(x: Any) -> Optional[bytes]:
     """PNG bytes of an image tensor, or None (the formatter then falls back to text)."""
     if not is_image_tensor(x):
         return None
-    from PIL import Image
-
-    from .export import _hwc, tile
-
-    img = tile(x.detach().float().cpu())
-    buf = io.BytesIO()
-    Image.fromarray(_hwc(img)).save(buf, "PNG")
-    return buf.getvalue()
+    return encode(tile(x.detach().float().cpu()), "png")
 
 
 def summary_html(d: Directions, note: str = "") -> str:
@@ -94,7 +87,7 @@ def directions_html(d: Directions) -> str:
     if model is None:
         return summary_html(d, "model not found: preview strips need a record from an embedded zoo model")
     from .edit import Edit
-    from .export import encode_data_url, traversal
+    from .export import traversal
 
     try:
         d.check(model)
@@ -106,7 +99,7 @@ def directions_html(d: Directions) -> str:
     head = "".join(f"<th>{s:+g}\u03c3</th>" for s in PREVIEW_STRENGTHS)
     rows = "".join(
         f"<tr><th style='text-align:right'>{html.escape(str(d.names[j]))}</th>"
-        + "".join(f"<td><img src='{encode_data_url(grid[j, i], 'png')}' width='{grid.shape[-1]}' "
+        + "".join(f"<td><img src='{data_url(grid[j, i], 'png')}' width='{grid.shape[-1]}' "
                   f"style='image-rendering:pixelated'></td>" for i in range(len(PREVIEW_STRENGTHS))) + "</tr>"
         for j in range(k))
     return summary_html(d) + f"<table class='lw-preview'><tr><th></th>{head}</tr>{rows}</table>"

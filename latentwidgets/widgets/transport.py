@@ -22,13 +22,14 @@ size threshold or when asked (loopback vs. remote kernels)::
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
+
+from .._imaging import decode, encode, to_uint8
 
 #: encodings the front end can decode
 FORMATS = ("auto", "raw", "jpeg")
@@ -38,23 +39,6 @@ RAW_MAX_PIXELS = 128 * 128
 log = logging.getLogger(__name__)
 
 RenderResult = Tuple[torch.Tensor, Dict[str, Any]]
-
-
-def to_rgba8(images: torch.Tensor) -> torch.Tensor:
-    """``[B, 3, H, W]`` (or ``[3, H, W]``) floats in [0, 1] -> ``[B, H, W, 4]`` uint8 on the CPU, alpha 255.
-
-        rgba = to_rgba8(torch.rand(2, 3, 64, 64))   # uint8 [2, 64, 64, 4]
-    """
-    if images.dim() == 3:
-        images = images.unsqueeze(0)
-    if images.dim() != 4 or images.shape[1] not in (1, 3):
-        raise ValueError(f"frames must be [B, 3, H, W] (or [B, 1, H, W]) images; got {tuple(images.shape)}")
-    x = images.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
-    if x.shape[1] == 1:
-        x = x.expand(-1, 3, -1, -1)
-    x = x.permute(0, 2, 3, 1)
-    alpha = torch.full((*x.shape[:3], 1), 255, dtype=torch.uint8)
-    return torch.cat([x, alpha], dim=3).contiguous()
 
 
 def choose_format(width: int, height: int, fmt: str = "auto", raw_max_pixels: int = RAW_MAX_PIXELS) -> str:
@@ -71,35 +55,25 @@ def encode_image(image: torch.Tensor, fmt: str = "auto", quality: int = 85,
     """Encode one image ``[3, H, W]`` in [0, 1] for the front end: ``(meta, bytes)``.
 
     ``meta`` is ``{"width", "height", "format"}``; raw frames are ``H*W*4`` RGBA bytes, JPEG frames a
-    JPEG file (Pillow, ``quality``).
+    JPEG file (``quality``); both from :mod:`latentwidgets._imaging`.
 
         meta, data = encode_image(torch.rand(3, 64, 64))          # raw: 16384 bytes
         meta, data = encode_image(torch.rand(3, 256, 256), "jpeg")
     """
-    rgba = to_rgba8(image)[0]
-    h, w = int(rgba.shape[0]), int(rgba.shape[1])
+    if image.dim() != 3:
+        raise ValueError(f"encode_image takes one image [3, H, W]; got {tuple(image.shape)}")
+    h, w = int(image.shape[-2]), int(image.shape[-1])
     kind = choose_format(w, h, fmt, raw_max_pixels)
-    if kind == "raw":
-        data = rgba.numpy().tobytes()
-    else:
-        from PIL import Image
-
-        buf = io.BytesIO()
-        Image.fromarray(rgba[..., :3].numpy(), "RGB").save(buf, format="JPEG", quality=int(quality))
-        data = buf.getvalue()
+    data = to_uint8(image, alpha=True).numpy().tobytes() if kind == "raw" else encode(image, "jpeg", quality)
     return {"width": w, "height": h, "format": kind}, data
 
 
 def decode_frame(meta: Dict[str, Any], data: bytes) -> torch.Tensor:
     """Inverse of :func:`encode_image` (for tests and tools): ``[3, H, W]`` float in [0, 1]."""
     w, h = int(meta["width"]), int(meta["height"])
-    if meta["format"] == "raw":
-        arr = torch.frombuffer(bytearray(data), dtype=torch.uint8).reshape(h, w, 4)[..., :3]
-    else:
-        import numpy as np
-        from PIL import Image
-
-        arr = torch.from_numpy(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).copy())
+    if meta["format"] != "raw":
+        return decode(data)
+    arr = torch.frombuffer(bytearray(data), dtype=torch.uint8).reshape(h, w, 4)[..., :3]
     return arr.permute(2, 0, 1).float() / 255
 
 
