@@ -30,13 +30,11 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(REPO / "tests" / "browser"))
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling frames.py, also when imported from elsewhere
 
 from frames import percentile, settle  # noqa: E402
-from harness import JupyterLab, LabPage, launch_chromium, missing_requirements  # noqa: E402
+
+from latentwidgets.testing.browser import JupyterLab, LabPage, launch_chromium, missing_requirements
 
 KEYS = ["stroke_to_projection_ms_p50", "stroke_to_projection_ms_p95", "n", "frames_drawn", "final_frame_lag_ms",
         "kernel_ms_p50", "regressor"]

@@ -47,10 +47,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "browser"))
-
-from harness import JupyterLab, LabPage, launch_chromium, missing_requirements  # noqa: E402
+from latentwidgets.testing.browser import JupyterLab, LabPage, launch_chromium, missing_requirements
 
 KEYS = ["frame_latency_ms_p50", "frame_latency_ms_p95", "frames_drawn", "final_frame_lag_ms", "overhead_ms_p50",
         "model_forward_ms"]

@@ -1,4 +1,4 @@
-"""A real JupyterLab in headless Chromium, driven by Python Playwright (tests and benchmarks).
+"""A real JupyterLab in headless Chromium, driven by Python Playwright (browser tests and benchmarks).
 
 - :class:`JupyterLab` starts ``jupyter lab`` on 127.0.0.1 (free port, token, ``--allow-root``,
   ``expose_app_in_browser``) with temporary config/runtime/settings/workspace folders, the news
@@ -32,8 +32,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "artifacts"
+#: logs and screenshots go to ``artifacts/`` of the source checkout
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",

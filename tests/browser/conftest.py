@@ -1,4 +1,4 @@
-"""Fixtures for end-to-end tests in a real JupyterLab in headless Chromium (see harness.py).
+"""Fixtures for end-to-end tests in a real JupyterLab in headless Chromium (see latentwidgets/testing/browser.py).
 
     @pytest.mark.browser
     def test_x(lab_factory):
@@ -10,14 +10,11 @@ Every test here is marked ``browser``; under CI a skip (no Chromium, no playwrig
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from harness import JupyterLab, LabPage, launch_chromium, missing_requirements  # noqa: E402
+from latentwidgets.testing.browser import JupyterLab, LabPage, launch_chromium, missing_requirements
 
 
 def pytest_collection_modifyitems(config, items):

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import REPO
 
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = Path(os.environ.get("LW_E2E_NOTEBOOK", REPO / "notebooks" / "quickstart.ipynb"))
 
 # kernel-side: the explorer whose view carries this uid
