@@ -12,8 +12,7 @@ from latentwidgets.directions.closed_form import closed_form_directions
 from latentwidgets.directions.layers import layer_groups, resolve_layers
 from latentwidgets.directions.pca import activation_directions, pca_directions, streaming_pca
 from latentwidgets.edit import Edit, render_edits
-
-from latentwidgets.testing.direction_models import one_thread, PlantedModel, planted_decoder, tiny_style
+from latentwidgets.testing.direction_models import PlantedModel, one_thread, planted_decoder, tiny_style
 
 _single_thread = pytest.fixture(scope="module", autouse=True)(one_thread)
 
@@ -46,7 +45,8 @@ def test_pca_unit_orthonormal_and_seeded():
 
 def test_streaming_covariance_matches_lowrank_and_full_pca():
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(5000, 12, generator=g) * torch.linspace(3, 0.2, 12) @ torch.linalg.qr(torch.randn(12, 12, generator=g))[0]
+    noise = torch.randn(5000, 12, generator=g)
+    x = noise * torch.linspace(3, 0.2, 12) @ torch.linalg.qr(torch.randn(12, 12, generator=g))[0]
     cov = streaming_pca((x[i:i + 999] for i in range(0, 5000, 999)), k=4)
     low = streaming_pca(iter([x]), k=4, estimator="lowrank", niter=8)
     ref = torch.linalg.eigh(torch.cov(x.t().double()))

@@ -13,7 +13,7 @@ small seeded sample of w only sets each direction's sigma (std of the projection
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -24,7 +24,7 @@ from .sampling import latent_batches
 from .streaming import CovarianceSums
 
 
-def stacked_style_weights(model: Any, layers: Optional[tuple] = None) -> torch.Tensor:
+def stacked_style_weights(model: Any, layers: tuple | None = None) -> torch.Tensor:
     """The row-normalised stack ``A [sum C, w_dim]`` of the affine weights reading latents ``layers``."""
     affines = model.style_affines()
     start, end = layers if layers is not None else (0, len(affines))

@@ -50,14 +50,14 @@ and the setting that fits (``MemoryError``).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 
 from .record import Directions
 from .sampling import CHUNK, check_count, latent_batches
-from .streaming import (CovarianceSketch, CovarianceSums, CrossSums, check_memory, random_basis,
-                        rank_and_world)
+from .streaming import CovarianceSketch, CovarianceSums, CrossSums, check_memory, random_basis, rank_and_world
 
 #: widest activation the exact covariance estimator handles by default (a D x D float64 matrix)
 MAX_COV_DIM = 4096
@@ -69,7 +69,7 @@ ACT_BATCH_BYTES = 128 * 2**20
 #: bytes a batch costs per value of the sample (sample, shifted copy, forward intermediates)
 BATCH_BYTES_PER_VALUE = 4 * 4
 
-Batches = Union[Iterable[torch.Tensor], Callable[[], Iterable[torch.Tensor]]]
+Batches = Iterable[torch.Tensor] | Callable[[], Iterable[torch.Tensor]]
 
 
 def fix_signs(vectors: torch.Tensor) -> torch.Tensor:
@@ -80,7 +80,7 @@ def fix_signs(vectors: torch.Tensor) -> torch.Tensor:
     return vectors * s
 
 
-def pca_from_covariance(cov: torch.Tensor, k: int) -> Tuple[torch.Tensor, torch.Tensor, float]:
+def pca_from_covariance(cov: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Top-``k`` eigenpairs of a covariance matrix: ``(components [k, D], variances [k], total variance)``."""
     evals, evecs = torch.linalg.eigh(cov.double())
     order = torch.argsort(evals, descending=True)[:k]
@@ -106,7 +106,7 @@ def _consume(batches: Iterable[torch.Tensor], update: Callable[[torch.Tensor], N
     return False
 
 
-def _peek(batches: Iterable[torch.Tensor]) -> Tuple[Optional[torch.Tensor], Iterable[torch.Tensor]]:
+def _peek(batches: Iterable[torch.Tensor]) -> tuple[torch.Tensor | None, Iterable[torch.Tensor]]:
     it = iter(batches)
     first = next(it, None)
     if first is None:
@@ -119,8 +119,8 @@ def _peek(batches: Iterable[torch.Tensor]) -> Tuple[Optional[torch.Tensor], Iter
 
 
 def streaming_pca(batches: Batches, k: int, estimator: str = "covariance", niter: int = 6,
-                  sketch_size: Optional[int] = None, passes: int = 1, seed: int = 0,
-                  shift: Optional[torch.Tensor] = None) -> Dict[str, Any]:
+                  sketch_size: int | None = None, passes: int = 1, seed: int = 0,
+                  shift: torch.Tensor | None = None) -> dict[str, Any]:
     """PCA of samples arriving in batches ``[B, D]``.
 
     ``estimator``: ``"covariance"`` (streamed float64 covariance + ``eigh``), ``"sketch"`` (Nystrom
@@ -156,7 +156,7 @@ def streaming_pca(batches: Batches, k: int, estimator: str = "covariance", niter
         interrupted = False
         for p in range(passes):
             sk = CovarianceSketch(omega, shift)
-            interrupted = _consume(stream, sk.update, lambda: sk.n)
+            interrupted = _consume(stream, sk.update, lambda sk=sk: sk.n)
             sk.reduce_across_ranks()
             if interrupted or p == passes - 1:
                 break
@@ -187,7 +187,7 @@ def streaming_pca(batches: Batches, k: int, estimator: str = "covariance", niter
     raise ValueError(f"unknown estimator {estimator!r}; choose 'auto', 'covariance', 'sketch' or 'lowrank'")
 
 
-def _resolve_space(model: Any, space: Optional[str], layer: Optional[str]) -> str:
+def _resolve_space(model: Any, space: str | None, layer: str | None) -> str:
     if space is None:
         space = "act" if layer is not None or not model.has_mapping else "w"
     if space.startswith("act:"):
@@ -200,14 +200,14 @@ def _resolve_space(model: Any, space: Optional[str], layer: Optional[str]) -> st
     return space
 
 
-def _memory_plan(estimator: str, dim: int, n: int, k: int, batch: int, sketch_size: int) -> Tuple[Dict[str, int], str]:
+def _memory_plan(estimator: str, dim: int, n: int, k: int, batch: int, sketch_size: int) -> tuple[dict[str, int], str]:
     """Estimated bytes of a run's parts and the setting that would fit, for :func:`check_memory`."""
     batch_bytes = batch * dim * BATCH_BYTES_PER_VALUE
     fit_batch = f"pass batch_size={max(1, batch // 4)} (or smaller)"
+    sketch_mb = CovarianceSketch.bytes_needed(dim, default_sketch_size(k, dim)) / 2**20
     if estimator == "covariance":
         return ({"covariance sums": CovarianceSums.bytes_needed(dim), "batch": batch_bytes},
-                f"use estimator='sketch' (memory {CovarianceSketch.bytes_needed(dim, default_sketch_size(k, dim)) / 2**20:,.0f} MB"
-                f" for the sketch) or {fit_batch}")
+                f"use estimator='sketch' (memory {sketch_mb:,.0f} MB for the sketch) or {fit_batch}")
     if estimator == "sketch":
         return ({"sketch": CovarianceSketch.bytes_needed(dim, sketch_size), "batch": batch_bytes},
                 f"pass sketch_size={max(k + 10, sketch_size // 4)} or {fit_batch}")
@@ -215,10 +215,10 @@ def _memory_plan(estimator: str, dim: int, n: int, k: int, batch: int, sketch_si
             "use estimator='sketch' (memory independent of n_samples) or fewer n_samples")
 
 
-def pca_directions(model: Any, n_components: int = 10, space: Optional[str] = None, n_samples: int = 100_000,
-                   batch_size: Optional[int] = None, seed: int = 0, layer: Optional[str] = None,
+def pca_directions(model: Any, n_components: int = 10, space: str | None = None, n_samples: int = 100_000,
+                   batch_size: int | None = None, seed: int = 0, layer: str | None = None,
                    regression_samples: int = 10_000, estimator: str = "auto", niter: int = 6,
-                   sketch_size: Optional[int] = None, passes: int = 1, progress: bool = True) -> Directions:
+                   sketch_size: int | None = None, passes: int = 1, progress: bool = True) -> Directions:
     """GANSpace directions of ``model``.
 
     ``space``: ``"w"`` (default for models with a mapping network), ``"z"``, or ``"act"`` (default

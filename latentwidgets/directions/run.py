@@ -27,7 +27,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import torch
 
@@ -35,9 +35,10 @@ import torch
 DISTRIBUTED_METHODS = ("pca",)
 
 
-def parse_options(pairs: List[str]) -> Dict[str, Any]:
-    """``["n_components=6", "layer='main.3'"]`` -> ``{"n_components": 6, "layer": "main.3"}`` (bare words stay strings)."""
-    out: Dict[str, Any] = {}
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """``["n_components=6", "layer='main.3'"]`` -> ``{"n_components": 6, "layer": "main.3"}``; bare words stay
+    strings."""
+    out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.isidentifier():
@@ -61,7 +62,7 @@ def load_model(spec: str, device: str) -> Any:
     return model.to(device)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, help="a latentwidgets.load name, or package.module:factory")
     ap.add_argument("--method", default="pca")

@@ -15,7 +15,7 @@ equal the single-process ones up to float rounding::
 
 from __future__ import annotations
 
-from typing import Iterator, Optional, Tuple
+from collections.abc import Iterator
 
 import torch
 from tqdm.auto import tqdm
@@ -33,15 +33,15 @@ def check_count(n: int, what: str = "n_samples", minimum: int = 2) -> int:
     return n
 
 
-def shard_size(n: int, shard: Tuple[int, int]) -> int:
+def shard_size(n: int, shard: tuple[int, int]) -> int:
     """How many of the ``n`` samples rank ``shard[0]`` of ``shard[1]`` draws."""
     rank, world = shard
     return sum(min(CHUNK, n - start) for j, start in enumerate(range(0, n, CHUNK)) if j % world == rank)
 
 
 def latent_batches(model, n: int, seed: int = 0, batch_size: int = 4096, progress: bool = False,
-                   desc: str = "sampling", shard: Optional[Tuple[int, int]] = None
-                   ) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+                   desc: str = "sampling", shard: tuple[int, int] | None = None
+                   ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(z, synthesis_latent)`` batches covering ``n`` seeded samples (see module docstring),
     or this rank's share of them with ``shard=(rank, world_size)``."""
     if batch_size < 1:
@@ -71,7 +71,7 @@ def latent_batches(model, n: int, seed: int = 0, batch_size: int = 4096, progres
         bar.close()
 
 
-def sample_latents(model, n: int, seed: int = 0, batch_size: int = 4096) -> Tuple[torch.Tensor, torch.Tensor]:
+def sample_latents(model, n: int, seed: int = 0, batch_size: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
     """All ``n`` samples at once: ``(z [n, z_dim], lat [n, w_dim])`` (same stream as latent_batches)."""
     zs, ls = [], []
     for z, lat in latent_batches(model, n, seed, batch_size):

@@ -24,13 +24,10 @@ setting that fits.
 
 from __future__ import annotations
 
-import os
-from typing import Dict, List, Optional, Tuple
-
 import torch
 
 
-def rank_and_world() -> Tuple[int, int]:
+def rank_and_world() -> tuple[int, int]:
     """``(rank, world_size)`` of this process under torch.distributed, ``(0, 1)`` when not initialised."""
     import torch.distributed as dist
 
@@ -42,10 +39,10 @@ def rank_and_world() -> Tuple[int, int]:
 class _Sums:
     """Named float64 sums plus a sample count; subclasses say which sums and how a batch adds to them."""
 
-    sums: Dict[str, torch.Tensor]
+    sums: dict[str, torch.Tensor]
     n: int
 
-    def merge(self, other: "_Sums") -> "_Sums":
+    def merge(self, other: _Sums) -> _Sums:
         """Add ``other``'s sums (same shapes, same shift/test matrix) into these."""
         for name, t in self.sums.items():
             t += other.sums[name].to(t.device)
@@ -95,7 +92,7 @@ class CovarianceSums(_Sums):
     added to float64 sums; float64 samples stay float64 throughout. Ranks must share ``shift`` to merge.
     """
 
-    def __init__(self, dim: int, device: torch.device | str = "cpu", shift: Optional[torch.Tensor] = None):
+    def __init__(self, dim: int, device: torch.device | str = "cpu", shift: torch.Tensor | None = None):
         self.dim = dim
         self.n = 0
         self.shift = None if shift is None else shift.reshape(-1).double().to(device)
@@ -118,7 +115,7 @@ class CovarianceSums(_Sums):
         self.sums["s1"] += x.sum(0, dtype=torch.float64)
         self.sums["s2"] += (x.t() @ x).double()
 
-    def finalize(self) -> Tuple[torch.Tensor, torch.Tensor]:
+    def finalize(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mean [D], covariance [D, D])``, float64."""
         if self.n < 2:
             raise ValueError(f"need at least 2 samples for a covariance; got {self.n}")
@@ -142,8 +139,9 @@ class CovarianceSketch(_Sums):
 
     ``omega``: orthonormal ``[D, size]`` (:func:`random_basis` for the first pass; the previous pass's
     orthonormalised ``C @ omega`` for a subspace-iteration pass). ``shift``: subtracted before the
-    products, which run in float32 and add to float64 sums (ranks must share it). ``eigenpairs(k)`` is the Nystrom approximation
-    ``C ~ Y (omega^T Y)^+ Y^T`` (Tropp et al. 2017, with their small diagonal shift for stability).
+    products, which run in float32 and add to float64 sums (ranks must share it). ``eigenpairs(k)`` is
+    the Nystrom approximation ``C ~ Y (omega^T Y)^+ Y^T`` (Tropp et al. 2017, with their small diagonal
+    shift for stability).
     """
 
     def __init__(self, omega: torch.Tensor, shift: torch.Tensor):
@@ -187,7 +185,7 @@ class CovarianceSketch(_Sums):
         om = self.omega.double()
         return (self.sums["y"] - self.n * torch.outer(m, m @ om)) / (self.n - 1)
 
-    def eigenpairs(self, k: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    def eigenpairs(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Top-``k`` eigenvectors ``[k, D]`` (rows, float64) and eigenvalues ``[k]`` of the Nystrom approximation."""
         y = self.product()
         om = self.omega.double()
@@ -230,7 +228,7 @@ class CrossSums(_Sums):
         self.sums["ab"] += a.t() @ b
         self.sums["bb"] += b.t() @ b
 
-    def means(self) -> Tuple[torch.Tensor, torch.Tensor]:
+    def means(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.sums["sa"] / self.n, self.sums["sb"] / self.n
 
     def covariance_b(self) -> torch.Tensor:
@@ -238,7 +236,7 @@ class CrossSums(_Sums):
         mb = self.sums["sb"] / self.n
         return (self.sums["bb"] - self.n * torch.outer(mb, mb)) / (self.n - 1)
 
-    def solve(self) -> Tuple[torch.Tensor, float]:
+    def solve(self) -> tuple[torch.Tensor, float]:
         """``(M [p, q], r2)``: ``M`` minimises ``||(a - mean a) M - (b - mean b)||`` (normal equations, float64)."""
         if self.n < 2:
             raise ValueError(f"need at least 2 samples for a regression; got {self.n}")
@@ -260,7 +258,7 @@ def available_bytes(device: torch.device | str) -> int:
     device = torch.device(device)
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
-    avail: Optional[int] = None
+    avail: int | None = None
     try:
         import psutil
 
@@ -284,8 +282,8 @@ def available_bytes(device: torch.device | str) -> int:
     return max(0, avail)
 
 
-def check_memory(estimate: Dict[str, int], device: torch.device | str, fix: str,
-                 available: Optional[int] = None) -> None:
+def check_memory(estimate: dict[str, int], device: torch.device | str, fix: str,
+                 available: int | None = None) -> None:
     """Raise ``MemoryError`` before a run whose estimated parts ``{what: bytes}`` exceed 90% of what is available.
 
         check_memory({"covariance": 2 << 30, "batch": 1 << 28}, "cpu", fix="use estimator='sketch'")
