@@ -67,6 +67,30 @@ class OneHotInside(nn.Module):
         return torch.tanh(self.fc(torch.cat([z, y], 1))).view(-1, 3, 8, 8)
 
 
+class OptionalLabels(nn.Module):
+    """forward(z, labels=None): conditional although the labels may be left out."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(CLASSES, 4)
+        self.fc = nn.Linear(NZ + 4, 3 * 8 * 8)
+
+    def forward(self, z: torch.Tensor, labels=None) -> torch.Tensor:
+        labels = torch.zeros(len(z), dtype=torch.long) if labels is None else labels
+        return torch.tanh(self.fc(torch.cat([z, self.embed(labels)], 1))).view(-1, 3, 8, 8)
+
+
+class OptionalScale(nn.Module):
+    """forward(z, scale=1.0): unconditional; the optional argument is no label."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(NZ, 3 * 8 * 8)
+
+    def forward(self, z: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        return torch.tanh(self.fc(z) * scale).view(-1, 3, 8, 8)
+
+
 class NeedsScale(nn.Module):
     """Not conditional: forward(z, scale) needs a second argument that is no class label."""
 
@@ -134,6 +158,13 @@ def test_one_hot_labels_concatenated_to_z_load_with_z_dim_and_classes():
     net = _seeded(OneHotDCGAN)
     net.n_classes = CLASSES  # a module attribute is read too
     assert load(net).z_dim == NZ
+
+
+def test_optional_labels_are_recognised_by_name():
+    model = load(OptionalLabels())
+    assert (model.z_dim, model.num_classes, model.label_form) == (NZ, CLASSES, "index")
+    plain = load(OptionalScale())
+    assert plain.num_classes == 0 and plain.z_dim == NZ
 
 
 def test_classes_that_cannot_be_inferred_ask_for_n_classes():

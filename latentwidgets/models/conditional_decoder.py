@@ -7,13 +7,14 @@ DCGANs, cGAN decoders): how it takes its labels is found by probing, and ``z_dim
     model.z_dim, model.num_classes                       # 100, 10 (not 110: the label channels are not z)
     model.set_class(3); model.using_classes(labels)      # the class API of every conditional model
 
-``latentwidgets.load(net)`` picks this adapter when ``forward`` needs a second argument (or when
-``n_classes=`` is given). Probing: trial calls on two samples, first with class indices (the
-``nn.Embedding`` that receives them gives the number of classes), then with one-hot vectors, for
-each plausible z width (the first layer's input, less an embedding's or the labels' width when they
-are concatenated to z). A module whose second argument is not a class label gets an error that says
-so. Mixtures of classes (``set_class({1: .5, 2: .5})``) reach index-taking modules through their
-embedding (the mixture of its rows).
+``latentwidgets.load(net)`` picks this adapter when ``forward`` needs a second argument, takes an
+optional one named like a label (``labels=None``, ``y=None``), or when ``n_classes=`` is given.
+Probing: trial calls on two samples, first with class indices (the ``nn.Embedding`` that receives
+them gives the number of classes), then with one-hot vectors, for each plausible z width (the first
+layer's input, less an embedding's or the labels' width when they are concatenated to z). A module
+whose second argument is not a class label gets an error that says so. Mixtures of classes
+(``set_class({1: .5, 2: .5})``) reach index-taking modules through their embedding (the mixture of
+its rows).
 """
 
 from __future__ import annotations
@@ -31,12 +32,19 @@ from .decoder import DecoderModel
 
 _CLASS_COUNT_ATTRS = ("n_classes", "num_classes", "nclasses", "n_class", "num_labels", "c_dim")
 _Z_ATTRS = ("z_dim", "latent_dim", "nz")
+_LABEL_NAMES = ("y", "c", "cls", "cond", "condition", "target", "targets")
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _label_like(name: str) -> bool:
+    low = name.lower()
+    return low in _LABEL_NAMES or "label" in low or "class" in low
 
 
 def label_parameter(module: nn.Module, n_classes_given: bool = False) -> Optional[str]:
     """The name of ``module.forward``'s second argument when the module should be treated as
-    conditional: the argument is required, or ``n_classes`` was given and it exists; else ``None``.
+    conditional: the argument is required, or optional but named like a label (``labels=None``,
+    ``y=None``, ``class_idx=None``), or ``n_classes`` was given; else ``None``.
 
     Example: ``label_parameter(net)  # 'labels' for forward(self, z, labels)``
     """
@@ -45,7 +53,8 @@ def label_parameter(module: nn.Module, n_classes_given: bool = False) -> Optiona
     except (TypeError, ValueError):
         return None
     positional = [p for p in params if p.kind in _POSITIONAL]
-    if len(positional) >= 2 and (positional[1].default is inspect.Parameter.empty or n_classes_given):
+    if len(positional) >= 2 and (positional[1].default is inspect.Parameter.empty or n_classes_given
+                                 or _label_like(positional[1].name)):
         return positional[1].name
     if n_classes_given and any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in params):
         return "*args"
