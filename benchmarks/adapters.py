@@ -4,7 +4,7 @@ the raw third-party model for the same latent.
     python benchmarks/adapters.py --json artifacts/adapters.json          # all installed adapters
     python benchmarks/adapters.py --only nvlabs biggan --repeats 50
 
-Each adapter runs at its test configuration (tests/adapter_configs.py: tiny random-init models, or
+Each adapter runs at its test configuration (latentwidgets/testing/adapter_configs.py: tiny random-init models, or
 the real dcgan-faces weights). ``ms_per_frame`` is the median time of ``model.synthesize(w)`` for
 one latent; ``raw_ms`` the median time of the raw model called as its own code intends for the same
 latent (plus the same [-1, 1] -> [0, 1] map and clamp); ``overhead_ms`` the median of the paired
@@ -25,13 +25,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+import torch
 
-import torch  # noqa: E402
-
-import adapter_configs as cfgs  # noqa: E402
+from latentwidgets.testing import adapter_configs as cfgs
 
 
 def _time(fn, arg) -> float:

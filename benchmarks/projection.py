@@ -45,16 +45,20 @@ import traceback
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
-
-import latentwidgets as lw  # noqa: E402
-from latentwidgets import metrics  # noqa: E402
-from latentwidgets.regress import (HELD_OUT_SEED, LatentRegressor, latent_stats, load_regressor,  # noqa: E402
-                                   masked_l1, refine, sample_masks)
-from latentwidgets.zoo import sprites  # noqa: E402
+import latentwidgets as lw
+from latentwidgets.evaluate import metrics
+from latentwidgets.regress import (
+    HELD_OUT_SEED,
+    LatentRegressor,
+    latent_stats,
+    load_regressor,
+    masked_l1,
+    refine,
+    sample_masks,
+)
+from latentwidgets.zoo import sprites
 
 KEYS = ("masked_l1_regressor", "masked_l1_optimization", "ms_regressor", "ms_optimization", "speedup",
         "sprite_fid_collage_outputs", "sprite_fid_samples", "stroke_to_projection_ms_p95")

@@ -9,7 +9,6 @@ a test skips only when its package is absent, and says which.
 from __future__ import annotations
 
 import importlib.util
-import io
 import os
 import pickle
 
@@ -19,9 +18,9 @@ import torch.nn as nn
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import adapter_configs as cfgs  # noqa: E402  (tests/ is on sys.path under pytest's rootdir conftest)
 import latentwidgets  # noqa: E402
 from latentwidgets.models import LatentShapeError, load  # noqa: E402
+from latentwidgets.testing import adapter_configs as cfgs  # noqa: E402
 
 
 def _need(package):

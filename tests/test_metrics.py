@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from latentwidgets import metrics
+from latentwidgets.evaluate import metrics
 from latentwidgets.zoo import available, sprites
 from latentwidgets.zoo.train_features import damage
 

@@ -6,6 +6,8 @@ how far the shipped weights have trained; one test checks the shipped regressor 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn as nn
@@ -16,7 +18,7 @@ from latentwidgets.models.decoder import DecoderModel
 from latentwidgets.regress import (HELD_OUT_SEED, LatentRegressor, load_regressor, masked_l1, masked_loss,
                                    project, refine, regression_loss, sample_masks, train_regressor,
                                    training_batch)
-from latentwidgets.zoo.training import read_meta
+from latentwidgets._checkpoint import read_meta
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +135,7 @@ def test_bad_inputs_name_the_fix(untrained_style_model):
 
 def test_missing_zoo_weights_name_the_recipe(monkeypatch, tmp_path):
     monkeypatch.setattr(zoo, "WEIGHTS_DIR", tmp_path)
-    with pytest.raises(FileNotFoundError, match="train_regressor"):
+    with pytest.raises(FileNotFoundError, match="latentwidgets.regress.recipe"):
         load_regressor("sprites-style")
     with pytest.raises(FileNotFoundError, match="sprites-style"):
         load_regressor("no-such-regressor")
@@ -204,6 +206,30 @@ def test_checkpoint_round_trip_and_resume_continue_the_step_count(untrained_styl
     assert again.steps_trained == 5 and read_meta(ckpt)["step"] == 5
     done = train_regressor(model, 5, batch=4, progress=False, ckpt=ckpt, history=history)
     assert done.steps_trained == 5 and len(history) == 3   # nothing left to do
+
+
+def test_saves_replace_the_file_whole_and_clear_temp_files_a_kill_left(untrained_style_model, tmp_path, monkeypatch):
+    from latentwidgets import _checkpoint
+
+    reg = LatentRegressor.for_model(untrained_style_model)
+    path = tmp_path / "reg.safetensors"
+    reg.save(path, {"note": "old"})
+    stale = tmp_path / "reg.safetensors.123-abcd.tmp"
+    stale.write_bytes(b"half a file")
+    (tmp_path / "other.safetensors.1-ab.tmp").write_bytes(b"another target's")
+
+    def killed(tensors, filename, metadata=None):  # dies after writing part of the new file
+        Path(filename).write_bytes(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_checkpoint, "save_file", killed)
+    with pytest.raises(KeyboardInterrupt):
+        reg.save(path, {"note": "new"})
+    monkeypatch.undo()
+    assert read_meta(path)["note"] == "old"               # the old file, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.safetensors.1-ab.tmp", "reg.safetensors"]
+    reg.save(path, {"note": "new"})
+    assert read_meta(path)["note"] == "new"
 
 
 def test_a_seeded_run_is_reproducible(untrained_style_model):

@@ -1,7 +1,7 @@
-"""Each zoo training recipe runs a few steps (``--smoke``) end to end: what CI runs of training.
+"""Each training recipe runs a few steps (``--smoke``) end to end: what CI runs of training.
 
-Parametrised over the ``train_*.py`` modules present in ``latentwidgets/zoo``, so a new recipe is
-smoke-tested as soon as it lands. A smoke run writes into a temporary folder, never over the
+Parametrised over the ``train_*.py`` modules present in ``latentwidgets/zoo`` and the regressor's
+``latentwidgets.regress.recipe``, so a new zoo recipe is smoke-tested as soon as it lands. A smoke run writes into a temporary folder, never over the
 shipped weights.
 """
 
@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 
 import latentwidgets.zoo as zoo
-from latentwidgets.zoo.training import read_meta
+from latentwidgets._checkpoint import read_meta
 
 SMOKE_MAX_STEPS = 50
 
-RECIPES = sorted(p.stem for p in Path(zoo.__file__).parent.glob("train_*.py"))
+RECIPES = sorted(f"latentwidgets.zoo.{p.stem}" for p in Path(zoo.__file__).parent.glob("train_*.py")) + [
+    "latentwidgets.regress.recipe"]
 
 
 def _digest(folder: Path) -> dict:
@@ -28,12 +29,11 @@ def _digest(folder: Path) -> dict:
 
 
 def test_the_style_recipe_is_there():
-    assert "train_style" in RECIPES
+    assert "latentwidgets.zoo.train_style" in RECIPES
 
 
 def test_the_regressor_recipe_is_there():
-    assert "train_regressor" in RECIPES
-    assert "-m latentwidgets.zoo.train_regressor " in zoo.RECIPES["sprites-style-regressor"]
+    assert "-m latentwidgets.regress.recipe " in zoo.RECIPES["sprites-style-regressor"]
 
 
 @pytest.mark.slow
@@ -41,7 +41,7 @@ def test_the_regressor_recipe_is_there():
 def test_recipe_smoke(recipe: str, tmp_path: Path):
     shipped = _digest(zoo.WEIGHTS_DIR)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    proc = subprocess.run([sys.executable, "-m", f"latentwidgets.zoo.{recipe}", "--smoke"], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", recipe, "--smoke"], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, f"{recipe} --smoke failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert "checkpoint at step" in proc.stdout, f"{recipe} --smoke never wrote its resume checkpoint"

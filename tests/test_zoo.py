@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
@@ -10,10 +11,12 @@ import torch
 import latentwidgets
 from latentwidgets import zoo
 from latentwidgets.zoo import RECIPES, WEIGHTS_DIR
-from latentwidgets.zoo.training import read_meta
+from latentwidgets._checkpoint import read_meta
 
 SHIPPED = sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
 GENERATIVE = [n for n in SHIPPED if n not in zoo.AUXILIARY]
+#: recipes that moved after their weights shipped: the file's metadata keeps the name it was trained under
+MOVED_RECIPES = {"latentwidgets.zoo.train_regressor": "latentwidgets.regress.recipe"}
 
 
 def test_available_lists_every_shipped_model():
@@ -27,8 +30,9 @@ def test_weights_are_small_and_name_their_recipe(name):
     path = zoo.weights_path(name)
     assert path.stat().st_size <= 5_000_000
     meta = read_meta(path)
-    module = "latentwidgets.zoo." + RECIPES[name].split("-m latentwidgets.zoo.")[1].split()[0]
-    assert meta["recipe"] == module
+    module = RECIPES[name].split("python -m ")[1].split()[0]
+    assert MOVED_RECIPES.get(meta["recipe"], meta["recipe"]) == module
+    importlib.import_module(module)
     assert int(meta["step"]) > 0 and "seed" in meta
 
 
@@ -73,12 +77,26 @@ def test_unknown_name_lists_the_available_models():
         zoo.build("sprites-nope")
 
 
-def test_report_writes_exactly_the_documented_keys(tmp_path):
+def test_the_regressor_weights_are_loaded_by_the_regressor_code_not_zoo_build():
+    assert "sprites-style-regressor" not in zoo.generative()
+    with pytest.raises(KeyError, match="load_regressor"):
+        zoo.build("sprites-style-regressor")
+
+
+def test_the_zoo_command_line_lists_the_models_and_points_to_the_moved_report(capsys):
     from latentwidgets.zoo.__main__ import main
-    from latentwidgets.zoo.report import KEYS
+
+    assert main(["list"]) == 0
+    assert "sprites-style" in capsys.readouterr().out
+    assert main(["report", "--n", "40"]) == 2
+    assert "python -m latentwidgets.evaluate.zoo_report" in capsys.readouterr().err
+
+
+def test_report_writes_exactly_the_documented_keys(tmp_path):
+    from latentwidgets.evaluate.zoo_report import KEYS, main
 
     out = tmp_path / "report.json"
-    assert main(["report", "--json", str(out), "--n", "40", "--timing-repeats", "1"]) == 0
+    assert main(["--json", str(out), "--n", "40", "--timing-repeats", "1"]) == 0
     report = json.loads(out.read_text())
     assert sorted(report) == sorted(GENERATIVE)
     for name, row in report.items():
@@ -92,8 +110,8 @@ def test_report_writes_exactly_the_documented_keys(tmp_path):
 def test_style_export_calibrates_sampling_sharpness(tmp_path):
     """``--steps 0`` only exports; the exported copy carries the calibrated edge sharpness (never
     below 1) with its figures in the metadata, while the resume checkpoint keeps training's 1."""
+    from latentwidgets._checkpoint import load_modules
     from latentwidgets.zoo import train_style
-    from latentwidgets.zoo.training import load_modules, read_meta
 
     ckpt, out = tmp_path / "ckpt.safetensors", tmp_path / "g.safetensors"
     assert train_style.main(["--steps", "0", "--ckpt", str(ckpt), "--export", str(out), "--threads", "1"]) == 0

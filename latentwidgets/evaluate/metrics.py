@@ -1,32 +1,26 @@
-"""Measurements shared by tests, benchmarks and notebooks: torch in, numbers out.
+"""Realism of images on the sprites world, shared by tests, benchmarks and notebooks: torch in, numbers out.
 
-Realism and fidelity on the sprites world (all images ``[N, 3, 64, 64]`` in [0, 1])::
+Sprite-FID, per-factor Wasserstein-1 and the clean-object rate (all images ``[N, 3, 64, 64]`` in [0, 1])::
 
-    from latentwidgets import metrics
+    from latentwidgets.evaluate import metrics
     from latentwidgets.zoo import sprites
     real, _ = sprites.sample(1000, seed=1)
     metrics.sprite_fid(fake, real)          # Frechet distance of sprites-features (lower = more real)
     metrics.factor_w1(fake, real)           # {'x': ..., 'hue': ...}: 1-D Wasserstein-1 per factor
     metrics.clean_object_rate(fake)         # fraction of images holding exactly one clean object
-
-Other helpers append their functions below the sprites-realism block.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
-
 import torch
 
-# ================================================================================================
-# sprites realism: sprite-FID, factor distances, clean-object rate
+from ..zoo import sprites
+from ..zoo.features_net import features_network
 
 #: factors that ``factor_w1`` compares, all read by ``sprites.measure``
-W1_FACTORS = ("x", "y", "scale", "hue", "bg_hue", "bg_value")
+W1_FACTORS = sprites.MEASURED_FACTORS
 #: factors living on a circle of circumference 1 (compared with the circular Wasserstein-1)
-CIRCULAR_FACTORS = ("hue", "bg_hue")
-
-_FEATURE_NETS: Dict[str, torch.nn.Module] = {}
+CIRCULAR_FACTORS = sprites.CIRCULAR_FACTORS
 
 
 def _check_images(images: torch.Tensor, what: str = "images", min_n: int = 2) -> torch.Tensor:
@@ -36,14 +30,6 @@ def _check_images(images: torch.Tensor, what: str = "images", min_n: int = 2) ->
     if images.shape[0] < min_n:
         raise ValueError(f"{what} needs at least {min_n} image(s) (to compare distributions); got {images.shape[0]}")
     return images
-
-
-def _features_net(device: torch.device) -> torch.nn.Module:
-    key = str(device)
-    if key not in _FEATURE_NETS:
-        from .zoo import build
-        _FEATURE_NETS[key] = build("sprites-features").to(device).eval()
-    return _FEATURE_NETS[key]
 
 
 @torch.no_grad()
@@ -58,7 +44,7 @@ def sprite_features(images: torch.Tensor, batch_size: int = 250) -> torch.Tensor
     if tuple(images.shape[1:]) != (3, 64, 64):
         raise ValueError(f"sprite_features expects 64x64 images; got {tuple(images.shape)} "
                          "(resize with torch.nn.functional.interpolate first)")
-    net = _features_net(images.device)
+    net = features_network(images.device)
     out = [net.features(images[i:i + batch_size].float()).double().cpu()
            for i in range(0, images.shape[0], batch_size)]
     return torch.cat(out)
@@ -69,7 +55,7 @@ def _sqrtm_psd(c: torch.Tensor) -> torch.Tensor:
     return (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
 
 
-def feature_stats(features: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def feature_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean ``[D]`` and covariance ``[D, D]`` (float64) of features ``[N, D]``."""
     f = features.double()
     mu = f.mean(0)
@@ -77,7 +63,7 @@ def feature_stats(features: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     return mu, d.T @ d / (f.shape[0] - 1)
 
 
-def frechet_distance(stats_a: Tuple[torch.Tensor, torch.Tensor], stats_b: Tuple[torch.Tensor, torch.Tensor]) -> float:
+def frechet_distance(stats_a: tuple[torch.Tensor, torch.Tensor], stats_b: tuple[torch.Tensor, torch.Tensor]) -> float:
     """Frechet distance between Gaussians ``(mu, cov)``:
     ``|mu_a - mu_b|^2 + tr(C_a) + tr(C_b) - 2 tr((C_a^1/2 C_b C_a^1/2)^1/2)``.
 
@@ -145,7 +131,7 @@ def wasserstein1(a: torch.Tensor, b: torch.Tensor, circular: bool = False) -> fl
 
 
 def factor_w1(images: torch.Tensor, real_images: torch.Tensor,
-              real_factors: Optional[Dict[str, torch.Tensor]] = None) -> Dict[str, float]:
+              real_factors: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
     """Per-factor Wasserstein-1 between the factors :func:`sprites.measure` reads from ``images`` and
     from ``real_images`` (both ``[N, 3, 64, 64]`` in [0, 1]).
 
@@ -156,8 +142,6 @@ def factor_w1(images: torch.Tensor, real_images: torch.Tensor,
 
     >>> factor_w1(fake, real)["x"] * 64      # in pixels
     """
-    from .zoo import sprites
-
     fake = sprites.measure(_check_images(images))
     real = real_factors if real_factors is not None else sprites.measure(_check_images(real_images, "real_images"))
     return {k: wasserstein1(fake[k], real[k], circular=k in CIRCULAR_FACTORS) for k in W1_FACTORS}
@@ -172,12 +156,7 @@ def clean_object_rate(images: torch.Tensor) -> float:
 
     >>> clean_object_rate(sprites.sample(100, seed=0)[0])   # 1.0
     """
-    from .zoo import sprites
-
     if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3 or images.shape[0] == 0:
         raise ValueError("clean_object_rate expects images [N, 3, H, W] in [0, 1] with N >= 1")
     return float(sprites.measure(images)["clean"].mean())
 
-
-# ================================================================================================
-# (other metrics are appended below this line)

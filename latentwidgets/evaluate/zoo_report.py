@@ -1,11 +1,11 @@
 """The zoo's quality report: size, speed and realism of each generative zoo model, with targets.
 
-    python -m latentwidgets.zoo report --json report.json          # 1,000 samples per figure
-    python -m latentwidgets.zoo report --n 200 --models sprites-vae
+    python -m latentwidgets.evaluate.zoo_report --json report.json          # 1,000 samples per figure
+    python -m latentwidgets.evaluate.zoo_report --n 200 --models sprites-vae
 
 or from Python::
 
-    from latentwidgets.zoo.report import quality_report, format_report
+    from latentwidgets.evaluate.zoo_report import quality_report, format_report
     rows = quality_report(n=1000)          # {model_name: {params, weights_mb, ...}}
     print(format_report(rows))
 
@@ -22,16 +22,20 @@ fixed, so a report is reproducible for given weights.
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Dict, Iterable, Optional
 
 import torch
 from tqdm.auto import tqdm
 
-from .. import metrics
-from . import available, build, weights_path, sprites
+from ..models.decoder import DecoderModel
+from ..models.zoo_style import ZooStyleModel
+from ..zoo import available, build, sprites, weights_path
+from . import metrics
 
 KEYS = ("params", "weights_mb", "ms_per_image_b1", "ms_per_image_b64", "factor_w1", "clean_object_rate",
         "sprite_fid", "sprite_fid_real_vs_real", "sprite_fid_untrained")
@@ -41,7 +45,7 @@ SAMPLE_SEED = 7
 INIT_SEED = 0
 
 #: targets per model: key -> (kind, reference key or None, factor); kind '>=' or '<='
-TARGETS: Dict[str, Dict[str, list]] = {
+TARGETS: dict[str, dict[str, list]] = {
     "sprites-style": {
         "clean_object_rate": [(">=", None, 0.9)],
         "sprite_fid": [("<=", "sprite_fid_real_vs_real", 5.0), ("<=", "sprite_fid_untrained", 0.1)],
@@ -52,10 +56,8 @@ TARGETS: Dict[str, Dict[str, list]] = {
 def _wrap(name: str, net: torch.nn.Module):
     """The LatentModel adapter of zoo model ``name`` around ``net`` (trained or at random init)."""
     if name == "sprites-style":
-        from ..models.zoo_style import ZooStyleModel
         return ZooStyleModel(net, name=name)
     if name == "sprites-vae":
-        from ..models.decoder import DecoderModel
         return DecoderModel(net.decoder, z_dim=net.z_dim, name=name, output_range=(0.0, 1.0))
     raise KeyError(f"{name!r} is not a generative zoo model; choose from {list(GENERATIVE)}")
 
@@ -78,9 +80,9 @@ def _ms_per_image(model, batch: int, repeats: int) -> float:
     return 1000 * sorted(times)[len(times) // 2] / batch
 
 
-def _check_targets(name: str, row: dict) -> Dict[str, list]:
+def _check_targets(name: str, row: dict) -> dict[str, list]:
     """key -> list of (text, passed) for the targets of model ``name``."""
-    out: Dict[str, list] = {}
+    out: dict[str, list] = {}
     for key, targets in TARGETS.get(name, {}).items():
         for kind, ref, factor in targets:
             bound = factor if ref is None else factor * row[ref]
@@ -90,8 +92,8 @@ def _check_targets(name: str, row: dict) -> Dict[str, list]:
     return out
 
 
-def quality_report(n: int = 1000, models: Optional[Iterable[str]] = None, timing_repeats: int = 7,
-                   progress: bool = True) -> Dict[str, dict]:
+def quality_report(n: int = 1000, models: Iterable[str] | None = None, timing_repeats: int = 7,
+                   progress: bool = True) -> dict[str, dict]:
     """Measure every generative zoo model (or ``models``); returns ``{name: {KEYS...}}``.
 
     ``n`` samples and ``n`` real scenes per figure (1,000 for the published report; fewer for a quick
@@ -111,7 +113,7 @@ def quality_report(n: int = 1000, models: Optional[Iterable[str]] = None, timing
     stats_b = metrics.feature_stats(metrics.sprite_features(real_b))
     fid_rr = metrics.frechet_distance(stats_a, stats_b)
     real_measured = sprites.measure(real_a)
-    out: Dict[str, dict] = {}
+    out: dict[str, dict] = {}
     for name in tqdm(names, desc="zoo report", disable=not progress):
         net = build(name)
         model = _wrap(name, net)
@@ -123,7 +125,8 @@ def quality_report(n: int = 1000, models: Optional[Iterable[str]] = None, timing
             "weights_mb": round(weights_path(name).stat().st_size / 1e6, 4),
             "ms_per_image_b1": round(_ms_per_image(model, 1, timing_repeats * 3), 4),
             "ms_per_image_b64": round(_ms_per_image(model, 64, timing_repeats), 4),
-            "factor_w1": {k: round(v, 6) for k, v in metrics.factor_w1(samples, None, real_factors=real_measured).items()},
+            "factor_w1": {k: round(v, 6)
+                          for k, v in metrics.factor_w1(samples, None, real_factors=real_measured).items()},
             "clean_object_rate": metrics.clean_object_rate(samples),
             "sprite_fid": metrics.frechet_distance(metrics.feature_stats(metrics.sprite_features(samples)), stats_a),
             "sprite_fid_real_vs_real": fid_rr,
@@ -134,7 +137,7 @@ def quality_report(n: int = 1000, models: Optional[Iterable[str]] = None, timing
     return out
 
 
-def format_report(report: Dict[str, dict]) -> str:
+def format_report(report: dict[str, dict]) -> str:
     """A plain-text table per model: metric, value, target (with PASS/FAIL where a target exists)."""
     lines = []
     for name, row in report.items():
@@ -154,9 +157,12 @@ def format_report(report: Dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def main(json_path: Optional[str] = None, n: int = 1000, models: Optional[Iterable[str]] = None,
-         timing_repeats: int = 7) -> Dict[str, dict]:
-    """Run the report, print the table, and write JSON to ``json_path`` if given."""
+def run(json_path: str | None = None, n: int = 1000, models: Iterable[str] | None = None,
+        timing_repeats: int = 7) -> dict[str, dict]:
+    """Run the report, print the table, and write JSON to ``json_path`` if given.
+
+    >>> run("report.json", n=200, models=["sprites-vae"])
+    """
     report = quality_report(n=n, models=models, timing_repeats=max(1, timing_repeats))
     print(format_report(report))
     if json_path:
@@ -164,3 +170,20 @@ def main(json_path: Optional[str] = None, n: int = 1000, models: Optional[Iterab
         Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {json_path}")
     return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line: ``python -m latentwidgets.evaluate.zoo_report [--json PATH] [--n N] [--models ...]``."""
+    ap = argparse.ArgumentParser(prog="python -m latentwidgets.evaluate.zoo_report",
+                                 description="size, speed and realism of each generative zoo model")
+    ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    ap.add_argument("--n", type=int, default=1000, help="samples and real scenes per figure (default 1000)")
+    ap.add_argument("--timing-repeats", type=int, default=7, help="repeats of each speed measurement (median)")
+    ap.add_argument("--models", nargs="*", default=None, help="only these models (default: all generative ones)")
+    args = ap.parse_args(argv)
+    run(args.json, n=args.n, models=args.models, timing_repeats=args.timing_repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

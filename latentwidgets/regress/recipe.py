@@ -18,12 +18,15 @@ the regressor then fine-tunes to the new generator.
 
 Run (resumes from ``--ckpt`` when it exists; ``--export`` writes the shipped weights)::
 
-    python -m latentwidgets.zoo.train_regressor --threads 1 --minutes 35 \\
+    python -m latentwidgets.regress.recipe --threads 1 --minutes 35 \\
         --ckpt training/sprites-style-regressor.resume.safetensors \\
         --export latentwidgets/zoo/weights/sprites-style-regressor.safetensors
 
 Every ``--eval-every`` steps it prints the masked L1 of projections of held-out samples under Chai
 masks (``eval`` lines). ``--smoke`` runs a few steps into a temporary folder (what CI runs).
+
+Until issue 17 this recipe was ``latentwidgets.zoo.train_regressor``: the shipped file's metadata and
+the logs in ``training/`` keep that name.
 """
 
 from __future__ import annotations
@@ -34,9 +37,10 @@ import time
 import torch
 
 from .. import regress
+from .._checkpoint import read_meta
 from ..models import load
-from . import weights_path
-from .training import read_meta, recipe_args, recipe_parser
+from ..zoo import weights_path
+from ..zoo.training import recipe_args, recipe_parser
 
 SEED = 0
 BATCH = 16
@@ -69,14 +73,17 @@ def main(argv=None) -> int:
 
     model = load(args.generator)
     reg = regress.LatentRegressor.for_model(model, seed=SEED)
-    meta = {"recipe": "latentwidgets.zoo.train_regressor", "generator": args.generator,
+    meta = {"recipe": "latentwidgets.regress.recipe", "generator": args.generator,
             "generator_step": read_meta(weights_path(args.generator)).get("step"),
             "objective": "Chai et al. latent regression: weights x (latent MSE in std units, pixel MSE, "
                          "sprites-features perceptual distance); generated samples only, Chai masks; "
                          f"a share {args.collage} of pasted two-sample collages (known pixels only) from step 12177"}
     t0 = time.time()
     history: list = []
-    evaluate = lambda step, r: print("eval", f"step={step}", held_out_l1(model, r), flush=True)
+
+    def evaluate(step: int, r: regress.LatentRegressor) -> None:
+        print("eval", f"step={step}", held_out_l1(model, r), flush=True)
+
     weights = {term: getattr(args, f"{term}_weight") for term in regress.LOSS_WEIGHTS}
     try:
         reg = regress.train_regressor(model, args.steps, reg, batch=args.batch, lr=args.lr, seed=SEED,

@@ -1,7 +1,8 @@
 """The embedded default world: procedural sprites, tiny nets, and their shipped weights.
 
 Nothing here downloads anything: the weights ship inside the package as safetensors, each made by a
-committed recipe in this folder (``train_*.py``, see ``RECIPES``)::
+committed recipe (``train_*.py`` in this folder; the regressor's in ``latentwidgets.regress.recipe``;
+see ``RECIPES``)::
 
     from latentwidgets import zoo
     zoo.available()              # {'sprites-style': '...', 'sprites-vae': '...', 'sprites-features': '...', ...}
@@ -28,6 +29,9 @@ _DESCRIPTIONS: Dict[str, str] = {
 
 #: shipped networks that are not generators (no ``latentwidgets.load``, no place in the quality report)
 AUXILIARY = ("sprites-features", "sprites-style-regressor")
+#: shipped weights that :func:`build` does not build: their loader lives in a higher layer, which
+#: rebuilds the network from the file's metadata (``latentwidgets.regress.load_regressor``)
+WEIGHTS_ONLY = ("sprites-style-regressor",)
 
 #: the command that trained each shipped weight file (also stored in each file's metadata)
 RECIPES: Dict[str, str] = {
@@ -39,7 +43,7 @@ RECIPES: Dict[str, str] = {
     "sprites-features": "python -m latentwidgets.zoo.train_features --threads 1 --minutes 40 "
                         "--ckpt training/sprites-features.resume.safetensors "
                         "--export latentwidgets/zoo/weights/sprites-features.safetensors",
-    "sprites-style-regressor": "python -m latentwidgets.zoo.train_regressor --threads 1 --minutes 35 "
+    "sprites-style-regressor": "python -m latentwidgets.regress.recipe --threads 1 --minutes 35 "
                                "--ckpt training/sprites-style-regressor.resume.safetensors "
                                "--export latentwidgets/zoo/weights/sprites-style-regressor.safetensors  "
                                "(resumes; re-run after the sprites-style weights change)",
@@ -61,15 +65,6 @@ def _builders() -> Dict[str, Callable[[], nn.Module]]:
         out["sprites-features"] = build_features
     except ImportError:
         pass
-    try:
-        from ..regress import LatentRegressor
-
-        def regressor() -> nn.Module:
-            g = StyleGenerator(z_dim=Z_DIM)
-            return LatentRegressor(g.num_ws, g.w_dim, g.resolution, space="w", model_name="sprites-style")
-        out["sprites-style-regressor"] = regressor
-    except ImportError:
-        pass
     return out
 
 
@@ -81,8 +76,9 @@ def generative() -> Dict[str, str]:
 
 def available() -> Dict[str, str]:
     """Names of the embedded models whose weights ship with this install, with a description."""
+    buildable = set(_builders()) | set(WEIGHTS_ONLY)
     return {k: v for k, v in _DESCRIPTIONS.items() if (WEIGHTS_DIR / f"{k}.safetensors").exists()
-            and k in _builders()}
+            and k in buildable}
 
 
 def weights_path(name: str) -> Path:
@@ -97,9 +93,11 @@ def weights_path(name: str) -> Path:
 
 def build(name: str, untrained: bool = False) -> nn.Module:
     """The raw network of zoo model ``name`` with its shipped weights (random init if ``untrained``)."""
-    from .training import load_modules
+    from .._checkpoint import load_modules
 
     builders = _builders()
+    if name in WEIGHTS_ONLY:
+        raise KeyError(f"zoo.build does not build {name!r}: {_DESCRIPTIONS[name]}")
     if name not in builders:
         raise KeyError(f"unknown zoo model {name!r}; available: {sorted(available())}")
     net = builders[name]()

@@ -10,6 +10,7 @@ imperfect, which is what a realism distance must see::
 
     from latentwidgets.zoo.features_net import build_features
     net = build_features()              # random init; zoo.build("sprites-features") loads weights
+    net = features_network(device)      # the shipped net, frozen, one per device (sprite-FID, perceptual loss)
     feats = net.features(images)        # [B, 128]
     pred = net.predict(images)          # dict: shape, scale, x, y, bg_value, hue, bg_hue, rotation...
 """
@@ -17,7 +18,6 @@ imperfect, which is what a realism distance must see::
 from __future__ import annotations
 
 import math
-from typing import Dict
 
 import torch
 import torch.nn as nn
@@ -27,7 +27,7 @@ from . import sprites
 FEATURE_DIM = 128
 CORRUPTIONS = ("none", "blur", "noise", "warp", "blobs", "ghost", "shading")
 #: name -> (start, end) columns of the output vector
-HEADS: Dict[str, tuple] = {}
+HEADS: dict[str, tuple] = {}
 _sizes = [("shape", 3), ("regress", 4), ("hue", 2), ("bg_hue", 2), ("rot1", 2), ("rot2", 2), ("rot4", 2),
           ("corruption", len(CORRUPTIONS)), ("strength", 1)]
 _o = 0
@@ -65,7 +65,7 @@ class SpritesFeatures(nn.Module):
         return self.head(self.features(x))
 
     @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Factor estimates (dict of ``[B]``), in the units of :mod:`sprites`, plus ``corruption``
         (index into :data:`CORRUPTIONS`) and ``strength`` (0..1)."""
         return decode(self(x))
@@ -75,10 +75,10 @@ def _angle(cs: torch.Tensor) -> torch.Tensor:
     return torch.atan2(cs[:, 1], cs[:, 0])
 
 
-def decode(out: torch.Tensor) -> Dict[str, torch.Tensor]:
+def decode(out: torch.Tensor) -> dict[str, torch.Tensor]:
     """Turn raw outputs ``[B, N_OUT]`` into factor estimates (see :meth:`SpritesFeatures.predict`)."""
     h = {k: out[:, a:b] for k, (a, b) in HEADS.items()}
-    res: Dict[str, torch.Tensor] = {"shape": h["shape"].argmax(1)}
+    res: dict[str, torch.Tensor] = {"shape": h["shape"].argmax(1)}
     for i, k in enumerate(REGRESSED):
         lo, hi = sprites.RANGES[k]
         res[k] = lo + (h["regress"][:, i] + 1) / 2 * (hi - lo)
@@ -97,3 +97,20 @@ def build_features(feature_dim: int = FEATURE_DIM) -> SpritesFeatures:
     torch.Size([2, 128])
     """
     return SpritesFeatures(feature_dim)
+
+
+_SHIPPED: dict[str, SpritesFeatures] = {}
+
+
+def features_network(device: str | torch.device = "cpu") -> SpritesFeatures:
+    """The shipped ``sprites-features`` net on ``device``, in eval mode with frozen weights (gradients
+    flow to the images only); built once per device and shared by the sprite-FID
+    (:mod:`latentwidgets.evaluate.metrics`) and the regressor's perceptual loss.
+
+    >>> features_network("cpu").features(images)        # [B, 128]
+    """
+    key = str(device)
+    if key not in _SHIPPED:
+        from . import build
+        _SHIPPED[key] = build("sprites-features").to(device).eval().requires_grad_(False)
+    return _SHIPPED[key]

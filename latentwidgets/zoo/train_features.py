@@ -30,9 +30,10 @@ from typing import Dict, Tuple
 import torch
 import torch.nn.functional as F
 
+from .._checkpoint import checkpoint, resume, time_boxed
 from . import sprites
 from .features_net import CORRUPTIONS, HEADS, REGRESSED, SpritesFeatures, build_features
-from .training import checkpoint, log_line, recipe_args, recipe_parser, resume, time_boxed
+from .training import log_line, recipe_args, recipe_parser
 
 SEED = 0
 BATCH = 64

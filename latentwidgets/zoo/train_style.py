@@ -47,10 +47,11 @@ import time
 import torch
 import torch.nn.functional as F
 
+from .._checkpoint import checkpoint, resume, time_boxed
 from . import sprites
 from .style_net import StyleGenerator
 from .teacher import Z_DIM, teacher_factors, teacher_images
-from .training import EMA, checkpoint, log_line, recipe_args, recipe_parser, resume, time_boxed
+from .training import EMA, log_line, recipe_args, recipe_parser
 
 SEED = 0
 BATCH = 48

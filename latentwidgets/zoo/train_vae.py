@@ -31,8 +31,9 @@ import time
 
 import torch
 
+from .._checkpoint import checkpoint, resume, time_boxed
 from . import sprites
-from .training import checkpoint, log_line, recipe_args, recipe_parser, resume, time_boxed
+from .training import log_line, recipe_args, recipe_parser
 from .vae_net import SpritesVAE, build_vae
 
 SEED = 0
