@@ -302,3 +302,44 @@ def test_closed_form_sigma_is_the_std_of_the_projections():
     d = closed_form_directions(model, n_components=3, sigma_samples=3000, seed=2)
     _, w = sample_latents(model, 3000, seed=2)
     assert torch.allclose(d.sigma, (w @ d.vectors.t()).std(0), rtol=1e-4)
+
+
+# ------------------------------------------------------------------------------ conditional models
+class _ClassShifted(torch.nn.Module):
+    """forward(z [B, 6], labels [B]): layer 'mixed' = linear in z plus a large per-class offset."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = torch.nn.Embedding(4, 24)
+        with torch.no_grad():
+            self.embed.weight.mul_(20.0)
+        self.fc = torch.nn.Linear(6, 24)
+        self.mixed = torch.nn.Identity()
+        self.out = torch.nn.Linear(24, 3 * 4 * 4)
+
+    def forward(self, z, labels):
+        return torch.sigmoid(self.out(self.mixed(self.fc(z) + self.embed(labels)))).view(-1, 3, 4, 4)
+
+
+def test_pca_fits_one_class_or_across_classes_and_records_which():
+    from latentwidgets.models import load
+
+    model = load(_ClassShifted())
+    assert model.num_classes == 4
+    kw = dict(n_components=3, n_samples=3000, regression_samples=1000, layer="mixed", progress=False)
+    model.set_class(2)
+    one = pca_directions(model, **kw)
+    across = pca_directions(model, classes="all", **kw)
+    again = pca_directions(model, classes="all", batch_size=250, **kw)
+    assert one.info["classes"] == 2 and across.info["classes"] == "all" and across.options["classes"] == "all"
+    # the class offsets add variance only when classes vary across samples
+    assert across.info["total_variance"] > 5 * one.info["total_variance"]
+    assert torch.allclose(across.state["act_components"], again.state["act_components"], atol=1e-4)
+    assert model.class_index == 2                       # fitting across classes leaves the current class
+    one_z = pca_directions(model, space="z", n_components=2, n_samples=500, progress=False)
+    assert one_z.info["classes"] == 2
+    with pytest.raises(ValueError, match="class-conditional"):
+        pca_directions(planted_decoder(), classes="all", n_samples=100, progress=False)
+    with pytest.raises(ValueError, match="classes must be"):
+        pca_directions(model, classes="some", n_samples=100, progress=False)

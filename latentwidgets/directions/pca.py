@@ -56,7 +56,7 @@ from typing import Any
 import torch
 
 from .record import Directions
-from .sampling import CHUNK, check_count, latent_batches
+from .sampling import CHUNK, check_classes, check_count, class_provenance, latent_batches
 from .streaming import CovarianceSketch, CovarianceSums, CrossSums, check_memory, random_basis, rank_and_world
 
 #: widest activation the exact covariance estimator handles by default (a D x D float64 matrix)
@@ -215,10 +215,22 @@ def _memory_plan(estimator: str, dim: int, n: int, k: int, batch: int, sketch_si
             "use estimator='sketch' (memory independent of n_samples) or fewer n_samples")
 
 
+def _first_batch_mean(model: Any, n: int, seed: int, batch: int, classes: str | None,
+                     take: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Mean of ``take(z, lat)`` over the stream's first batch: the shift every rank subtracts."""
+    stream = latent_batches(model, min(n, batch, CHUNK), seed, batch, classes=classes)
+    try:
+        z, lat = next(stream)
+        return take(z, lat).reshape(z.shape[0], -1).double().mean(0)
+    finally:
+        stream.close()
+
+
 def pca_directions(model: Any, n_components: int = 10, space: str | None = None, n_samples: int = 100_000,
                    batch_size: int | None = None, seed: int = 0, layer: str | None = None,
                    regression_samples: int = 10_000, estimator: str = "auto", niter: int = 6,
-                   sketch_size: int | None = None, passes: int = 1, progress: bool = True) -> Directions:
+                   sketch_size: int | None = None, passes: int = 1, classes: str | None = None,
+                   progress: bool = True) -> Directions:
     """GANSpace directions of ``model``.
 
     ``space``: ``"w"`` (default for models with a mapping network), ``"z"``, or ``"act"`` (default
@@ -227,7 +239,9 @@ def pca_directions(model: Any, n_components: int = 10, space: str | None = None,
     ``regression_samples`` fresh samples). Returns unit directions named ``"pca 0"``, ... with
     sigma = std of the projections; ``info`` holds the explained variance ratios.
     ``batch_size``: None sizes batches to about 128 MB of samples (at most 8192 rows).
-    ``estimator``, ``sketch_size``, ``passes``, ``niter``: see the module docstring.
+    ``estimator``, ``sketch_size``, ``passes``, ``niter``: see the module docstring. Class-conditional
+    models: ``classes=None`` fits the model's current class, ``classes="all"`` fits across classes
+    (each sample's class drawn from its seed); ``info["classes"]`` records which.
 
         d = pca_directions(latentwidgets.load("sprites-style"), n_components=10, n_samples=100_000)
     """
@@ -237,11 +251,18 @@ def pca_directions(model: Any, n_components: int = 10, space: str | None = None,
     if estimator not in ("auto", "covariance", "sketch", "lowrank"):
         raise ValueError(f"unknown estimator {estimator!r}; choose 'auto', 'covariance', 'sketch' or 'lowrank'")
     space = _resolve_space(model, space, layer)
+    check_classes(model, classes)
     rank, world = rank_and_world()
     shard = (rank, world)
     show = progress and rank == 0
     opts = {"n_components": n_components, "space": space, "n_samples": n_samples, "seed": seed,
             "layer": layer, "estimator": estimator, "niter": niter}
+    extra: dict[str, Any] = {}
+    if getattr(model, "num_classes", 0) > 0:
+        opts["classes"] = classes
+        extra["classes"] = class_provenance(model, classes)
+    if world > 1:
+        extra["world_size"] = world
 
     if space in ("w", "z"):
         bs = batch_size or CHUNK
@@ -251,11 +272,11 @@ def pca_directions(model: Any, n_components: int = 10, space: str | None = None,
         need, fix = _memory_plan(est, dim, n_samples, n_components, bs, size)
         check_memory(need, model.device, fix)
         # the shift every rank subtracts: the mean of the stream's first batch (as a single process would take)
-        z0 = model.sample_z(min(n_samples, bs, CHUNK), seed)
-        shift = (model.to_synthesis(z0) if space == "w" else z0).reshape(z0.shape[0], -1).double().mean(0)
+        shift = _first_batch_mean(model, n_samples, seed, bs, classes, lambda z, lat: lat if space == "w" else z)
 
         def batches():
-            for z, lat in latent_batches(model, n_samples, seed, bs, show, desc=f"PCA on {space}", shard=shard):
+            for z, lat in latent_batches(model, n_samples, seed, bs, show, desc=f"PCA on {space}", shard=shard,
+                                         classes=classes):
                 yield lat if space == "w" else z
         out = streaming_pca(batches if est == "sketch" else batches(), n_components, est, niter, sketch_size,
                             passes, seed, shift if est != "lowrank" else None)
@@ -267,8 +288,7 @@ def pca_directions(model: Any, n_components: int = 10, space: str | None = None,
                 "total_variance": out["total_variance"], "estimator": est}
         if est == "sketch":
             info.update(sketch_size=out["sketch_size"], passes=out["passes"])
-        if world > 1:
-            info["world_size"] = world
+        info.update(extra)
         return Directions(
             vectors=comps.float(), space=space, sigma=sigma.float(), names=[f"pca {i}" for i in range(k)],
             layers=None, method="pca", options=opts, samples=out["n"], seed=seed, model_id=model.name,
@@ -293,12 +313,11 @@ def pca_directions(model: Any, n_components: int = 10, space: str | None = None,
     need, fix = _memory_plan(est, dim, n_samples, n_components, bs, size)
     check_memory(need, model.device, fix)
 
-    z0 = model.sample_z(min(n_samples, bs, CHUNK), seed)  # the shift: the stream's first batch's mean
-    shift = model.activations(model.to_synthesis(z0), layer).reshape(z0.shape[0], -1).double().mean(0)
-    del z0
+    shift = _first_batch_mean(model, n_samples, seed, bs, classes, lambda z, lat: model.activations(lat, layer))
 
     def act_batches():
-        for _, lat in latent_batches(model, n_samples, seed, bs, show, desc=f"PCA on {layer}", shard=shard):
+        for _, lat in latent_batches(model, n_samples, seed, bs, show, desc=f"PCA on {layer}", shard=shard,
+                                     classes=classes):
             yield model.activations(lat, layer).reshape(lat.shape[0], -1)
 
     out = streaming_pca(act_batches if est == "sketch" else act_batches(), n_components, est, niter, size,
@@ -311,7 +330,8 @@ def pca_directions(model: Any, n_components: int = 10, space: str | None = None,
     # least squares from the standardised PCA coordinates to the latent, from mergeable sums
     cross = CrossSums(k, model.w_dim, device=model.device)
     dev_comps, dev_mean, dev_std = comps.to(model.device), mean.to(model.device), act_std.to(model.device)
-    for _, lat in latent_batches(model, regression_samples, seed + 1, bs, show, desc="regression", shard=shard):
+    for _, lat in latent_batches(model, regression_samples, seed + 1, bs, show, desc="regression", shard=shard,
+                                 classes=classes):
         a = model.activations(lat, layer).reshape(lat.shape[0], -1).float()
         cross.update(((a - dev_mean) @ dev_comps.t()) / dev_std, lat.reshape(lat.shape[0], -1))
     cross.reduce_across_ranks()
@@ -333,8 +353,7 @@ def pca_directions(model: Any, n_components: int = 10, space: str | None = None,
             "regression_r2": r2}
     if est == "sketch":
         info.update(sketch_size=out["sketch_size"], passes=out["passes"])
-    if world > 1:
-        info["world_size"] = world
+    info.update(extra)
     return Directions(
         vectors=vecs, space=lat_space, sigma=sigma, names=[f"pca {i}" for i in range(k)], layers=None,
         method="pca", options=opts, samples=out["n"], seed=seed, model_id=model.name,

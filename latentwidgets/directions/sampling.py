@@ -11,10 +11,20 @@ equal the single-process ones up to float rounding::
         ...   # z [b, z_dim]; lat = model.to_synthesis(z) [b, w_dim]
     for z, lat in latent_batches(model, 100_000, seed=0, shard=rank_and_world()):
         ...   # this rank's share
+
+Class-conditional models (``model.num_classes > 0``): ``classes=None`` samples the model's current
+class (``set_class``); ``classes="all"`` draws each sample's class from its seed (uniform over the
+classes, chunk ``j``'s labels from seed ``seed + j * 1000003 + CLASS_SEED_OFFSET``) and yields every
+batch inside ``model.using_classes(labels)``, so whatever the caller synthesises from that batch
+before asking for the next one uses each sample's own class::
+
+    for z, lat in latent_batches(biggan, 10_000, classes="all"):
+        acts = biggan.activations(lat, "layer")   # sample b with its own class
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import torch
@@ -22,6 +32,35 @@ from tqdm.auto import tqdm
 
 CHUNK = 8192
 _SEED_STRIDE = 1_000_003
+CLASS_SEED_OFFSET = 7_777_777
+
+
+def check_classes(model, classes: str | None) -> str | None:
+    """Validate ``classes`` (None: the model's current class; ``"all"``: one class per sample from its seed)."""
+    if classes not in (None, "all"):
+        raise ValueError(f"classes must be None (the model's current class) or 'all' (each sample's class drawn "
+                         f"from its seed); got {classes!r}")
+    if classes == "all" and getattr(model, "num_classes", 0) <= 0:
+        raise ValueError(f"classes='all' needs a class-conditional model; {getattr(model, 'name', 'this model')} "
+                         "has no classes (num_classes is 0): leave classes=None")
+    return classes
+
+
+def class_provenance(model, classes: str | None) -> str | int | list | None:
+    """What a record says about classes: None (unconditional), ``"all"``, the current class index, or
+    the current class vector as a list (a mixture)."""
+    if getattr(model, "num_classes", 0) <= 0:
+        return None
+    if classes == "all":
+        return "all"
+    index = model.class_index
+    return index if index is not None else model.class_vector.tolist()
+
+
+def chunk_labels(model, j: int, m: int, seed: int) -> torch.Tensor:
+    """Class indices ``[m]`` of chunk ``j`` (drawn for the whole chunk, so they do not depend on ``m``)."""
+    g = torch.Generator().manual_seed(int(seed) + j * _SEED_STRIDE + CLASS_SEED_OFFSET)
+    return torch.randint(model.num_classes, (CHUNK,), generator=g)[:m]
 
 
 def check_count(n: int, what: str = "n_samples", minimum: int = 2) -> int:
@@ -40,10 +79,12 @@ def shard_size(n: int, shard: tuple[int, int]) -> int:
 
 
 def latent_batches(model, n: int, seed: int = 0, batch_size: int = 4096, progress: bool = False,
-                   desc: str = "sampling", shard: tuple[int, int] | None = None
+                   desc: str = "sampling", shard: tuple[int, int] | None = None, classes: str | None = None
                    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(z, synthesis_latent)`` batches covering ``n`` seeded samples (see module docstring),
-    or this rank's share of them with ``shard=(rank, world_size)``."""
+    or this rank's share of them with ``shard=(rank, world_size)``; ``classes="all"``: one class per
+    sample, active while the caller holds the batch."""
+    check_classes(model, classes)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     rank, world = shard if shard is not None else (0, 1)
@@ -60,10 +101,13 @@ def latent_batches(model, n: int, seed: int = 0, batch_size: int = 4096, progres
                 j += 1
                 continue
             z_chunk = model.sample_z(m, seed=int(seed) + j * _SEED_STRIDE)
+            labels = chunk_labels(model, j, m, seed) if classes == "all" else None
             for i in range(0, m, batch_size):
                 z = z_chunk[i:i + batch_size]
-                lat = model.to_synthesis(z)
-                yield z, lat
+                with (model.using_classes(labels[i:i + batch_size]) if labels is not None
+                      else contextlib.nullcontext()):
+                    lat = model.to_synthesis(z)
+                    yield z, lat
                 bar.update(z.shape[0])
             done += m
             j += 1
