@@ -16,12 +16,9 @@ import torch.nn as nn
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-try:  # helper H1a moves the shared adapter configs into the package
-    from latentwidgets.testing import adapter_configs as cfgs  # noqa: E402
-except ImportError:
-    import adapter_configs as cfgs  # noqa: E402  (tests/ is on sys.path under pytest's rootdir conftest)
 from latentwidgets.models import load  # noqa: E402
 from latentwidgets.models.conditional_decoder import ConditionalDecoderModel  # noqa: E402
+from latentwidgets.testing import adapter_configs as cfgs  # noqa: E402
 
 NZ, CLASSES = 12, 5
 

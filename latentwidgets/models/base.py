@@ -105,8 +105,9 @@ class LatentModel:
         return self
 
     def __repr__(self) -> str:
+        classes = f", num_classes={self.num_classes}" if self.num_classes else ""
         return (f"{type(self).__name__}(name={self.name!r}, z_dim={self.z_dim}, w_dim={self.w_dim}, "
-                f"num_layers={self.num_layers}, resolution={self.resolution}, device={self.device})")
+                f"num_layers={self.num_layers}, resolution={self.resolution}{classes}, device={self.device})")
 
     # -------------------------------------------------------------------------------- latents
     def sample_z(self, n: int, seed: int = 0) -> torch.Tensor:
