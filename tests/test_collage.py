@@ -18,7 +18,7 @@ import traitlets
 
 import latentwidgets as lw
 from latentwidgets.widgets import CollageCanvas
-from latentwidgets.widgets.collage import composite, rasterize
+from latentwidgets.regress.collage import composite, rasterize
 from latentwidgets.widgets.esm import esm_source
 from latentwidgets.widgets.transport import decode_frame
 

@@ -7,18 +7,11 @@ pixels (at the same place) into the collage, painting on the collage (or in "era
 pixels unknown again (inpainting: the regressor sees the hole as unknown), and the projection
 ``model.synthesize(regressor.project(collage, mask))`` follows while you paint.
 
-The collage is a list of operations (``.ops``), each a dict:
-
-- ``{"tool": "brush", "source": k | None, "radius": r, "points": [[x, y], ...]}``: every pixel whose
-  centre lies within ``r`` of the polyline (image pixels; a pixel's centre is ``(i + 0.5, j + 0.5)``);
-- ``{"tool": "rect", "source": k | None, "x0", "y0", "x1", "y1"}``: pixel centres inside the box
-  (``rect(0, 0, 0, 32, 64)`` takes columns 0..31);
-- ``{"tool": "fill", "source": k | None}``: every pixel.
-
-``source`` None erases. Later operations paint over earlier ones. The front end rasterises strokes
-with the same rule as :func:`rasterize` (``static/collage.js``), draws them at once, and sends the
-operation list through the shared frame transport (one request in flight, latest wins), so painting
-never builds a backlog in the kernel::
+The collage is a list of operations (``.ops``: brush strokes, rectangles, fills; ``source`` None
+erases), whose geometry (rasterising, pasting, the mask) lives in :mod:`latentwidgets.regress.collage`;
+this widget holds the painting state and the view settings. The front end rasterises strokes with the
+same rule (``static/collage.js``), draws them at once, and sends the operation list through the shared
+frame transport (one request in flight, latest wins), so painting never builds a backlog in the kernel::
 
     import latentwidgets as lw
     model = lw.load("sprites-style")
@@ -38,135 +31,11 @@ import torch
 import traitlets as t
 
 from ..models.base import LatentModel
+from ..regress.collage import UNKNOWN, Op, check_op, composite, rasterize
 from .base import FrameWidget
 from .esm import css_source, esm_source
 
-__all__ = ["CollageCanvas", "rasterize", "composite", "coverage", "check_op"]
-
-TOOLS = ("brush", "rect", "fill")
-UNKNOWN = -1
-Op = Dict[str, Any]
-
-
-# ---------------------------------------------------------------------------------- operations
-def _finite(value: Any, what: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number; got {value!r}") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{what} must be finite; got {value!r}")
-    return v
-
-
-def check_op(op: Any, n_sources: int) -> Op:
-    """A clean copy of one collage operation, or a ValueError naming what is wrong.
-
-        check_op({"tool": "rect", "source": 0, "x0": 0, "y0": 0, "x1": 32, "y1": 64}, n_sources=2)
-    """
-    if not isinstance(op, dict):
-        raise ValueError(f"a collage operation is a dict with a 'tool' ({', '.join(TOOLS)}); got {op!r}")
-    tool = op.get("tool")
-    if tool not in TOOLS:
-        raise ValueError(f"collage operation tool must be one of {TOOLS}; got {tool!r}")
-    source = op.get("source")
-    if source is not None:
-        if isinstance(source, bool) or not isinstance(source, (int, float)) or int(source) != source:
-            raise ValueError(f"collage operation source must be a source index or None (erase); got {source!r}")
-        source = int(source)
-        if not 0 <= source < n_sources:
-            raise ValueError(f"source {source} does not exist: this collage has sources 0..{n_sources - 1}")
-    out: Op = {"tool": tool, "source": source}
-    if tool == "brush":
-        radius = _finite(op.get("radius"), "brush radius")
-        if radius <= 0:
-            raise ValueError(f"brush radius must be > 0 pixels; got {radius}")
-        points = op.get("points")
-        if not isinstance(points, (list, tuple)) or not points:
-            raise ValueError("a brush operation needs 'points': a non-empty list of [x, y] in image pixels")
-        clean = []
-        for p in points:
-            if not isinstance(p, (list, tuple)) or len(p) != 2:
-                raise ValueError(f"brush points are [x, y] pairs in image pixels; got {p!r}")
-            clean.append([_finite(p[0], "point x"), _finite(p[1], "point y")])
-        out.update(radius=radius, points=clean)
-    elif tool == "rect":
-        for key in ("x0", "y0", "x1", "y1"):
-            out[key] = _finite(op.get(key), f"rect {key}")
-    return out
-
-
-def coverage(op: Op, height: int, width: int) -> torch.Tensor:
-    """The pixels one (checked) operation paints: bool ``[H, W]``.
-
-        coverage({"tool": "fill", "source": 0}, 64, 64).all()   # True
-    """
-    out = torch.zeros(height, width, dtype=torch.bool)
-    if op["tool"] == "fill":
-        return out.fill_(True)
-    if op["tool"] == "rect":
-        x0, x1 = sorted((op["x0"], op["x1"]))
-        y0, y1 = sorted((op["y0"], op["y1"]))
-        xs = torch.arange(width, dtype=torch.float64) + 0.5
-        ys = torch.arange(height, dtype=torch.float64) + 0.5
-        return ((ys >= y0) & (ys <= y1))[:, None] & ((xs >= x0) & (xs <= x1))[None, :]
-    pts = torch.tensor(op["points"], dtype=torch.float64)
-    r = float(op["radius"])
-    # only the pixels of the stroke's bounding box can be covered
-    i0, j0 = (max(0, math.floor(float(v) - r - 1)) for v in pts.min(0).values)
-    i1, j1 = (min(n - 1, math.ceil(float(v) + r)) for v, n in zip(pts.max(0).values, (width, height)))
-    if i0 > i1 or j0 > j1:
-        return out
-    ys, xs = torch.meshgrid(torch.arange(j0, j1 + 1, dtype=torch.float64) + 0.5,
-                            torch.arange(i0, i1 + 1, dtype=torch.float64) + 0.5, indexing="ij")
-    a = pts if len(pts) == 1 else pts[:-1]
-    b = pts if len(pts) == 1 else pts[1:]
-    # distance from every pixel centre to every segment [a, b] (the same arithmetic as collage.js)
-    px, py = xs.reshape(1, -1), ys.reshape(1, -1)
-    ax, ay, bx, by = a[:, :1], a[:, 1:], b[:, :1], b[:, 1:]
-    dx, dy = bx - ax, by - ay
-    len2 = dx * dx + dy * dy
-    tt = torch.where(len2 > 0, ((px - ax) * dx + (py - ay) * dy) / len2.clamp_min(1e-300), torch.zeros(()))
-    tt = tt.clamp(0, 1)
-    qx, qy = px - (ax + tt * dx), py - (ay + tt * dy)
-    out[j0:j1 + 1, i0:i1 + 1] = ((qx * qx + qy * qy) <= r * r).any(dim=0).view(xs.shape)
-    return out
-
-
-def rasterize(ops: Sequence[Op], n_sources: int, height: int, width: Optional[int] = None,
-              start: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Which source each collage pixel comes from: int64 ``[H, W]``, -1 where unknown.
-
-    ``start`` (a label map) continues from already rasterised operations.
-
-        labels = rasterize([{"tool": "rect", "source": 1, "x0": 0, "y0": 0, "x1": 32, "y1": 64}], 2, 64)
-        mask = labels >= 0
-    """
-    width = height if width is None else width
-    labels = start.clone() if start is not None else torch.full((height, width), UNKNOWN, dtype=torch.int64)
-    for op in ops:
-        op = check_op(op, n_sources)
-        labels[coverage(op, height, width)] = UNKNOWN if op["source"] is None else op["source"]
-    return labels
-
-
-def composite(sources: torch.Tensor, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Paste each source's labelled pixels: ``(collage [1, 3, H, W], mask [1, 1, H, W])``.
-
-    The collage is 0 where the mask is 0 (unknown), as the regressor's input expects.
-
-        collage, mask = composite(sources, rasterize(ops, len(sources), 64))
-    """
-    if sources.dim() != 4 or sources.shape[1] != 3:
-        raise ValueError(f"sources must be images [n, 3, H, W]; got {tuple(sources.shape)}")
-    if labels.shape != sources.shape[2:]:
-        raise ValueError(f"labels {tuple(labels.shape)} must match the sources' size {tuple(sources.shape[2:])}")
-    labels = labels.to(sources.device)
-    known = labels >= 0
-    idx = labels.clamp_min(0).view(1, 1, *labels.shape).expand(1, 3, *labels.shape)
-    gathered = sources.gather(0, idx)  # gathered[0, c, y, x] = sources[labels[y, x], c, y, x]
-    mask = known.view(1, 1, *labels.shape).to(sources.dtype)
-    return gathered * mask, mask
+__all__ = ["CollageCanvas"]
 
 
 # ---------------------------------------------------------------------------------- regressor
