@@ -343,3 +343,11 @@ def test_pca_fits_one_class_or_across_classes_and_records_which():
         pca_directions(planted_decoder(), classes="all", n_samples=100, progress=False)
     with pytest.raises(ValueError, match="classes must be"):
         pca_directions(model, classes="some", n_samples=100, progress=False)
+
+
+def test_collecting_estimator_refuses_several_processes(monkeypatch):
+    import latentwidgets.directions.pca as pca_mod
+
+    monkeypatch.setattr(pca_mod, "rank_and_world", lambda: (0, 2))
+    with pytest.raises(ValueError, match="cannot merge"):
+        pca_directions(planted_decoder(), estimator="lowrank", n_samples=100, progress=False)

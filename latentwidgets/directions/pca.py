@@ -253,6 +253,9 @@ def pca_directions(model: Any, n_components: int = 10, space: str | None = None,
     space = _resolve_space(model, space, layer)
     check_classes(model, classes)
     rank, world = rank_and_world()
+    if world > 1 and estimator == "lowrank":
+        raise ValueError("estimator='lowrank' collects each process's samples and cannot merge them across "
+                         "processes: use estimator='auto' (covariance or sketch, both reduced across ranks)")
     shard = (rank, world)
     show = progress and rank == 0
     opts = {"n_components": n_components, "space": space, "n_samples": n_samples, "seed": seed,
