@@ -9,6 +9,14 @@ notebooks::
     z = model.sample_z(4, seed=0)
     ws, images = render_edits(model, z, [Edit(d, 0, 2.0, layers=(0, 4))])
 
+A slider value becomes edits in one place, :func:`edits_for`, for every kind of direction (linear in
+sigma, calibrated factors in their unit, TCA with its activation part, attribute controllers in the
+attribute's own units), and :func:`value_range` says what a slider for it shows; widgets, figures and
+evaluation ask these two instead of deciding::
+
+    edits = edits_for(model, d, "x", 0.3, z)          # whatever kind of direction "x" is
+    value_range(d, "x")                               # {'kind': ..., 'unit': ..., 'min': ..., 'max': ...}
+
 Order: z-space edits act on z before the mapping; w-space edits act on the per-layer latents
 ``[B, L, D]`` within their layer range (all layers if None; a group name such as ``"coarse"`` is
 resolved here, against the model's number of layers); activation edits are added at their layer
@@ -18,16 +26,20 @@ through the model's hooks while synthesising.
 from __future__ import annotations
 
 import contextlib
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+import math
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
+from .directions.controllers import attribute_range, set_attribute
 from .directions.edits import Edit
 from .directions.layers import LayerSpec
 from .directions.record import Directions
+from .directions.tensor import tca_edits
 from .models.base import LatentModel
 
-__all__ = ["Edit", "apply_latent_edits", "activation_edits", "render_edits", "strengths_grid", "factor_edit"]
+__all__ = ["Edit", "apply_latent_edits", "activation_edits", "render_edits", "strengths_grid", "factor_edit",
+           "edits_for", "value_range", "direction_kind"]
 
 
 def _strength(edit: Edit, batch: int, device: torch.device) -> torch.Tensor:
@@ -41,8 +53,13 @@ def _strength(edit: Edit, batch: int, device: torch.device) -> torch.Tensor:
 
 def _move(x: torch.Tensor, edit: Edit) -> torch.Tensor:
     """Apply one edit to ``x`` of shape ``[B, ..., D]`` (D = the direction's dim)."""
-    v = edit.directions.vectors[edit.direction].to(x.device, x.dtype)
     b = x.shape[0]
+    if edit.mode == "offset":
+        off = torch.as_tensor(edit.strength).to(x.device, x.dtype)
+        if off.shape[0] != b:
+            raise ValueError(f"edit {edit.name}: offsets for {off.shape[0]} samples, a batch of {b}")
+        return x + off.view(b, *([1] * (x.dim() - 2)), off.shape[1])
+    v = edit.directions.vectors[edit.direction].to(x.device, x.dtype)
     s = _strength(edit, b, x.device).view(b, *([1] * (x.dim() - 1)))
     if edit.mode == "add":
         sigma = edit.directions.sigma[edit.direction].to(x.device)
@@ -152,3 +169,102 @@ def factor_edit(model: LatentModel, z: torch.Tensor, directions: Directions, dir
     t0 = directions.factor_of(k, alpha0)
     alpha = alpha0 + directions.to_strength(k, t0 + float(shift)) - directions.to_strength(k, t0)
     return Edit(directions, k, alpha, layers=layers, mode="set")
+
+
+# ---------------------------------------------------------------------------------- the one edit path
+Value = Union[float, torch.Tensor]
+
+
+def direction_kind(directions: Directions, direction: Union[int, str]) -> str:
+    """How a direction's value is read: ``"controller"`` (an attribute controller: the value is the
+    attribute's requested value), ``"factor"`` (calibrated: a shift in the calibration's unit),
+    ``"tca"`` (a TCA direction: sigma, with an optional activation part) or ``"linear"`` (sigma).
+
+        direction_kind(d, "x")          # 'controller' for find_directions(model, "attribute", kind="controller")
+    """
+    k = directions.index(direction)
+    if directions.info.get("controllers"):
+        return "controller"
+    if directions.is_calibrated(k):
+        return "factor"
+    if directions.method == "tensor" and "act_patterns" in directions.state:
+        return "tca"
+    return "linear"
+
+
+def edits_for(model: LatentModel, directions: Directions, direction: Union[int, str], value: Optional[Value],
+              latents: torch.Tensor, layers: LayerSpec = None, direct: Union[bool, str] = False) -> List[Edit]:
+    """The edits that give ``direction`` the slider value ``value`` on the samples ``latents`` (z ``[B, z_dim]``,
+    what :func:`render_edits` takes), for every kind of direction (:func:`direction_kind`):
+
+    - linear: ``value`` sigma along the direction (``Edit(d, k, value)``);
+    - factor (calibrated): each sample's factor moves by ``value`` in the calibration's unit (:func:`factor_edit`);
+    - tca: ``value`` sigma through the regression's latent direction; with ``direct`` (True, or
+      ``"multilinear"`` for multilinear edits only) the activation part too
+      (:func:`~latentwidgets.directions.tensor.tca_edits`);
+    - controller: the attribute set to ``value`` in its own units (float, or ``[B]`` per sample): each
+      sample's latent moves by the controller's offset (``mode="offset"``), as
+      :func:`~latentwidgets.directions.controllers.set_attribute` computes it on these latents.
+
+    ``value=None`` (no request) gives no edits, and so does 0 for the kinds that move (linear, factor,
+    tca). ``layers`` is the edits' layer range (per-layer latents only)::
+
+        z = model.sample_z(4, seed=0)
+        ws, images = render_edits(model, z, edits_for(model, d, "x", 0.3, z))   # x = 0.3 (controller)
+        ws, images = render_edits(model, z, edits_for(model, pca, 0, 2.0, z, layers="coarse"))
+    """
+    k = directions.index(direction)
+    kind = direction_kind(directions, k)
+    if direct and kind != "tca":
+        raise ValueError(f"direct= adds a TCA record's activation edit; {directions.names[k]!r} is a {kind} direction "
+                         f"of a {directions.method!r} record")
+    if value is None or (kind != "controller" and not isinstance(value, torch.Tensor) and float(value) == 0):
+        return []
+    if kind == "controller":
+        return [_controller_edit(model, directions, k, value, latents, layers)]
+    if kind == "factor":
+        return [factor_edit(model, latents, directions, k, float(value), layers=layers)]
+    if kind == "tca":
+        return tca_edits(directions, k, value, direct=direct, layers=layers)
+    return [Edit(directions, k, value, layers=layers)]
+
+
+def _controller_edit(model: LatentModel, d: Directions, k: int, value: Value, z: torch.Tensor,
+                     layers: LayerSpec) -> Edit:
+    z = z.to(model.device).float()
+    lat = z if d.space == "z" else model.to_synthesis(z)
+    with torch.enable_grad():  # the controller's refinement steps take gradients through its predictor
+        moved = set_attribute(model, d, lat, d.names[k], value)
+    return Edit(d, k, (moved - lat).detach(), layers=layers, mode="offset")
+
+
+def value_range(directions: Directions, direction: Union[int, str], sigma_range: float = 3.0) -> Dict[str, Any]:
+    """What a slider for ``direction`` shows: ``kind`` (:func:`direction_kind`), ``unit``, ``min``, ``max``,
+    ``step``, ``default`` and ``absolute``. Linear and TCA directions: +-``sigma_range`` sigma; calibrated
+    factors: a shift of +- half the calibrated range in the calibration's unit; controllers: the
+    attribute's observed range (1st to 99th percentile of the values it was trained on) in its own
+    units, ``absolute`` (values are requests, not moves; a widget treats its ``default``, the middle
+    of the range, as "no request")::
+
+        value_range(d, "x")     # {'kind': 'controller', 'unit': '', 'min': 0.21, 'max': 0.79, 'step': 0.001, ...}
+        value_range(pca, 0)     # {'kind': 'linear', 'unit': 'σ', 'min': -3.0, 'max': 3.0, 'step': 0.01, ...}
+    """
+    k = directions.index(direction)
+    kind = direction_kind(directions, k)
+    if kind == "controller":
+        lo, hi = attribute_range(directions, directions.names[k])
+        return {"kind": kind, "unit": "", "min": lo, "max": hi, "step": _step((hi - lo) / 2),
+                "default": (lo + hi) / 2, "absolute": True}
+    if kind == "factor":
+        cal = directions.calibration[k]  # type: ignore[index]
+        ts = [float(x) for x in cal["t"]]
+        half = (max(ts) - min(ts)) / 2 or 1.0
+        return {"kind": kind, "unit": str(cal.get("unit", "")), "min": -half, "max": half, "step": _step(half),
+                "default": 0.0, "absolute": False}
+    r = float(sigma_range)
+    return {"kind": kind, "unit": "\u03c3", "min": -r, "max": r, "step": 0.01, "default": 0.0, "absolute": False}
+
+
+def _step(half: float) -> float:
+    """A slider step of about a hundredth of ``half`` (a power of ten)."""
+    return 10 ** math.floor(math.log10(half / 100)) if half > 0 else 0.01

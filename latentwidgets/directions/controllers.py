@@ -124,9 +124,37 @@ class Controllers:
         return hit + w_keep * kept + w_move * move
 
 
+def observed_range(values: torch.Tensor, circular: bool) -> List[float]:
+    """``[low, high]`` requests a controller was trained on: the 1st to 99th percentile of the measured
+    values (``[0, 1]`` for a circular attribute)."""
+    if circular:
+        return [0.0, 1.0]
+    q = torch.quantile(values.double(), torch.tensor([0.01, 0.99], dtype=torch.float64))
+    return [float(q[0]), float(q[1])]
+
+
+def attribute_range(directions: Directions, name: str) -> Tuple[float, float]:
+    """The range of values controller ``name`` of the record was trained on (a slider's range)::
+
+        attribute_range(d, "x")        # (0.21, 0.79): x in image widths, 1st to 99th percentile
+    """
+    info = directions.info.get("controllers")
+    if not info or name not in info.get("layout", {}):
+        raise KeyError(f"no controller for {name!r} in {directions!r}")
+    if name in info.get("ranges", {}):
+        lo, hi = info["ranges"][name]
+        return float(lo), float(hi)
+    if name in info["circular"]:
+        return 0.0, 1.0
+    # records fitted before the ranges were stored: mean +- 2 std of the training values
+    col = info["layout"][name][0]
+    mean, std = float(directions.state["out_mean"][col]), float(directions.state["out_std"][col])
+    return mean - 2 * std, mean + 2 * std
+
+
 def fit_controllers(lat: torch.Tensor, targets: Dict[str, torch.Tensor], circular: Sequence[str], hidden: int,
                      pred_iters: int, ctrl_iters: int, w_keep: float, w_move: float, seed: int,
-                     progress: bool) -> Tuple[Controllers, Dict[str, float]]:
+                     progress: bool) -> Tuple[Controllers, Dict[str, Any]]:
     torch.manual_seed(seed)
     y, layout = encode_targets(targets, circular)
     n = lat.shape[0]
@@ -149,7 +177,8 @@ def fit_controllers(lat: torch.Tensor, targets: Dict[str, torch.Tensor], circula
         sched.step()
     with torch.no_grad():
         resid = (c.predict(lat[val]) - ys[val]).pow(2).mean(0)
-    stats = {"predictor_val_r2_" + k: float(1 - resid[s:e].mean()) for k, (s, e) in layout.items()}
+    stats: Dict[str, Any] = {"predictor_val_r2_" + k: float(1 - resid[s:e].mean()) for k, (s, e) in layout.items()}
+    stats["ranges"] = {k: observed_range(v, k in circular) for k, v in targets.items()}
     for p in c.pred.parameters():
         p.requires_grad_(False)
     for name in tqdm(list(layout), desc="controllers", disable=not progress, leave=False):

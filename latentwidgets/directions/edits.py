@@ -3,7 +3,9 @@
 An :class:`Edit` is (directions record, which direction, strength, layer range, mode). ``strength``
 counts in sigma units of the direction (GANSpace's convention), so ``Edit(d, 0, 2.0)`` moves two
 standard deviations. ``mode="set"`` instead puts the latent's coordinate along the direction at
-``strength`` (absolute, as the continuous-factors traversal does). ``layers`` takes what the
+``strength`` (absolute, as the continuous-factors traversal does). ``mode="offset"`` adds a per-sample
+latent offset ``strength [B, D]`` in the record's space (not along the direction: what an attribute
+controller computes for each sample; the direction names the attribute). ``layers`` takes what the
 layer-wise editor takes (:mod:`~latentwidgets.directions.layers`): None or ``"all"``, ``(start, end)``
 (end exclusive) or a group name. A group name needs the model's number of layers, so the edit keeps
 the name and resolves it when applied (:meth:`Edit.layer_range`); ranges are checked against the
@@ -25,6 +27,9 @@ from .layers import LayerSpec, check_layers, resolve_layers
 from .record import Directions
 
 Strength = Union[float, torch.Tensor]
+#: "add": move by strength x sigma along the direction; "set": put the coordinate at strength;
+#: "offset": add per-sample offsets [B, D]
+MODES = ("add", "set", "offset")
 
 
 @dataclass
@@ -37,11 +42,14 @@ class Edit:
 
     def __post_init__(self) -> None:
         self.direction = self.directions.index(self.direction)
-        if self.mode not in ("add", "set"):
-            raise ValueError(f"Edit.mode must be 'add' or 'set'; got {self.mode!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"Edit.mode must be one of {MODES}; got {self.mode!r}")
         s = torch.as_tensor(self.strength, dtype=torch.float32)
         if not torch.isfinite(s).all():
             raise ValueError(f"edit strength must be finite; got {self.strength!r}")
+        if self.mode == "offset" and (s.dim() != 2 or s.shape[1] != self.directions.dim):
+            raise ValueError(f"an offset edit's strength is per-sample offsets [B, {self.directions.dim}] in "
+                             f"{self.directions.space}; got shape {tuple(s.shape)}")
         self.layers = check_layers(self.layers)
 
     @property

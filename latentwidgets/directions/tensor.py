@@ -47,6 +47,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .edits import Edit
+from .layers import LayerSpec
 from .record import Directions
 from .sampling import check_count, latent_batches
 
@@ -329,9 +330,9 @@ def tca_activation_directions(d: Directions) -> Directions:
 
 
 def tca_edits(d: Directions, direction: Union[int, str], strength: Any,
-              direct: Union[bool, str] = False) -> List[Edit]:
-    """Edits for one TCA direction: the latent edit through the regression and, with ``direct=True``,
-    the same activation edit added at the layer (the authors' optional direct edit).
+              direct: Union[bool, str] = False, layers: LayerSpec = None) -> List[Edit]:
+    """Edits for one TCA direction: the latent edit through the regression (over ``layers``) and, with
+    ``direct=True``, the same activation edit added at the layer (the authors' optional direct edit).
     ``direct="multilinear"`` adds it for multilinear edits only, as the authors' code edits
     style-based generators (mode-wise edits through the latent alone, multilinear edits through
     the latent plus the activation edit at the layer).
@@ -341,7 +342,7 @@ def tca_edits(d: Directions, direction: Union[int, str], strength: Any,
     if direct not in (True, False, "multilinear"):
         raise ValueError(f"direct must be True, False or 'multilinear'; got {direct!r}")
     k = d.index(direction)
-    edits = [Edit(d, k, strength)]
+    edits = [Edit(d, k, strength, layers=layers)]
     if direct == "multilinear":
         kinds = [e["kind"] for e in d.info.get("edits", [])]
         if len(kinds) != len(d):
