@@ -254,6 +254,18 @@ def test_errors_show_in_the_widget_and_it_keeps_working(cc):
         cc.paint(0, [(1, 1)], radius=0)
 
 
+def test_front_end_values_are_checked_not_coerced(cc):
+    wire = Wire(cc)
+    assert cc._front_fields == ["ops", "seeds"] and set(cc.state()) == {"ops", "seeds"}
+    for bad, message in [({"seeds": ["5", 6, 7]}, "'seeds' trait"),
+                         ({"ops": [{"tool": "brush", "source": 0, "radius": 3, "points": [["1", 2]]}]}, "point x"),
+                         ({"ops": [{"tool": "rect", "source": 0, "x0": 0, "y0": 0, "x1": "4", "y1": 4}]}, "rect x1"),
+                         ({"ops": "fill"}, "'ops' trait"), ({"tool": "rect"}, "got ['tool']")]:
+        content, _ = wire.request(bad)
+        assert content["type"] == "lw:error" and message in content["message"], content
+    assert cc.ops == [] and cc.seeds == [5, 6, 7] and cc.tool == "brush"
+
+
 def test_nan_latents_are_refused_with_a_fix(model):
     class NaNRegressor(StandInRegressor):
         def project(self, images, mask):

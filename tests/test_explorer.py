@@ -112,6 +112,42 @@ def test_front_end_request_updates_python_state(ex, model):
     assert content["state"] == ex.state()
 
 
+def test_state_and_front_fields_come_from_the_frame_state_tags(ex):
+    assert ex.state() == {"n": 2, "seed": 3, "show_original": False, "strengths": [0.0, 0.0, 0.0]}
+    assert ex._front_fields == ["seed", "show_original", "strengths"]  # n is set from Python only
+    ex.state()["strengths"].append(9.0)  # a copy
+    assert ex.strengths == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("state, message", [
+    ({"strengths": "1234"}, "'strengths' trait"),
+    ({"strengths": ["1", 0, 0]}, "'strengths' trait"),
+    ({"show_original": "false"}, "'show_original' trait"),
+    ({"seed": "7"}, "'seed' trait"),
+    ({"strengths": [1.0, 0.0, 0.0], "seed": 1.5}, "'seed' trait"),
+    ({"n": 4}, "may set only ['seed', 'show_original', 'strengths']; got ['n']"),
+    ({"gain": 1, "strengths": [1.0, 0.0, 0.0]}, "got ['gain']"),
+])
+def test_front_end_values_are_checked_by_their_traits_not_coerced(ex, state, message):
+    wire = Wire(ex)
+    before, image = ex.state(), ex.image
+    content, _ = wire.request(state)
+    assert content["type"] == "lw:error" and message in content["message"] and message in ex.error
+    assert ex.state() == before and torch.equal(ex.image, image), "a refused request sets nothing"
+    content, _ = wire.request({"strengths": [0.5, 0.0, 0.0]})
+    assert content["type"] == "lw:frame" and ex.error == ""
+
+
+def test_front_end_values_are_not_echoed_back(ex, monkeypatch):
+    model_msgs = []
+    monkeypatch.setattr(ex, "_send", lambda msg, buffers=None: model_msgs.append(msg))
+    Wire(ex).request({"strengths": [0, 1.5, 0], "seed": 4, "show_original": False})
+    assert ex.strengths == [0.0, 1.5, 0.0] and ex.seed == 4
+    assert [m for m in model_msgs if m.get("method") in ("update", "echo_update")] == []
+    ex.strengths = [1.0, 0.0, 0.0]  # from Python the widget model is told, as usual
+    assert any(m.get("method") == "update" and m["state"].get("strengths") == [1.0, 0.0, 0.0] for m in model_msgs)
+
+
 def test_frames_carry_the_kernel_timeline(ex):
     """The page splits each round trip into hops with these (benchmarks/frames.py, the e2e test)."""
     import time

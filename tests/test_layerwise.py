@@ -39,6 +39,20 @@ def request(widget, state):
     return content, torch.stack([decode_frame(m, b) for m, b in zip(content["frames"], buffers)])
 
 
+def test_front_end_may_set_the_tagged_fields_checked_not_coerced(model, directions):
+    ed = LayerwiseEditor(model, directions)
+    assert ed._front_fields == ["seed", "selected", "stack", "strip"]
+    assert set(ed.state()) == {"n", "seed", "selected", "stack", "strip"}
+    sent = []
+    ed.send = lambda content, buffers=None: sent.append(content)
+    for bad, message in [({"stack": [{"direction": 0, "strength": "2", "layers": [0, 4]}]}, "must be a number"),
+                         ({"selected": "0"}, "'selected' trait"), ({"n": 3}, "got ['n']")]:
+        ed._handle_custom_msg({"type": "lw:request", "id": "t:1", "state": bad}, [])
+        assert sent[-1]["type"] == "lw:error" and message in sent[-1]["message"] and message in ed.error
+    assert ed.stack == [] and ed.n == 1
+    ed.close()
+
+
 def test_stack_renders_as_render_edits_predicts(model, directions):
     ed = LayerwiseEditor(model, directions, seed=3, n=2)
     ed.add("a", 2.0, "coarse")

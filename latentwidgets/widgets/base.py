@@ -1,20 +1,20 @@
-"""What every latentwidgets widget shares: frame-server wiring, errors, callbacks, close, state sync.
+"""What every latentwidgets widget shares: frame-server wiring, frame state, errors, callbacks, close.
 
 A widget subclasses :class:`FrameWidget` (or :class:`SampledFrameWidget`, for widgets on ``n``
-samples drawn from ``seed``) and writes only its own parts:
+samples drawn from ``seed``), declares its frame state once, as traits tagged by :func:`frame_state`
+(their trait type and ``@validate`` check every value, from Python or from the page), and writes only:
 
 - ``_compute()``: recompute ``self._image`` (and ``self._latent``, ...) from the traits;
-- ``_frames(initial)``: the images ``[B, 3, H, W]`` a view draws (``initial``: a view just opened);
-- ``state()``: the JSON-able state the front end holds;
-- ``_front_values(state)``: the trait values ``{name: value}`` a front-end request sets;
-- ``_state_traits``: the traits whose change from Python recomputes and pushes a frame.
+- ``_frames(initial)``: the images ``[B, 3, H, W]`` a view draws (``initial``: a view just opened).
 
-Then, after its first ``self._refresh()``, ``self._serve()`` starts answering the front end (the
-shared ``static/base.js`` is its browser half)::
+From the tags, :class:`FrameWidget` derives which trait changes recompute and push a frame to every
+view, the :meth:`~FrameWidget.state` dict each frame carries, and which fields a front-end request
+may set (any other field, or a value its trait refuses, is an error shown in the widget; nothing
+is coerced: ``"1234"`` is no list of floats). After its first ``self._refresh()``, ``self._serve()``
+starts answering the front end (the shared ``static/base.js`` is its browser half)::
 
     class Sketch(SampledFrameWidget):
-        _state_traits = ("seed", "n", "gain")
-        gain = t.Float(1.0).tag(sync=True)
+        gain = frame_state(t.Float(1.0))
 
         def __init__(self, model, **kwargs):
             self.model = model
@@ -28,19 +28,16 @@ shared ``static/base.js`` is its browser half)::
         def _frames(self, initial):
             return self._image
 
-        def state(self):
-            return {"seed": self.seed, "gain": self.gain}
-
-        def _front_values(self, state):
-            return {"gain": float(state["gain"])} if "gain" in state else {}
+    Sketch(model).state()      # {'gain': 1.0, 'n': 1, 'seed': 0}; a request may set gain and seed
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 import uuid
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 
 import anywidget
 import torch
@@ -50,9 +47,24 @@ from ..directions.record import Directions
 from ..models.base import LatentModel
 from .transport import FORMATS, FrameServer
 
-__all__ = ["FrameWidget", "SampledFrameWidget", "check_directions", "check_encoding"]
+__all__ = ["FrameWidget", "SampledFrameWidget", "frame_state", "check_directions", "check_encoding"]
 
 ChangeCallback = Callable[[Any], None]
+Trait = TypeVar("Trait", bound=t.TraitType)
+
+
+def frame_state(trait: Trait, *, sync: bool = True, from_front: bool = True) -> Trait:
+    """Tag ``trait`` as frame state of a :class:`FrameWidget`: a change recomputes the frame, every frame
+    carries it, and (``from_front``) a front-end request may set it, checked by the trait.
+
+    ``sync=False`` keeps it out of the widget model (it travels only with the frames and requests).
+    A value that arrives from the page is not echoed back (``echo_update=False``): the page has it.
+
+        strengths = frame_state(t.List(t.Float()))
+        n = frame_state(t.Int(1), from_front=False)     # Python sets it, the page only shows it
+    """
+    return trait.tag(sync=sync, frame_state=True, from_front=from_front, echo_update=False)
+
 
 
 def check_encoding(encoding: str) -> str:
@@ -85,9 +97,8 @@ class FrameWidget(anywidget.AnyWidget):
     display_size = t.Int(192).tag(sync=True)
     title = t.Unicode("").tag(sync=True)
     _uid = t.Unicode("").tag(sync=True)
-
-    #: traits whose change from Python recomputes and pushes a frame to every view
-    _state_traits: Tuple[str, ...] = ()
+    #: the fields of :meth:`state` a front-end request may set (derived from the tags; the page reads it)
+    _front_fields = t.List(t.Unicode()).tag(sync=True)
 
     def __init__(self, *, encoding: str = "auto", **kwargs: Any):
         check_encoding(encoding)
@@ -96,7 +107,13 @@ class FrameWidget(anywidget.AnyWidget):
         self._image: Optional[torch.Tensor] = None
         self._latent: Optional[torch.Tensor] = None
         self.last_compute_ms = 0.0
-        super().__init__(encoding=encoding, _uid=uuid.uuid4().hex, **kwargs)
+        front = [name for name, tr in self.frame_state_traits().items() if tr.metadata.get("from_front", True)]
+        super().__init__(encoding=encoding, _uid=uuid.uuid4().hex, _front_fields=front, **kwargs)
+
+    @classmethod
+    def frame_state_traits(cls) -> Dict[str, t.TraitType]:
+        """The traits tagged by :func:`frame_state`, by name (sorted)."""
+        return dict(sorted(cls.class_traits(frame_state=True).items()))
 
     # ------------------------------------------------------------------------------ subclass hooks
     def _compute(self) -> None:
@@ -105,14 +122,11 @@ class FrameWidget(anywidget.AnyWidget):
     def _frames(self, initial: bool) -> torch.Tensor:
         raise NotImplementedError
 
-    def state(self) -> Dict[str, Any]:
-        """The widget's state as the front end sees it."""
-        raise NotImplementedError
-
-    def _front_values(self, state: Dict[str, Any]) -> Dict[str, Any]:
-        raise NotImplementedError
-
     # ------------------------------------------------------------------------------ public API
+    def state(self) -> Dict[str, Any]:
+        """The frame state as the front end sees it (a copy): every :func:`frame_state` trait, by name."""
+        return {name: copy.deepcopy(getattr(self, name)) for name in self.frame_state_traits()}
+
     @property
     def latent(self) -> torch.Tensor:
         """The per-layer synthesis latents ``[n, L, D]`` of the shown images."""
@@ -144,7 +158,7 @@ class FrameWidget(anywidget.AnyWidget):
         if server is not None:
             server.close()
             with contextlib.suppress(ValueError):
-                self.unobserve(self._on_state_change, names=list(self._state_traits))
+                self.unobserve(self._on_state_change, names=list(self.frame_state_traits()))
             with contextlib.suppress(ValueError):
                 self.unobserve(self._on_encoding, names=["encoding"])
         getattr(self, "_callbacks", []).clear()  # (absent when __init__ failed)
@@ -167,7 +181,7 @@ class FrameWidget(anywidget.AnyWidget):
     def _serve(self) -> None:
         """Start answering the front end (call once, after the first :meth:`_refresh`)."""
         self._server = FrameServer(self, self._render_request, encoding=self.encoding, on_error=self._show_error)
-        self.observe(self._on_state_change, names=list(self._state_traits))
+        self.observe(self._on_state_change, names=list(self.frame_state_traits()))
         self.observe(self._on_encoding, names=["encoding"])
 
     def _refresh(self) -> None:
@@ -193,17 +207,32 @@ class FrameWidget(anywidget.AnyWidget):
         finally:
             self._front_depth -= 1
 
+    def _set_from_front(self, state: Any) -> None:
+        """Apply a front-end request's fields, each checked by its trait (nothing is coerced).
+
+        Synced traits go through ipywidgets' ``set_state`` (its entry for values from the page: all
+        or none are set, and with ``echo_update=False`` nothing is echoed back); the others are set
+        together under ``hold_trait_notifications`` (all or none, too).
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f"a frame request's state must be a dict of {self._front_fields}; "
+                            f"got {type(state).__name__}")
+        unknown = sorted(set(state) - set(self._front_fields))
+        if unknown:
+            raise ValueError(f"a frame request may set only {self._front_fields}; got {unknown}")
+        synced = {k: v for k, v in state.items() if k in self.keys}
+        with self._from_front(), self.hold_sync():
+            with self.hold_trait_notifications():
+                for key, value in state.items():
+                    if key not in synced:
+                        setattr(self, key, value)
+            self.set_state(synced)
+
     def _render_request(self, state: Optional[Dict[str, Any]]) -> Tuple[torch.Tensor, Dict[str, Any]]:
         """A request from the front end: apply its state, compute once, return the frame to send."""
         if state is None:  # a view asks for the current frame
             return self._frames(True), self.state()
-        new = self._front_values(state)
-        # the front end knows these values already: lock them so they are not echoed back (one
-        # message less per frame), as ipywidgets does for values that arrive from the front end
-        lock = getattr(self, "_lock_property", None)
-        with self._from_front(), (lock(**new) if lock else contextlib.nullcontext()), self.hold_sync():
-            for key, value in new.items():
-                setattr(self, key, value)
+        self._set_from_front(state)
         self._refresh()
         self._notify()
         return self._frames(False), self.state()
@@ -226,8 +255,8 @@ class FrameWidget(anywidget.AnyWidget):
 class SampledFrameWidget(FrameWidget):
     """A :class:`FrameWidget` on ``n`` samples of ``self.model`` drawn from ``seed``."""
 
-    seed = t.Int(0).tag(sync=True)
-    n = t.Int(1).tag(sync=True)
+    seed = frame_state(t.Int(0))
+    n = frame_state(t.Int(1), from_front=False)
 
     def __init__(self, **kwargs: Any):
         self._z: Optional[torch.Tensor] = None

@@ -32,7 +32,7 @@ import traitlets as t
 
 from ..models.base import LatentModel
 from ..regress.collage import UNKNOWN, Op, check_op, composite, rasterize
-from .base import FrameWidget
+from .base import FrameWidget, frame_state
 from .esm import css_source, esm_source
 
 __all__ = ["CollageCanvas"]
@@ -77,8 +77,8 @@ class CollageCanvas(FrameWidget):
     _css = css_source("collage.css")
 
     # painting state: travels with each frame request through the transport, so it is not synced
-    ops = t.List(t.Dict())
-    seeds = t.List(t.Int())
+    ops = frame_state(t.List(t.Dict()), sync=False)
+    seeds = frame_state(t.List(t.Int()), sync=False)
     # view settings
     n_sources = t.Int(3).tag(sync=True)
     resolution = t.Int(64).tag(sync=True)
@@ -86,7 +86,6 @@ class CollageCanvas(FrameWidget):
     tool = t.Unicode("brush").tag(sync=True)
     mode = t.Unicode("take").tag(sync=True)
 
-    _state_traits = ("ops", "seeds")
 
     def __init__(self, model: LatentModel, regressor: Any = None, n_sources: int = 3, seed: int = 0, *,
                  brush_radius: Optional[float] = None, encoding: str = "auto", display_size: Optional[int] = None,
@@ -134,7 +133,7 @@ class CollageCanvas(FrameWidget):
 
     @t.validate("seeds")
     def _check_seeds(self, proposal: Any) -> List[int]:
-        seeds = [int(s) for s in proposal["value"]]
+        seeds = list(proposal["value"])  # ints: the trait type refused anything else
         if len(seeds) != int(self.n_sources):
             raise t.TraitError(f"seeds needs {self.n_sources} values (one per source); got {len(seeds)}")
         if any(s < 0 for s in seeds):
@@ -233,10 +232,6 @@ class CollageCanvas(FrameWidget):
         assert self._mask is not None
         return self._mask.clone()
 
-    def state(self) -> Dict[str, Any]:
-        """The painting state as the front end sees it: ``{"seeds", "ops"}``."""
-        return {"seeds": list(self.seeds), "ops": [dict(op) for op in self.ops]}
-
     # ------------------------------------------------------------------------------ compute
     def _sources(self) -> torch.Tensor:
         seeds = [int(s) for s in self.seeds]
@@ -293,15 +288,6 @@ class CollageCanvas(FrameWidget):
             return self._image
         self._sent_seeds = seeds
         return torch.cat([self._image, self._sources()])
-
-    def _front_values(self, state: Dict[str, Any]) -> Dict[str, Any]:
-        """A front-end request's seeds and operations (validated by the traits when set)."""
-        new: Dict[str, Any] = {}
-        if "seeds" in state:
-            new["seeds"] = [int(s) for s in state["seeds"]]
-        if "ops" in state:
-            new["ops"] = list(state["ops"])
-        return new
 
     def __repr__(self) -> str:
         return (f"CollageCanvas(model={self.model.name!r}, seeds={list(self.seeds)}, ops={len(self.ops)}, "

@@ -25,9 +25,11 @@ import traitlets as t
 
 from ..directions.record import Directions
 from ..edit import Edit, factor_edit, render_edits
+from ..export import traversal
 from ..models.base import LatentModel
-from .base import SampledFrameWidget, check_directions
+from .base import SampledFrameWidget, check_directions, frame_state
 from .esm import css_source, esm_source
+from .figures import TraversalFigures
 
 __all__ = ["DirectionExplorer"]
 
@@ -47,7 +49,7 @@ def _slider_spec(d: Directions, k: int, strength_range: float) -> Dict[str, Any]
             "step": 0.01, "default": 0.0}
 
 
-class DirectionExplorer(SampledFrameWidget):
+class DirectionExplorer(SampledFrameWidget, TraversalFigures):
     """Sliders along ``directions`` on ``n`` samples of ``model`` drawn from ``seed``.
 
     Args:
@@ -74,11 +76,9 @@ class DirectionExplorer(SampledFrameWidget):
     _esm = esm_source("explorer.js")
     _css = css_source("explorer.css")
 
-    strengths = t.List(t.Float()).tag(sync=True)
-    show_original = t.Bool(False).tag(sync=True)
+    strengths = frame_state(t.List(t.Float()))
+    show_original = frame_state(t.Bool(False))
     controls = t.List(t.Dict()).tag(sync=True)
-
-    _state_traits = ("strengths", "seed", "n", "show_original")
 
     def __init__(self, model: LatentModel, directions: Directions, seed: int = 0, n: int = 1, *,
                  strength_range: float = 3.0, layers: Union[str, None, Tuple[int, int]] = "suggested",
@@ -101,7 +101,7 @@ class DirectionExplorer(SampledFrameWidget):
     # ------------------------------------------------------------------------------ validation
     @t.validate("strengths")
     def _check_strengths(self, proposal: Any) -> List[float]:
-        vals = [float(v) for v in proposal["value"]]
+        vals = list(proposal["value"])  # floats: the trait type refused anything else
         k = len(self.directions) if hasattr(self, "directions") else len(vals)
         if len(vals) != k:
             raise t.TraitError(f"strengths needs {k} values (one per direction: {self.directions.names}); "
@@ -123,11 +123,6 @@ class DirectionExplorer(SampledFrameWidget):
         """The edits of the non-zero sliders, in direction order."""
         return self._edits(self._latents())
 
-    def state(self) -> Dict[str, Any]:
-        """The widget's state as the front end sees it."""
-        return {"strengths": list(self.strengths), "seed": int(self.seed), "n": int(self.n),
-                "show_original": bool(self.show_original)}
-
     def reset(self) -> None:
         """Put every slider back to 0."""
         self.strengths = [0.0] * len(self.directions)
@@ -141,16 +136,16 @@ class DirectionExplorer(SampledFrameWidget):
             return self.directions.layers[k]
         return self.layer_choice  # type: ignore[return-value]
 
+    def _edits_for(self, k: int, strength: float, z: torch.Tensor) -> List[Edit]:
+        """The edits that move direction ``k`` by ``strength`` (its slider's unit) on latents ``z``; none at 0."""
+        if strength == 0:
+            return []
+        if self.directions.is_calibrated(k):
+            return [factor_edit(self.model, z, self.directions, k, strength, layers=self._layers_for(k))]
+        return [Edit(self.directions, k, strength, layers=self._layers_for(k))]
+
     def _edits(self, z: torch.Tensor) -> List[Edit]:
-        out = []
-        for k, s in enumerate(self.strengths):
-            if s == 0:
-                continue
-            if self.directions.is_calibrated(k):
-                out.append(factor_edit(self.model, z, self.directions, k, s, layers=self._layers_for(k)))
-            else:
-                out.append(Edit(self.directions, k, s, layers=self._layers_for(k)))
-        return out
+        return [e for k, s in enumerate(self.strengths) for e in self._edits_for(k, s, z)]
 
     def _compute(self) -> None:
         z = self._latents()
@@ -163,45 +158,22 @@ class DirectionExplorer(SampledFrameWidget):
         assert self._image is not None
         return self.original if self.show_original else self._image
 
-    def _front_values(self, state: Dict[str, Any]) -> Dict[str, Any]:
-        new: Dict[str, Any] = {}
-        if "strengths" in state:
-            new["strengths"] = [float(v) for v in state["strengths"]]
-        if "seed" in state:
-            new["seed"] = int(state["seed"])
-        if "show_original" in state:
-            new["show_original"] = bool(state["show_original"])
-        return new
-
     # ------------------------------------------------------------------------------ figures
-    def _grid(self, directions: Optional[Sequence[Union[int, str]]], strengths: Sequence[float]):
-        from ..export import traversal
-
-        ks = [self.directions.index(k) for k in (directions if directions is not None else range(len(self.directions)))]
+    def _traversal(self, directions: Optional[Sequence[Union[int, str]]], strengths: Sequence[float],
+                   index: Optional[int]) -> Tuple[List[str], torch.Tensor, str]:
+        rows = directions if directions is not None else range(len(self.directions))
+        ks = [self.directions.index(k) for k in rows]
         z = self._latents()
+        grid = traversal(self.model, z, ks, strengths, lambda k, s: self._edits_for(k, s, z))
+        return [self.directions.names[k] for k in ks], grid, self.title
 
-        def edits_for(k: int, s: float) -> List[Edit]:
-            if s == 0:
-                return []
-            if self.directions.is_calibrated(k):
-                return [factor_edit(self.model, z, self.directions, k, s, layers=self._layers_for(k))]
-            return [Edit(self.directions, k, s, layers=self._layers_for(k))]
-
-        return ks, traversal(self.model, z, ks, strengths, edits_for)
-
-    def figure(self, directions: Optional[Sequence[Union[int, str]]] = None, strengths: Optional[Sequence[float]] = None,
-               steps: int = 7, title: Optional[str] = None):
+    def figure(self, directions: Optional[Sequence[Union[int, str]]] = None,
+               strengths: Optional[Sequence[float]] = None, steps: int = 7, title: Optional[str] = None):
         """A matplotlib Figure: direction (rows) x strength (columns) on this explorer's samples.
 
             fig = ex.figure(strengths=[-2, -1, 0, 1, 2]); fig.savefig("grid.png")
         """
-        from ..edit import strengths_grid
-        from ..export import figure_grid
-
-        strengths = list(strengths) if strengths is not None else strengths_grid(-3, 3, steps)
-        ks, grid = self._grid(directions, strengths)
-        return figure_grid(grid, [self.directions.names[k] for k in ks], strengths,
-                           title=self.title if title is None else title)
+        return self._figure(directions, strengths, steps, title)
 
     def save_gif(self, path: Any, direction: Union[int, str] = 0, strengths: Optional[Sequence[float]] = None,
                  steps: int = 21, duration_ms: int = 80) -> Any:
@@ -209,12 +181,7 @@ class DirectionExplorer(SampledFrameWidget):
 
             ex.save_gif("pca0.gif", direction=0)
         """
-        from ..edit import strengths_grid
-        from ..export import save_gif
-
-        strengths = list(strengths) if strengths is not None else strengths_grid(-3, 3, steps)
-        _, grid = self._grid([direction], strengths)
-        return save_gif(path, grid[0], duration_ms=duration_ms)
+        return self._save_gif(path, direction, strengths, steps, duration_ms)
 
     def save_html(self, path: Any, directions: Optional[Sequence[Union[int, str]]] = None,
                   strengths: Optional[Sequence[float]] = None, steps: int = 21, fmt: str = "jpeg") -> Any:
@@ -222,12 +189,7 @@ class DirectionExplorer(SampledFrameWidget):
 
             ex.save_html("explorer.html", steps=21)
         """
-        from ..edit import strengths_grid
-        from ..export import save_html
-
-        strengths = list(strengths) if strengths is not None else strengths_grid(-3, 3, steps)
-        ks, grid = self._grid(directions, strengths)
-        return save_html(path, grid, [self.directions.names[k] for k in ks], strengths, title=self.title, fmt=fmt)
+        return self._save_html(path, directions, strengths, steps, fmt)
 
     def __repr__(self) -> str:
         return (f"DirectionExplorer(model={self.model.name!r}, directions={self.directions.names}, "

@@ -31,17 +31,19 @@ import traitlets as t
 
 from ..directions.layers import layer_groups, resolve_layers
 from ..directions.record import Directions
-from ..edit import Edit, render_edits, strengths_grid
+from ..edit import Edit, render_edits
+from ..export import traversal
 from ..models.base import LatentModel
-from .base import SampledFrameWidget, check_directions
+from .base import SampledFrameWidget, check_directions, frame_state
 from .esm import css_source, esm_source
+from .figures import TraversalFigures
 
 __all__ = ["LayerwiseEditor"]
 
 LayerArg = Union[None, str, Tuple[int, int], Sequence[int]]
 
 
-class LayerwiseEditor(SampledFrameWidget):
+class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
     """A stack of edits along ``directions`` over layer ranges of ``model``, on ``n`` samples from ``seed``.
 
     Args:
@@ -63,13 +65,13 @@ class LayerwiseEditor(SampledFrameWidget):
     _esm = esm_source("layerwise.js")
     _css = css_source("layerwise.css")
 
-    stack = t.List(t.Dict()).tag(sync=True)
-    selected = t.Int(-1).tag(sync=True)
-    strip = t.List(t.List(t.Int())).tag(sync=True)
+    stack = frame_state(t.List(t.Dict()))
+    selected = frame_state(t.Int(-1))
+    strip = frame_state(t.List(t.List(t.Int())))
     controls = t.Dict().tag(sync=True)
     display_size = t.Int(160).tag(sync=True)
 
-    _state_traits = ("stack", "selected", "seed", "n", "strip")
+    _row_title = "layer range"
 
     def __init__(self, model: LatentModel, directions: Directions, seed: int = 0, n: int = 1, *,
                  strength_range: float = 3.0, strip: Optional[Sequence[LayerArg]] = None,
@@ -104,7 +106,10 @@ class LayerwiseEditor(SampledFrameWidget):
     def _clean_item(self, item: Dict[str, Any]) -> Dict[str, Any]:
         k = self.directions.index(item.get("direction", 0) if not isinstance(item.get("direction"), str)
                                   else item["direction"])
-        s = float(item.get("strength", 0.0))
+        s = item.get("strength", 0.0)
+        if isinstance(s, (str, bytes, bool)):
+            raise t.TraitError(f"edit strength must be a number; got {s!r}")
+        s = float(s)
         if not math.isfinite(s):
             raise t.TraitError(f"edit strength must be finite; got {s}")
         L = int(self.model.num_layers)
@@ -191,11 +196,6 @@ class LayerwiseEditor(SampledFrameWidget):
         assert self._strip_images is not None
         return self._strip_images.clone()
 
-    def state(self) -> Dict[str, Any]:
-        """The editor's state as the front end sees it."""
-        return {"stack": [dict(x) for x in self.stack], "selected": int(self.selected), "seed": int(self.seed),
-                "n": int(self.n), "strip": [list(r) for r in self.strip]}
-
     # ------------------------------------------------------------------------------ compute
     def _index(self, index: Optional[int]) -> int:
         i = self.selected if index is None else int(index)
@@ -232,14 +232,17 @@ class LayerwiseEditor(SampledFrameWidget):
         assert self._image is not None and self._strip_images is not None
         return torch.cat([self._image, self._strip_images.to(self._image.device)])
 
-    def _front_values(self, state: Dict[str, Any]) -> Dict[str, Any]:
-        # (the order matters: "selected" is checked against the new stack)
-        return {key: state[key] for key in ("stack", "strip", "seed", "selected") if key in state}
-
     # ------------------------------------------------------------------------------ figures
-    def _layer_grid(self, ranges: Optional[Sequence[LayerArg]], strengths: Sequence[float], index: Optional[int]):
-        from ..export import traversal
+    @staticmethod
+    def _range_label(r: Sequence[int], groups: Dict[str, Any]) -> str:
+        names = [g for g, v in groups.items() if list(v) == list(r)]
+        if not names and list(r) == [0, max(v[1] for v in groups.values())]:
+            names = ["all"]
+        return f"{names[0]} {r[0]}-{r[1]}" if names else f"layers {r[0]}-{r[1]}"
 
+    def _traversal(self, ranges: Optional[Sequence[LayerArg]], strengths: Sequence[float],
+                   index: Optional[int]) -> Tuple[List[str], torch.Tensor, str]:
+        """Rows: the selected (or ``index``) edit over each range, the rest of the stack as it is."""
         i = self._index(index)
         sel = self.stack[i]
         L = int(self.model.num_layers)
@@ -250,14 +253,8 @@ class LayerwiseEditor(SampledFrameWidget):
         others = [self._edit(it) for j, it in enumerate(self.stack) if j != i]
         grid = traversal(self.model, self._latents(), rngs, strengths,
                          lambda r, s: others + [self._edit(sel, layers=r, strength=s)])
-        return rngs, grid
-
-    @staticmethod
-    def _range_label(r: Sequence[int], groups: Dict[str, Any]) -> str:
-        names = [g for g, v in groups.items() if list(v) == list(r)]
-        if not names and list(r) == [0, max(v[1] for v in groups.values())]:
-            names = ["all"]
-        return f"{names[0]} {r[0]}-{r[1]}" if names else f"layers {r[0]}-{r[1]}"
+        name = self.directions.names[sel["direction"]]
+        return [self._range_label(r, self.controls["groups"]) for r in rngs], grid, f"{name}: {self.title}"
 
     def figure(self, ranges: Optional[Sequence[LayerArg]] = None, strengths: Optional[Sequence[float]] = None,
                steps: int = 7, index: Optional[int] = None, title: Optional[str] = None):
@@ -265,36 +262,21 @@ class LayerwiseEditor(SampledFrameWidget):
 
             fig = ed.figure(ranges=["coarse", "fine"], strengths=[-2, 0, 2])
         """
-        from ..export import figure_grid
-
-        strengths = list(strengths) if strengths is not None else strengths_grid(-3, 3, steps)
-        rngs, grid = self._layer_grid(ranges, strengths, index)
-        name = self.directions.names[self.stack[self._index(index)]["direction"]]
-        return figure_grid(grid, [self._range_label(r, self.controls["groups"]) for r in rngs], strengths,
-                           title=f"{name}: {self.title}" if title is None else title, ylabel="layer range")
+        return self._figure(ranges, strengths, steps, title, index)
 
     def save_gif(self, path: Any, layers: LayerArg = None, strengths: Optional[Sequence[float]] = None,
                  steps: int = 21, index: Optional[int] = None, duration_ms: int = 80) -> Any:
         """A GIF traversing the selected edit's strength at ``layers`` (default: its own range)."""
-        from ..export import save_gif
-
-        strengths = list(strengths) if strengths is not None else strengths_grid(-3, 3, steps)
-        i = self._index(index)
-        _, grid = self._layer_grid([layers if layers is not None else self.stack[i]["layers"]], strengths, i)
-        return save_gif(path, grid[0], duration_ms=duration_ms)
+        row = layers if layers is not None else self.stack[self._index(index)]["layers"]
+        return self._save_gif(path, row, strengths, steps, duration_ms, index)
 
     def save_html(self, path: Any, ranges: Optional[Sequence[LayerArg]] = None,
                   strengths: Optional[Sequence[float]] = None, steps: int = 21, index: Optional[int] = None,
                   fmt: str = "jpeg") -> Any:
         """ONE self-contained HTML file: pick a layer range, scrub the strength (no kernel needed)."""
-        from ..export import save_html
-
-        strengths = list(strengths) if strengths is not None else strengths_grid(-3, 3, steps)
-        rngs, grid = self._layer_grid(ranges, strengths, index)
-        name = self.directions.names[self.stack[self._index(index)]["direction"]]
-        return save_html(path, grid, [self._range_label(r, self.controls["groups"]) for r in rngs], strengths,
-                         title=f"{name}: {self.title}", row_title="layer range", fmt=fmt)
+        return self._save_html(path, ranges, strengths, steps, fmt, index)
 
     def __repr__(self) -> str:
-        items = ", ".join(f"{it['name']}@{it['strength']:+.2f}[{it['layers'][0]}-{it['layers'][1]}]" for it in self.stack)
+        items = ", ".join(f"{it['name']}@{it['strength']:+.2f}[{it['layers'][0]}-{it['layers'][1]}]"
+                          for it in self.stack)
         return f"LayerwiseEditor(model={self.model.name!r}, stack=[{items}], seed={self.seed}, n={self.n})"

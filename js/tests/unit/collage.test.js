@@ -94,7 +94,8 @@ afterEach(() => restore());
 const STATE = { seeds: [5, 6], ops: [] };
 
 function mount(attrs = {}) {
-  const model = mockModel({ n_sources: 2, resolution: 64, brush_radius: 3, tool: "brush", mode: "take", display_size: 128, _uid: "c1", ...attrs });
+  const model = mockModel({ n_sources: 2, resolution: 64, brush_radius: 3, tool: "brush", mode: "take", display_size: 128, _uid: "c1",
+    _front_fields: ["ops", "seeds"], ...attrs });
   const el = document.createElement("div");
   document.body.append(el);
   const cleanup = render({ model, el });

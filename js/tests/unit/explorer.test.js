@@ -28,7 +28,8 @@ beforeEach(() => {
 afterEach(() => restore());
 
 function mount(attrs = {}) {
-  const model = mockModel({ controls, strengths: [0, 0], seed: 3, show_original: false, display_size: 128, _uid: "u1", ...attrs });
+  const model = mockModel({ controls, strengths: [0, 0], seed: 3, show_original: false, display_size: 128, _uid: "u1",
+    _front_fields: ["seed", "show_original", "strengths"], ...attrs });
   const el = document.createElement("div");
   document.body.append(el);
   const cleanup = render({ model, el });
@@ -68,7 +69,7 @@ describe("explorer view", () => {
     set(1.0);
     set(1.5);
     expect(model.sent).toHaveLength(2);
-    expect(model.sent[1].content.state.strengths).toEqual([0.5, 0]);
+    expect(model.sent[1].content.state).toEqual({ seed: 3, show_original: false, strengths: [0.5, 0] }); // not n
     model.reply(model.sent[1], { seq: 2 });
     expect(model.sent).toHaveLength(3);
     expect(model.sent[2].content.state.strengths).toEqual([1.5, 0]);

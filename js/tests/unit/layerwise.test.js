@@ -28,7 +28,7 @@ describe("render", () => {
     const model = mockModel({
       controls: { names: ["<b>a</b>", "b"], num_layers: 10, layered: true, groups, min: -3, max: 3, step: 0.05 },
       stack: [{ direction: 0, strength: 2, layers: [0, 4] }], selected: 0, seed: 0,
-      strip: [[0, 4], [4, 8], [8, 10], [0, 10]], _uid: "u", title: "t",
+      strip: [[0, 4], [4, 8], [8, 10], [0, 10]], _uid: "u", title: "t", _front_fields: ["seed", "selected", "stack", "strip"],
     });
     const el = document.createElement("div");
     const cleanup = render({ model, el });
@@ -46,6 +46,7 @@ describe("render", () => {
     const last = model.sent[model.sent.length - 1].content;
     expect(last.type).toBe("lw:request");
     expect(last.state.stack[0].layers).toEqual([8, 10]);
+    expect(Object.keys(last.state).sort()).toEqual(["seed", "selected", "stack", "strip"]); // not n
     expect(el.querySelector(".lw-range-value").textContent).toBe("fine 8-10");
     cleanup();
   });

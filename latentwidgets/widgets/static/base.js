@@ -1,10 +1,12 @@
 // What every latentwidgets view shares (the browser half of widgets/base.py): building DOM nodes,
 // keeping JupyterLab's shortcuts out of our inputs, a throttled readout, and `connectFrames`, which
-// wires a view to the shared frame transport: error display (replies and the `error` trait), the
-// `lw-frame` / `lw-error` events with each frame's timeline, `data-frames`, and cleanup.
+// owns a view's state and wires it to the shared frame transport: the view state (Python's frame
+// state), requests (one in flight, latest wins), applying the state frames bring, error display
+// (replies and the `error` trait), the `lw-frame` / `lw-error` events with each frame's timeline,
+// `data-frames`, and cleanup. Every widget's view (explorer, layerwise, collage) uses it.
 //
-//   const view = connectFrames(model, { root, errorBox, onFrame: draw, onState: follow });
-//   slider.oninput = () => view.request({ strengths });
+//   const view = connectFrames(model, { root, errorBox, onFrame: draw, onState: show });
+//   slider.oninput = () => view.set({ strengths: [Number(slider.value)] });
 //   return () => view.dispose();     // the cleanup anywidget's render returns
 
 import { createTransport, pageTime } from "./transport.js";
@@ -56,22 +58,49 @@ export function throttledText(el, ms = 200) {
   };
 }
 
+/** The fields of `state` named in `fields` (all of them when `fields` is not a list). */
+export function pickFields(state, fields) {
+  if (!Array.isArray(fields)) return { ...state };
+  const out = {};
+  for (const f of fields) if (state[f] !== undefined) out[f] = state[f];
+  return out;
+}
+
+function clone(value) {
+  return value === undefined ? undefined : JSON.parse(JSON.stringify(value));
+}
+
 /**
- * Connect a view to its widget's frames.
+ * Connect a view to its widget's frames; the returned object owns the view's state.
  *
  * options:
  *   root       the view's root element: receives `lw-frame` / `lw-error` events and `data-frames`
  *   errorBox   element that shows error messages (hidden while there is none)
  *   onFrame(f) draw frame f = { msg, bitmaps, sentAt, receivedAt, decodedAt, own }; may return extra
  *              fields for the `lw-frame` event's detail
- *   onState(s) the state changed elsewhere (Python, another view): follow it
+ *   onState(s) show the view state `s`: it changed elsewhere (Python, another view) or the view opened
  *
- * The `lw-frame` detail: { id, seq, origin, own, state, timing, frames, sentAt, receivedAt,
- * decodedAt, drawnAt, kernelIn, kernelOut, ...extra } (times on the page's performance.now() clock).
- * Asks Python for its current state and frame at once. Returns { request(state), transport,
- * showError(message), dispose() }.
+ * The view state is the widget's frame state (Python's `state()`). It starts from the model's synced
+ * values of the fields a request may set (the `_front_fields` Python derives from its traits), and
+ * becomes each frame's state that comes from elsewhere (transport.js decides when: not while this view
+ * waits for its own newer state). A view changes it with `set(changes)` (or edits `state` and calls
+ * `request()`): that asks for a frame of it, carrying only the `_front_fields`, with at most one request
+ * in flight and the newest state winning. The `lw-frame` detail: { id, seq, origin, own, state, timing,
+ * frames, sentAt, receivedAt, decodedAt, drawnAt, kernelIn, kernelOut, ...extra } (times on the page's
+ * performance.now() clock). Asks Python for its current state and frame at once.
+ *
+ * Returns { state, set(changes), request(), transport, showError(message), dispose() }.
+ *
+ *   const view = connectFrames(model, { root, errorBox, onFrame: draw, onState: show });
+ *   slider.oninput = () => view.set({ gain: Number(slider.value) });
  */
 export function connectFrames(model, { root, errorBox, onFrame, onState = () => {} }) {
+  const fields = model.get("_front_fields");
+  let state = {};
+  for (const f of Array.isArray(fields) ? fields : []) {
+    const v = model.get(f);
+    if (v !== undefined) state[f] = clone(v);
+  }
   let frames = 0;
 
   function showError(message) {
@@ -101,7 +130,13 @@ export function connectFrames(model, { root, errorBox, onFrame, onState = () => 
     }));
   }
 
-  const transport = createTransport(model, { onFrame: frame, onError: showError, onState });
+  function follow(next) {
+    if (!next) return;
+    state = clone(next);
+    onState(state);
+  }
+
+  const transport = createTransport(model, { onFrame: frame, onError: showError, onState: follow });
   const onErrorTrait = () => {
     const m = model.get("error");
     if (m) showError(m);
@@ -109,8 +144,21 @@ export function connectFrames(model, { root, errorBox, onFrame, onState = () => 
   model.on("change:error", onErrorTrait);
   transport.sync();
 
+  function request() {
+    transport.request(pickFields(state, fields));
+  }
+
   return {
-    request: (state) => transport.request(state),
+    /** The view state (a live object: edit it, then call `request()`). */
+    get state() {
+      return state;
+    },
+    /** Change fields of the view state and ask for a frame of it. */
+    set(changes) {
+      Object.assign(state, clone(changes));
+      request();
+    },
+    request,
     transport,
     showError,
     dispose() {

@@ -1,15 +1,15 @@
 // CollageCanvas front end: paint on source samples to take their pixels into a collage; the kernel
 // projects the collage onto the generator (widgets/collage.py). Strokes are rasterised here at once,
 // with the same rule as collage.py's `rasterize`, so the collage follows the pointer with no kernel
-// round trip; the operation list travels to Python through the shared transport (transport.js: one
-// request in flight, latest wins), so the projection follows without a backlog.
+// round trip; the operation list travels to Python as the view state of base.js's `connectFrames`
+// (one request in flight, latest wins), so the projection follows without a backlog.
 //
 // An operation: {tool: "brush", source, radius, points: [[x, y], ...]} | {tool: "rect", source, x0, y0,
 // x1, y1} | {tool: "fill", source}; coordinates in image pixels, a pixel's centre at (i + .5, j + .5);
 // source null erases (the pixels become unknown). Later operations paint over earlier ones.
 
-import { createTransport, drawBitmap } from "./transport.js";
-import { h, newSeed, NO_SHORTCUTS } from "./base.js";
+import { drawBitmap } from "./transport.js";
+import { connectFrames, h, newSeed, NO_SHORTCUTS, throttledText } from "./base.js";
 
 export const UNKNOWN = -1;
 
@@ -149,7 +149,6 @@ export function render({ model, el }) {
   const n = Math.max(1, model.get("n_sources") || 1);
   const width = model.get("resolution") || 64; // image pixels (frames and labels)
   const height = width;
-  let seeds = Array.from({ length: n }, (_, k) => k);
   let committed = []; // finished operations
   let current = null; // the operation being painted
   let base = emptyLabels(width, height); // labels of `committed`
@@ -161,6 +160,9 @@ export function render({ model, el }) {
   const title = h("div", { class: "lw-title", text: model.get("title") || "CollageCanvas" });
   const error = h("div", { class: "lw-error", role: "alert" });
   error.hidden = true;
+  // the view state ({ seeds, ops }) lives in `view` (base.js); `ops` is `committed` + `current`
+  const view = connectFrames(model, { root, errorBox: error, onFrame, onState: showState });
+  const seeds = () => view.state.seeds || Array.from({ length: n }, (_, k) => k);
 
   // ---------------------------------------------------------------- sources (image + overlay layers)
   const sources = [];
@@ -174,8 +176,9 @@ export function render({ model, el }) {
     const caption = h("div", { class: "lw-caption" }, [h("span", { text: `source ${k + 1}` }), seedText, fresh, all]);
     const cell = h("figure", { class: "lw-cell lw-source", "data-source": k }, [stack, caption]);
     fresh.addEventListener("click", () => {
-      seeds = seeds.slice();
-      seeds[k] = newSeed(seeds[k]);
+      const next = seeds().slice();
+      next[k] = newSeed(next[k]);
+      view.state.seeds = next;
       showSeeds();
       ask();
     });
@@ -241,7 +244,7 @@ export function render({ model, el }) {
   }
   function showSeeds() {
     sources.forEach((s, k) => {
-      s.seedText.textContent = `seed ${seeds[k]}`;
+      s.seedText.textContent = `seed ${seeds()[k]}`;
     });
   }
   function layout() {
@@ -326,35 +329,21 @@ export function render({ model, el }) {
   }
 
   // ---------------------------------------------------------------- frames
-  let frames = 0;
-  let readoutText = "";
-  let readoutTimer = null;
-  function showReadout(text) {
-    readoutText = text;
-    if (readoutTimer !== null) return;
-    readout.textContent = readoutText;
-    readoutTimer = setTimeout(() => {
-      readoutTimer = null;
-      if (readout.textContent !== readoutText) readout.textContent = readoutText;
-    }, 200);
-  }
+  let firstFrame = true;
+  const readoutText = throttledText(readout);
 
-  function applyState(s) {
-    if (!s) return;
-    if (Array.isArray(s.seeds)) {
-      seeds = s.seeds.slice();
-      showSeeds();
-    }
+  function showState(s) {
+    showSeeds();
     if (Array.isArray(s.ops)) {
       committed = s.ops.map((op) => ({ ...op }));
       rebuild();
     }
   }
 
-  function onFrame({ msg, bitmaps, sentAt, receivedAt, own }) {
+  function onFrame({ msg, bitmaps, sentAt }) {
     const [proj, ...srcs] = bitmaps;
     if (proj) drawBitmap(projection, proj);
-    const frameSeeds = (msg.state && msg.state.seeds) || seeds;
+    const frameSeeds = (msg.state && msg.state.seeds) || seeds();
     let sourcesChanged = false;
     srcs.forEach((b, k) => {
       if (k >= n || drawnSeeds[k] === frameSeeds[k]) {
@@ -366,36 +355,20 @@ export function render({ model, el }) {
       drawnSeeds[k] = frameSeeds[k];
       sourcesChanged = true;
     });
-    if (sourcesChanged || frames === 0) redraw();
+    if (sourcesChanged || firstFrame) redraw();
+    firstFrame = false;
     const drawnAt = performance.now();
-    if (!error.hidden) {
-      error.hidden = true;
-      error.textContent = "";
-    }
     const timing = msg.timing || {};
     const parts = [];
     if (sentAt !== null && sentAt !== undefined) parts.push(`projection ${(drawnAt - sentAt).toFixed(0)} ms`);
     if (timing.compute_ms !== null && timing.compute_ms !== undefined) parts.push(`model ${timing.compute_ms.toFixed(1)} ms`);
     parts.push(`${(100 * knownFraction(labels)).toFixed(0)}% known`);
     parts.push(`${committed.length} stroke${committed.length === 1 ? "" : "s"}`);
-    showReadout(parts.join(" \u00b7 "));
-    frames += 1;
-    if (frames === 1) root.dataset.frames = "1";
-    root.dispatchEvent(new CustomEvent("lw-frame", {
-      bubbles: true,
-      detail: { id: msg.id, seq: msg.seq, origin: msg.origin, own, sentAt, receivedAt, drawnAt, state: msg.state, timing, frames },
-    }));
+    readoutText.set(parts.join(" \u00b7 "));
   }
 
-  function onError(message) {
-    error.textContent = message;
-    error.hidden = false;
-    root.dispatchEvent(new CustomEvent("lw-error", { bubbles: true, detail: { message } }));
-  }
-
-  const transport = createTransport(model, { onFrame, onError, onState: applyState });
   function ask() {
-    transport.request({ seeds, ops: ops() });
+    view.set({ seeds: seeds(), ops: ops() });
   }
 
   // for tests and tools: what this view holds
@@ -403,16 +376,11 @@ export function render({ model, el }) {
     labels: () => Array.from(labels),
     ops: () => ops(),
     size: () => [width, height],
-    transport,
+    transport: view.transport,
   };
 
-  const onErrorTrait = () => {
-    const m = model.get("error");
-    if (m) onError(m);
-  };
   const onSettings = () => showSettings();
   const onLayout = () => layout();
-  model.on("change:error", onErrorTrait);
   for (const name of ["tool", "mode", "brush_radius"]) model.on(`change:${name}`, onSettings);
   model.on("change:display_size", onLayout);
 
@@ -420,14 +388,12 @@ export function render({ model, el }) {
   showSettings();
   layout();
   redraw();
-  transport.sync();
 
   return () => {
-    transport.dispose();
-    model.off("change:error", onErrorTrait);
+    view.dispose();
+    readoutText.dispose();
     for (const name of ["tool", "mode", "brush_radius"]) model.off(`change:${name}`, onSettings);
     model.off("change:display_size", onLayout);
-    if (readoutTimer !== null) clearTimeout(readoutTimer);
     delete root.lwCollage;
   };
 }

@@ -1,6 +1,6 @@
 // DirectionExplorer front end: labelled range sliders, seed controls, a before/after toggle, a grid
-// of canvases and readouts. State lives in Python; this view sends the values the user picks through
-// the shared transport and draws the frames that come back (see base.js and transport.js).
+// of canvases and readouts. State lives in Python; the view state and its requests are base.js's
+// `connectFrames` (the values the user picks go out, the frames that come back are drawn).
 
 import { connectFrames, h, NO_SHORTCUTS, newSeed, throttledText } from "./base.js";
 import { drawBitmap } from "./transport.js";
@@ -31,11 +31,7 @@ let viewCounter = 0;
 export function render({ model, el }) {
   const uid = `lw${++viewCounter}${Math.random().toString(36).slice(2, 6)}`;
   const controls = model.get("controls") || [];
-  const state = {
-    strengths: (model.get("strengths") || controls.map(() => 0)).slice(),
-    seed: model.get("seed") || 0,
-    show_original: !!model.get("show_original"),
-  };
+  const defaults = () => controls.map((c) => Number(c.default || 0));
 
   const root = h("div", { class: "lw-widget lw-explorer", "data-uid": model.get("_uid") || "" });
   const title = h("div", { class: "lw-title", text: model.get("title") || "DirectionExplorer" });
@@ -43,12 +39,16 @@ export function render({ model, el }) {
   error.hidden = true;
   const grid = h("div", { class: "lw-grid", role: "img", "aria-label": "samples" });
   const readout = h("div", { class: "lw-readout", "aria-live": "off" });
+  // the view state ({ strengths, seed, show_original, ... }) lives in `view` (base.js)
+  const view = connectFrames(model, { root, errorBox: error, onFrame, onState: showState });
+  const state = () => view.state;
+  if (!Array.isArray(state().strengths)) state().strengths = defaults();
 
   // ---------------------------------------------------------------- sliders
   const rows = controls.map((c, k) => {
     const id = `${uid}-s${k}`;
     const input = h("input", {
-      type: "range", id, min: c.min, max: c.max, step: c.step, value: state.strengths[k] ?? 0,
+      type: "range", id, min: c.min, max: c.max, step: c.step, value: state().strengths[k] ?? 0,
       class: "lw-slider", "data-index": k, ...NO_SHORTCUTS,
     });
     const out = h("output", { for: id, class: "lw-value" });
@@ -56,28 +56,28 @@ export function render({ model, el }) {
     const label = h("label", { for: id, class: "lw-name", text: c.calibrated && c.unit ? `${c.name} (${c.unit})` : c.name });
     const row = h("div", { class: "lw-row" }, [label, input, out, reset]);
     input.addEventListener("input", () => {
-      state.strengths[k] = Number(input.value);
+      state().strengths[k] = Number(input.value);
       showValue(k);
-      ask();
+      view.request();
     });
     reset.addEventListener("click", () => {
-      state.strengths[k] = Number(c.default || 0);
-      input.value = String(state.strengths[k]);
+      state().strengths[k] = Number(c.default || 0);
+      input.value = String(state().strengths[k]);
       showValue(k);
-      ask();
+      view.request();
     });
     return { input, out, row, control: c };
   });
 
   function showValue(k) {
     const r = rows[k];
-    const text = formatValue(state.strengths[k], r.control);
+    const text = formatValue(state().strengths[k] ?? 0, r.control);
     r.out.textContent = text;
     r.input.setAttribute("aria-valuetext", text);
   }
 
   // ---------------------------------------------------------------- seed, sample, toggle
-  const seedInput = h("input", { type: "number", min: 0, step: 1, value: state.seed, class: "lw-seed", id: `${uid}-seed`, ...NO_SHORTCUTS });
+  const seedInput = h("input", { type: "number", min: 0, step: 1, value: state().seed ?? 0, class: "lw-seed", id: `${uid}-seed`, ...NO_SHORTCUTS });
   const seedLabel = h("label", { for: `${uid}-seed`, text: "seed" });
   const newSample = h("button", { type: "button", class: "lw-new", text: "new sample" });
   const toggle = h("button", { type: "button", class: "lw-toggle", "aria-pressed": "false", text: "before" });
@@ -85,31 +85,31 @@ export function render({ model, el }) {
   seedInput.addEventListener("change", () => {
     const v = Math.max(0, Math.floor(Number(seedInput.value) || 0));
     seedInput.value = String(v);
-    state.seed = v;
-    ask();
+    view.set({ seed: v });
   });
   newSample.addEventListener("click", () => {
-    state.seed = newSeed(state.seed);
-    seedInput.value = String(state.seed);
-    ask();
+    view.set({ seed: newSeed(state().seed) });
+    seedInput.value = String(state().seed);
   });
   toggle.addEventListener("click", () => {
-    state.show_original = !state.show_original;
+    view.set({ show_original: !state().show_original });
     showToggle();
-    ask();
   });
   resetAll.addEventListener("click", () => {
-    rows.forEach((r, k) => {
-      state.strengths[k] = Number(r.control.default || 0);
-      r.input.value = String(state.strengths[k]);
-      showValue(k);
-    });
-    ask();
+    view.set({ strengths: defaults() });
+    showStrengths();
   });
   function showToggle() {
-    toggle.setAttribute("aria-pressed", state.show_original ? "true" : "false");
-    toggle.textContent = state.show_original ? "showing before (click for after)" : "before";
-    root.classList.toggle("lw-showing-original", state.show_original);
+    const on = !!state().show_original;
+    toggle.setAttribute("aria-pressed", on ? "true" : "false");
+    toggle.textContent = on ? "showing before (click for after)" : "before";
+    root.classList.toggle("lw-showing-original", on);
+  }
+  function showStrengths() {
+    rows.forEach((r, k) => {
+      r.input.value = String(state().strengths[k] ?? 0);
+      showValue(k);
+    });
   }
 
   const bar = h("div", { class: "lw-bar" }, [seedLabel, seedInput, newSample, toggle, resetAll]);
@@ -141,23 +141,11 @@ export function render({ model, el }) {
     for (const c of canvases) c.style.width = `${size}px`;
   }
 
-  function applyState(s) {
-    if (!s) return;
-    if (Array.isArray(s.strengths)) {
-      state.strengths = s.strengths.slice();
-      rows.forEach((r, k) => {
-        r.input.value = String(state.strengths[k] ?? 0);
-        showValue(k);
-      });
-    }
-    if (typeof s.seed === "number") {
-      state.seed = s.seed;
-      seedInput.value = String(s.seed);
-    }
-    if (typeof s.show_original === "boolean") {
-      state.show_original = s.show_original;
-      showToggle();
-    }
+  function showState(s) {
+    if (!Array.isArray(s.strengths)) s.strengths = defaults();
+    showStrengths();
+    seedInput.value = String(s.seed ?? 0);
+    showToggle();
   }
 
   function onFrame({ msg, bitmaps, sentAt }) {
@@ -171,15 +159,10 @@ export function render({ model, el }) {
     if (timing.compute_ms !== null && timing.compute_ms !== undefined) parts.push(`model ${timing.compute_ms.toFixed(1)} ms`);
     if (meta.width) parts.push(`${meta.width}\u00d7${meta.height} ${meta.format}`);
     if (timing.bytes) parts.push(`${(timing.bytes / 1024).toFixed(1)} KiB`);
-    parts.push(`seed ${msg.state ? msg.state.seed : state.seed}`);
+    parts.push(`seed ${msg.state ? msg.state.seed : state().seed}`);
     if (msg.state && msg.state.show_original) parts.push("before");
     readoutText.set(parts.join(" \u00b7 "));
     return { width: bitmaps.length ? meta.width : 0 };
-  }
-
-  const view = connectFrames(model, { root, errorBox: error, onFrame, onState: applyState });
-  function ask() {
-    view.request({ strengths: state.strengths, seed: state.seed, show_original: state.show_original });
   }
 
   return () => {

@@ -1,7 +1,7 @@
 // LayerwiseEditor front end: a stack of edits (direction, strength, layer range), a two-handle layer
 // range with coarse / middle / fine presets, the edited samples, and a strip with the selected edit at
-// several layer ranges. State lives in Python; frames come back through the shared transport
-// (see base.js and transport.js).
+// several layer ranges. State lives in Python; the view state and its requests are base.js's
+// `connectFrames`.
 
 import { connectFrames, h, NO_SHORTCUTS } from "./base.js";
 import { drawBitmap } from "./transport.js";
@@ -41,17 +41,15 @@ export function render({ model, el }) {
   const names = c.names || [];
   const L = c.num_layers || 1;
   const groups = c.groups || {};
-  const state = {
-    stack: JSON.parse(JSON.stringify(model.get("stack") || [])),
-    selected: model.get("selected"),
-    seed: model.get("seed") || 0,
-    strip: JSON.parse(JSON.stringify(model.get("strip") || [])),
-  };
 
   const root = h("div", { class: "lw-widget lw-layerwise", "data-uid": model.get("_uid") || "" });
   const title = h("div", { class: "lw-title", text: model.get("title") || "LayerwiseEditor" });
   const error = h("div", { class: "lw-error", role: "alert" });
   error.hidden = true;
+  // the view state ({ stack, selected, seed, strip, ... }) lives in `view` (base.js)
+  const view = connectFrames(model, { root, errorBox: error, onFrame, onState: showAll });
+  const state = () => view.state;
+  const stack = () => state().stack || [];
   const grid = h("div", { class: "lw-grid", role: "img", "aria-label": "edited samples" });
   const stackList = h("ol", { class: "lw-stack", "aria-label": "edits" });
 
@@ -77,22 +75,24 @@ export function render({ model, el }) {
   el.append(root);
 
   function sel() {
-    return state.selected >= 0 && state.selected < state.stack.length ? state.stack[state.selected] : null;
+    const i = state().selected;
+    return i >= 0 && i < stack().length ? stack()[i] : null;
   }
 
   function showStack() {
-    stackList.replaceChildren(...state.stack.map((it, i) => {
+    const selected = state().selected;
+    stackList.replaceChildren(...stack().map((it, i) => {
       const label = `${names[it.direction] ?? it.direction} ${it.strength >= 0 ? "+" : "\u2212"}${Math.abs(it.strength).toFixed(2)}\u03c3` +
         (c.layered ? ` @ ${rangeLabel(it.layers, groups)}` : "");
-      const pick = h("button", { type: "button", class: "lw-pick", "aria-pressed": i === state.selected ? "true" : "false", text: label });
+      const pick = h("button", { type: "button", class: "lw-pick", "aria-pressed": i === selected ? "true" : "false", text: label });
       const del = h("button", { type: "button", class: "lw-remove", "aria-label": `remove edit ${i + 1}`, text: "\u00d7" });
-      pick.addEventListener("click", () => { state.selected = i; showAll(); ask(); });
+      pick.addEventListener("click", () => { view.set({ selected: i }); showAll(); });
       del.addEventListener("click", () => {
-        state.stack.splice(i, 1);
-        state.selected = Math.min(state.selected, state.stack.length - 1);
-        showAll(); ask();
+        const rest = stack().filter((_, j) => j !== i);
+        view.set({ stack: rest, selected: Math.min(state().selected, rest.length - 1) });
+        showAll();
       });
-      return h("li", { class: i === state.selected ? "lw-item lw-selected" : "lw-item" }, [pick, del]);
+      return h("li", { class: i === selected ? "lw-item lw-selected" : "lw-item" }, [pick, del]);
     }));
   }
 
@@ -119,19 +119,19 @@ export function render({ model, el }) {
     const it = sel();
     if (!it) return;
     it.layers = r;
-    showAll(); ask();
+    showAll(); view.request();
   }
 
-  dirSelect.addEventListener("change", () => { const it = sel(); if (it) { it.direction = Number(dirSelect.value); showAll(); ask(); } });
-  strength.addEventListener("input", () => { const it = sel(); if (it) { it.strength = Number(strength.value); showAll(); ask(); } });
+  dirSelect.addEventListener("change", () => { const it = sel(); if (it) { it.direction = Number(dirSelect.value); showAll(); view.request(); } });
+  strength.addEventListener("input", () => { const it = sel(); if (it) { it.strength = Number(strength.value); showAll(); view.request(); } });
   startIn.addEventListener("input", () => { const r = clampRange(startIn.value, endIn.value, L, "start"); setRange(r); });
   endIn.addEventListener("input", () => { const r = clampRange(startIn.value, endIn.value, L, "end"); setRange(r); });
   for (const b of presets) b.addEventListener("click", () => setRange(b.dataset.preset === "all" ? [0, L] : groups[b.dataset.preset].slice()));
   addBtn.addEventListener("click", () => {
     const it = sel();
-    state.stack.push(newItem(it ? it.direction : 0, L, 1));
-    state.selected = state.stack.length - 1;
-    showAll(); ask();
+    const next = [...stack(), newItem(it ? it.direction : 0, L, 1)];
+    view.set({ stack: next, selected: next.length - 1 });
+    showAll();
   });
 
   // ---------------------------------------------------------------- frames
@@ -148,7 +148,7 @@ export function render({ model, el }) {
         return cv;
       });
     }
-    const labels = c.layered ? state.strip.map((r) => rangeLabel(r, groups))
+    const labels = c.layered ? (state().strip || []).map((r) => rangeLabel(r, groups))
       : (c.strip_strengths || []).map((v) => `${v >= 0 ? "+" : "\u2212"}${Math.abs(v).toFixed(1)}\u03c3`);
     if (stripCells.length !== s || stripCells.some((x, i) => x.label.textContent !== labels[i])) {
       strip.replaceChildren();
@@ -162,15 +162,6 @@ export function render({ model, el }) {
     }
   }
 
-  function applyState(s) {
-    if (!s) return;
-    if (Array.isArray(s.stack)) state.stack = JSON.parse(JSON.stringify(s.stack));
-    if (typeof s.selected === "number") state.selected = s.selected;
-    if (typeof s.seed === "number") state.seed = s.seed;
-    if (Array.isArray(s.strip)) state.strip = JSON.parse(JSON.stringify(s.strip));
-    showAll();
-  }
-
   function onFrame({ msg, bitmaps }) {
     const n = (msg.state && msg.state.n) || 1;
     ensure(n, bitmaps.length - n);
@@ -178,10 +169,6 @@ export function render({ model, el }) {
   }
 
   showAll();
-  const view = connectFrames(model, { root, errorBox: error, onFrame, onState: applyState });
-  function ask() {
-    view.request({ stack: state.stack, selected: state.selected, seed: state.seed, strip: state.strip });
-  }
   return () => view.dispose();
 }
 

@@ -1,0 +1,62 @@
+"""Figures, GIFs and HTML files of a widget: one traversal grid, three outputs (``latentwidgets.export``).
+
+A widget mixes in :class:`TraversalFigures` and says only how its rows are rendered: ``_traversal(rows,
+strengths, index)`` returns the row labels, the grid ``[R, S, 3, H, W]`` (row x strength) and the
+figure's title. Its public ``figure`` / ``save_gif`` / ``save_html`` then call ``_figure``,
+``_save_gif`` and ``_save_html``::
+
+    class Explorer(SampledFrameWidget, TraversalFigures):
+        def _traversal(self, rows, strengths, index):
+            ...
+            return names, traversal(model, z, rows, strengths, edits_for), self.title
+
+        def figure(self, directions=None, strengths=None, steps=7, title=None):
+            return self._figure(directions, strengths, steps, title)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, List, Optional, Sequence, Tuple
+
+import torch
+
+from ..edit import strengths_grid
+from ..export import figure_grid, save_gif, save_html
+
+__all__ = ["TraversalFigures"]
+
+
+class TraversalFigures:
+    """Mixin: ``figure`` / ``save_gif`` / ``save_html`` plumbing over the widget's ``_traversal``."""
+
+    #: what the rows are (the figure's y label and the HTML's row picker)
+    _row_title = "direction"
+
+    def _traversal(self, rows: Optional[Sequence[Any]], strengths: Sequence[float],
+                   index: Optional[int]) -> Tuple[List[str], torch.Tensor, str]:
+        """``(row labels, grid [R, S, 3, H, W], title)`` of ``rows`` (None: the widget's default rows)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _strengths(strengths: Optional[Sequence[float]], steps: int) -> List[float]:
+        """``strengths``, or ``steps`` of them evenly from -3 to 3 (sigma)."""
+        return list(strengths) if strengths is not None else strengths_grid(steps=steps)
+
+    def _figure(self, rows: Optional[Sequence[Any]], strengths: Optional[Sequence[float]], steps: int,
+                title: Optional[str], index: Optional[int] = None) -> Any:
+        values = self._strengths(strengths, steps)
+        labels, grid, default_title = self._traversal(rows, values, index)
+        return figure_grid(grid, labels, values, title=default_title if title is None else title,
+                           ylabel=self._row_title)
+
+    def _save_gif(self, path: Any, row: Any, strengths: Optional[Sequence[float]], steps: int, duration_ms: int,
+                  index: Optional[int] = None) -> Path:
+        _, grid, _ = self._traversal([row], self._strengths(strengths, steps), index)
+        return save_gif(path, grid[0], duration_ms=duration_ms)
+
+    def _save_html(self, path: Any, rows: Optional[Sequence[Any]], strengths: Optional[Sequence[float]], steps: int,
+                   fmt: str, index: Optional[int] = None) -> Path:
+        values = self._strengths(strengths, steps)
+        labels, grid, title = self._traversal(rows, values, index)
+        return save_html(path, grid, labels, values, title=title, row_title=self._row_title, fmt=fmt)
