@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from .directions.controllers import attribute_range, set_attribute
+from .directions.controllers import attribute_offset, attribute_range
 from .directions.edits import Edit
 from .directions.layers import LayerSpec
 from .directions.record import Directions
@@ -204,7 +204,8 @@ def edits_for(model: LatentModel, directions: Directions, direction: Union[int, 
       (:func:`~latentwidgets.directions.tensor.tca_edits`);
     - controller: the attribute set to ``value`` in its own units (float, or ``[B]`` per sample): each
       sample's latent moves by the controller's offset (``mode="offset"``), as
-      :func:`~latentwidgets.directions.controllers.set_attribute` computes it on these latents.
+      :func:`~latentwidgets.directions.controllers.set_attribute` moves these latents (z, or w for a
+      w-space record).
 
     ``value=None`` (no request) gives no edits, and so does 0 for the kinds that move (linear, factor,
     tca). ``layers`` is the edits' layer range (per-layer latents only)::
@@ -233,9 +234,7 @@ def _controller_edit(model: LatentModel, d: Directions, k: int, value: Value, z:
                      layers: LayerSpec) -> Edit:
     z = z.to(model.device).float()
     lat = z if d.space == "z" else model.to_synthesis(z)
-    with torch.enable_grad():  # the controller's refinement steps take gradients through its predictor
-        moved = set_attribute(model, d, lat, d.names[k], value)
-    return Edit(d, k, (moved - lat).detach(), layers=layers, mode="offset")
+    return Edit(d, k, attribute_offset(d, lat, d.names[k], value), layers=layers, mode="offset")
 
 
 def value_range(directions: Directions, direction: Union[int, str], sigma_range: float = 3.0) -> Dict[str, Any]:

@@ -216,6 +216,17 @@ def set_attribute(model: Any, directions: Directions, latents: torch.Tensor, nam
         z2 = set_attribute(model, d, z, "x", 0.3)
         images = model.generate(z2)           # or model.synthesize(z2) when d.space == "w"
     """
+    lat = torch.as_tensor(latents, dtype=torch.float32)
+    delta = attribute_offset(directions, lat, name, value, refine)
+    return (lat.cpu() + delta).to(lat.device)
+
+
+def attribute_offset(directions: Directions, latents: torch.Tensor, name: str, value: Union[float, torch.Tensor],
+                     refine: Optional[int] = None) -> torch.Tensor:
+    """The per-sample offsets ``[B, D]`` (on the CPU) that :func:`set_attribute` adds to ``latents``::
+
+        delta = attribute_offset(d, z, "x", 0.3)          # set_attribute(model, d, z, "x", 0.3) == z + delta
+    """
     c = Controllers.from_record(directions)
     if name not in c.layout:
         raise KeyError(f"no controller for {name!r}; controllers: {list(c.layout)}")
@@ -224,8 +235,7 @@ def set_attribute(model: Any, directions: Directions, latents: torch.Tensor, nam
         raise ValueError(f"latents must be [B, {directions.dim}] in {directions.space}; got {tuple(lat.shape)}")
     if not torch.isfinite(lat).all():
         raise ValueError("latents contain NaN or inf")
-    device = lat.device
-    lat = lat.cpu()
+    lat = lat.detach().cpu()
     v = torch.as_tensor(value, dtype=torch.float32).reshape(-1).cpu()
     if not torch.isfinite(v).all():
         raise ValueError(f"requested value for {name!r} must be finite; got {value!r}")
@@ -240,15 +250,16 @@ def set_attribute(model: Any, directions: Directions, latents: torch.Tensor, nam
         keep = c.predict(lat)
         delta = c.offset(name, lat, target)
     if refine > 0:
-        delta = delta.clone().requires_grad_(True)
-        opt = torch.optim.Adam([delta], lr=0.05 * float(c.in_std.mean()))
-        for _ in range(refine):
-            loss = c.objective(name, lat, delta, target, keep, info["w_keep"], info["w_move"]).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        with torch.enable_grad():  # callers may run under no_grad (rendering, evaluation)
+            delta = delta.clone().requires_grad_(True)
+            opt = torch.optim.Adam([delta], lr=0.05 * float(c.in_std.mean()))
+            for _ in range(refine):
+                loss = c.objective(name, lat, delta, target, keep, info["w_keep"], info["w_move"]).sum()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
         delta = delta.detach()
-    return (lat + delta).to(device)
+    return delta
 
 
 def predict_attributes(directions: Directions, latents: torch.Tensor) -> Dict[str, torch.Tensor]:

@@ -1,5 +1,6 @@
-"""Explicit control by attribute controllers on a sprites model: request x, y, scale or hue, apply
-``set_attribute``, measure with ``sprites.measure`` (error to the request, drift of the others)::
+"""Explicit control by attribute controllers on a sprites model: request x, y, scale or hue, apply the
+controller (``edit.edits_for``, i.e. ``set_attribute``'s offsets), measure with ``sprites.measure``
+(error to the request, drift of the others)::
 
     res = evaluate_controllers(latentwidgets.load("sprites-style"), quick=True)
     res["control_error"]["x"]          # mean |measured - requested| x, in image widths
@@ -12,9 +13,10 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from ..directions.attribute import attribute_directions, measure_attributes, sample_in_space
-from ..directions.controllers import set_attribute
+from ..directions.attribute import attribute_directions, measure_attributes
 from ..directions.record import Directions
+from ..directions.sampling import sample_latents
+from ..edit import edits_for, render_edits
 from ..zoo import sprites
 from ..zoo.sprites import CIRCULAR_FACTORS
 
@@ -34,16 +36,13 @@ def _attr_error(name: str, measured: torch.Tensor, wanted: torch.Tensor) -> torc
 
 @torch.no_grad()
 def _controls(model, d, n, seed, attrs):
-    space = d.space
-    lat = sample_in_space(model, n, space, seed + 555).cpu()
-    base = measure_attributes(model, lat, space, "sprites")
+    z, w = sample_latents(model, n, seed=seed + 555)
+    base = measure_attributes(model, (z if d.space == "z" else w).cpu(), d.space, "sprites")
     g = torch.Generator().manual_seed(seed + 556)
     err, drift, details = {}, {}, {}
     for a in attrs:
         wanted = base[a][torch.randperm(n, generator=g)]  # requests drawn from the model's own range
-        with torch.enable_grad():
-            lat2 = set_attribute(model, d, lat, a, wanted)
-        got = measure_attributes(model, lat2, space, "sprites")
+        got = sprites.measure(render_edits(model, z, edits_for(model, d, a, wanted, z))[1])
         e = _attr_error(a, got[a], wanted)
         others = [o for o in CONTROL_ATTRIBUTES if o != a]
         dr = torch.stack([_attr_error(o, got[o], base[o]) for o in others])  # [O, N]
@@ -59,7 +58,8 @@ def evaluate_controllers(model: Any, directions: Optional[Directions] = None, n:
                          quick: bool = False, fit_options: Optional[Dict[str, Any]] = None,
                          progress: bool = True) -> Dict[str, Any]:
     """Explicit control on a sprites model: request x, y, scale or hue for ``n`` samples (values drawn
-    from the model's own range), apply :func:`set_attribute`, measure with ``sprites.measure``.
+    from the model's own range), apply the controller through :func:`~latentwidgets.edit.edits_for` (the
+    offsets of :func:`~latentwidgets.directions.controllers.set_attribute`), measure with ``sprites.measure``.
 
     Returns ``control_error`` (mean |measured - requested|: x, y in image widths, scale relative,
     hue circular) and ``control_drift`` (mean change of the other three of x, y, scale, hue, same

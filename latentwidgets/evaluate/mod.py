@@ -23,8 +23,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 import torch
 
 from ..directions.record import Directions
-from ..directions.tensor import tca_edits
-from ..edit import Edit, render_edits
+from ..edit import edits_for, render_edits
 from ..zoo import sprites
 from ..zoo.sprites import CIRCULAR_FACTORS, MEASURED_FACTORS
 from .correlation import Measure, default_measure, measure_samples
@@ -38,8 +37,9 @@ def edit_effects(model: Any, d: Directions, k: int, strength: float = 2.0, n: in
                  factors: Sequence[str] = MEASURED_FACTORS, measure: Optional[Measure] = None, both_signs: bool = True,
                  samples: Optional[Dict[str, Any]] = None, direct: Union[bool, str] = False,
                  min_clean: int = 10) -> Dict[str, float]:
-    """Mean |change| of each measured factor when editing direction ``k`` by ``strength`` sigma (both
-    signs averaged), over samples whose original and edited images are both clean (all samples
+    """Mean |change| of each measured factor when editing direction ``k`` by ``strength`` (both
+    signs averaged; the edits of :func:`~latentwidgets.edit.edits_for`, so sigma for linear and TCA
+    directions), over samples whose original and edited images are both clean (all samples
     when fewer than ``min_clean`` pairs are). With ``direct`` and a TCA record, the activation edit
     is added at the layer as well (``direct="multilinear"``: for multilinear edits only, as the
     authors edit style-based generators; see :func:`~latentwidgets.directions.tensor.tca_edits`)."""
@@ -50,13 +50,10 @@ def edit_effects(model: Any, d: Directions, k: int, strength: float = 2.0, n: in
     sums = {f: 0.0 for f in factors}
     count = 0
     for s in ((strength, -strength) if both_signs else (strength,)):
-        if direct:
-            edits = tca_edits(d, k, s, direct=direct)
-        else:
-            edits = [Edit(d, k, s)]
         feats = []
         for i in range(0, z.shape[0], 256):
-            _, img = render_edits(model, z[i:i + 256].to(model.device), edits)
+            zb = z[i:i + 256].to(model.device)
+            _, img = render_edits(model, zb, edits_for(model, d, k, s, zb, direct=direct))
             feats.append(measure(img))
         f1 = {key: torch.cat([f[key] for f in feats]).float().cpu() for key in feats[0]}
         ok = clean0 & f1["clean"].bool() if "clean" in f1 else clean0

@@ -1,10 +1,13 @@
 """DirectionExplorer: live sliders along discovered directions, for one sample or a grid of samples.
 
-One slider per direction (strength in sigma units, or factor units such as "x shift, px" for
-calibrated directions), a seed control with "new sample", a before/after toggle and readouts. Every
-frame comes from :func:`latentwidgets.edit.render_edits` (the one path from latents to images) and
-travels through the shared frame transport (``transport.py`` / ``static/transport.js``): at most one
-request in flight, always the latest slider values, so dragging never builds a backlog::
+One slider per direction (strength in sigma units, factor units such as "x shift, px" for
+calibrated directions, or an attribute controller's requested value in the attribute's own units:
+``find_directions(model, "attribute", kind="controller")``), a seed control with "new sample", a
+before/after toggle and readouts. Every slider value becomes edits through
+:func:`latentwidgets.edit.edits_for` (whatever kind of direction it is); every frame comes from
+:func:`latentwidgets.edit.render_edits` (the one path from latents to images) and travels through
+the shared frame transport (``transport.py`` / ``static/transport.js``): at most one request in
+flight, always the latest slider values, so dragging never builds a backlog::
 
     import latentwidgets as lw
     model = lw.load("sprites-style")
@@ -24,7 +27,7 @@ import torch
 import traitlets as t
 
 from ..directions.record import Directions
-from ..edit import Edit, factor_edit, render_edits
+from ..edit import Edit, edits_for, render_edits, value_range
 from ..export import traversal
 from ..models.base import LatentModel
 from .base import SampledFrameWidget, check_directions, frame_state
@@ -35,18 +38,12 @@ __all__ = ["DirectionExplorer"]
 
 
 def _slider_spec(d: Directions, k: int, strength_range: float) -> Dict[str, Any]:
-    """The front end's description of direction k's slider (units, range, step)."""
-    name = d.names[k]
-    if d.is_calibrated(k):
-        cal = d.calibration[k]  # type: ignore[index]
-        ts = [float(x) for x in cal["t"]]
-        half = (max(ts) - min(ts)) / 2 or 1.0
-        step = 10 ** math.floor(math.log10(half / 100)) if half > 0 else 0.01
-        return {"name": name, "unit": str(cal.get("unit", "")), "calibrated": True,
-                "min": -half, "max": half, "step": step, "default": 0.0}
-    r = float(strength_range)
-    return {"name": name, "unit": "\u03c3", "calibrated": False, "min": -r, "max": r,
-            "step": 0.01, "default": 0.0}
+    """The front end's description of direction k's slider (kind, unit, range, step, default), as
+    :func:`~latentwidgets.edit.value_range` gives it; ``calibrated``: the value is in the direction's
+    own unit, not sigma."""
+    r = value_range(d, k, sigma_range=strength_range)
+    return {"name": d.names[k], "kind": r["kind"], "unit": r["unit"], "calibrated": r["unit"] != "\u03c3",
+            "min": r["min"], "max": r["max"], "step": r["step"], "default": r["default"]}
 
 
 class DirectionExplorer(SampledFrameWidget, TraversalFigures):
@@ -57,18 +54,21 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
         directions: a :class:`~latentwidgets.directions.record.Directions` record (slice it to choose).
         seed: seed of the samples (``model.sample_z(n, seed)``).
         n: number of samples in the grid, all edited together.
-        strength_range: slider range in sigma (+-) for uncalibrated directions.
+        strength_range: slider range in sigma (+-) for directions moved in sigma (linear, TCA).
         layers: ``"suggested"`` (each direction's own layer range), ``None`` (all layers) or a
             ``(start, end)`` range for every direction.
         encoding: ``"auto"`` (raw RGBA for small frames, JPEG for large), ``"raw"`` or ``"jpeg"``
             (choose JPEG for remote kernels).
         display_size: on-screen width of one sample in CSS pixels.
 
-    ``.strengths`` holds one value per direction in its slider's unit (sigma, or the calibration's
-    unit); set it from Python and the sliders follow. ``.image [n, 3, H, W]``, ``.latent [n, L, D]``
-    (the edited per-layer latents) and ``.z [n, z_dim]`` are torch tensors of what is shown;
-    ``.edits`` lists the :class:`~latentwidgets.edit.Edit` records that produce it
-    (``render_edits(model, ex.z, ex.edits)`` reproduces ``ex.image``); ``.image`` is the edited
+    ``.strengths`` holds one value per direction in its slider's unit
+    (:func:`~latentwidgets.edit.value_range`: sigma, the calibration's unit, or an attribute
+    controller's requested value in the attribute's own units); set it from Python and the sliders
+    follow. A slider at its default (0, or the middle of a controller's range) edits nothing; the
+    edits come from :func:`~latentwidgets.edit.edits_for`. ``.image [n, 3, H, W]``, ``.latent [n, L, D]``
+    (the edited per-layer latents) and ``.z [n, z_dim]`` are torch tensors of what is shown; ``.edits``
+    lists the :class:`~latentwidgets.edit.Edit` records that produce it (``render_edits(model, ex.z,
+    ex.edits)`` reproduces ``ex.image``); ``.image`` is the edited
     images also while the before/after toggle shows ``.original``. ``on_change(callback)`` runs after
     every new frame; ``close()`` detaches from the front end.
     """
@@ -92,7 +92,7 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
         self._original: Optional[torch.Tensor] = None
         controls = [_slider_spec(directions, k, strength_range) for k in range(len(directions))]
         size = display_size if display_size is not None else max(128, min(256, 3 * model.resolution))
-        super().__init__(controls=controls, strengths=[0.0] * len(directions), seed=int(seed), n=int(n),
+        super().__init__(controls=controls, strengths=[c["default"] for c in controls], seed=int(seed), n=int(n),
                          encoding=encoding, display_size=int(size),
                          title=f"{directions.method} directions on {model.name}", **kwargs)
         self._refresh()  # a construction error (wrong model, bad n) raises here, before display
@@ -120,12 +120,12 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
 
     @property
     def edits(self) -> List[Edit]:
-        """The edits of the non-zero sliders, in direction order."""
+        """The edits of the sliders away from their defaults, in direction order."""
         return self._edits(self._latents())
 
     def reset(self) -> None:
-        """Put every slider back to 0."""
-        self.strengths = [0.0] * len(self.directions)
+        """Put every slider back to its default (no edit)."""
+        self.strengths = [c["default"] for c in self.controls]
 
     # ------------------------------------------------------------------------------ compute
     def _on_new_samples(self) -> None:
@@ -137,12 +137,9 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
         return self.layer_choice  # type: ignore[return-value]
 
     def _edits_for(self, k: int, strength: float, z: torch.Tensor) -> List[Edit]:
-        """The edits that move direction ``k`` by ``strength`` (its slider's unit) on latents ``z``; none at 0."""
-        if strength == 0:
-            return []
-        if self.directions.is_calibrated(k):
-            return [factor_edit(self.model, z, self.directions, k, strength, layers=self._layers_for(k))]
-        return [Edit(self.directions, k, strength, layers=self._layers_for(k))]
+        """The edits of slider ``k`` at ``strength`` (its unit) on latents ``z``; none at its default."""
+        value = None if strength == self.controls[k]["default"] else strength
+        return edits_for(self.model, self.directions, k, value, z, layers=self._layers_for(k))
 
     def _edits(self, z: torch.Tensor) -> List[Edit]:
         return [e for k, s in enumerate(self.strengths) for e in self._edits_for(k, s, z)]
