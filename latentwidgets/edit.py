@@ -243,7 +243,7 @@ def value_range(directions: Directions, direction: Union[int, str], sigma_range:
     factors: a shift of +- half the calibrated range in the calibration's unit; controllers: the
     attribute's observed range (1st to 99th percentile of the values it was trained on) in its own
     units, ``absolute`` (values are requests, not moves; a widget treats its ``default``, the middle
-    of the range, as "no request")::
+    of the range half a step off the slider's grid, as "no request")::
 
         value_range(d, "x")     # {'kind': 'controller', 'unit': '', 'min': 0.21, 'max': 0.79, 'step': 0.001, ...}
         value_range(pca, 0)     # {'kind': 'linear', 'unit': 'σ', 'min': -3.0, 'max': 3.0, 'step': 0.01, ...}
@@ -252,8 +252,10 @@ def value_range(directions: Directions, direction: Union[int, str], sigma_range:
     kind = direction_kind(directions, k)
     if kind == "controller":
         lo, hi = attribute_range(directions, directions.names[k])
-        return {"kind": kind, "unit": "", "min": lo, "max": hi, "step": _step((hi - lo) / 2),
-                "default": (lo + hi) / 2, "absolute": True}
+        step = _step((hi - lo) / 2)
+        # the middle, half a step off the slider's grid: no slider position requests "no request"
+        return {"kind": kind, "unit": "", "min": lo, "max": hi, "step": step, "default": (lo + hi + step) / 2,
+                "absolute": True}
     if kind == "factor":
         cal = directions.calibration[k]  # type: ignore[index]
         ts = [float(x) for x in cal["t"]]

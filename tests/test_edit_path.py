@@ -125,7 +125,9 @@ def test_value_ranges(style, linear, calibrated, tca, controllers):
     lo, hi = controllers.info["controllers"]["ranges"]["x"]
     assert (r["kind"], r["min"], r["max"], r["absolute"]) == ("controller", lo, hi, True)
     assert 0.2 < lo < r["default"] < hi < 0.8
-    assert (value_range(controllers, "hue")["min"], value_range(controllers, "hue")["max"]) == (0.0, 1.0)
+    hue = value_range(controllers, "hue")
+    assert (hue["min"], hue["max"], hue["step"]) == (0.0, 1.0, 0.001)
+    assert hue["default"] not in [round(i * hue["step"], 3) for i in range(1001)]  # no slider position is "off"
     # records fitted before the ranges were stored: mean +- 2 std of the training values
     old = controllers[:]
     old.info = {**controllers.info, "controllers": {k: v for k, v in controllers.info["controllers"].items()
@@ -169,5 +171,7 @@ def test_controller_slider_sets_the_attribute(sprites_decoder, controllers):
         # the controller's measured error on these settings is about 0.01 image widths (test_directions_attribute)
         assert float((after - 0.45).abs().mean()) < 0.02
         assert float((before - 0.45).abs().mean()) > 0.03
+        ex.reset()
+        assert ex.edits == [] and torch.equal(sprites.measure(ex.image)["x"], before)
     finally:
         ex.close()
