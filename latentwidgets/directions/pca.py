@@ -36,8 +36,9 @@ regenerated samples costs more than the whole sketch; the sketch's own cost is a
 batch size 100: 2.6 s per 1,000). Accuracy on N = 20,000 against exact PCA (ARPACK), fit k = 20,
 largest principal angle of the top 10 / variance captured by the top 20 relative to exact:
 sketch size 64: 24 deg / 0.991; 128: 8.3 deg / 0.9986; 256: 1.5 deg / 0.99985 (this layer's
-eigenvalues 10 and 11 differ by 11%). Hence the default sketch size ``max(256, 10 k)`` (capped at D)
-with one pass; ``benchmarks/scale.py`` keeps these figures current. Frequent Directions needs an
+eigenvalues 10 and 11 differ by 11%; ``benchmarks/scale.py``'s stream: 1.9 deg / 0.99988). Hence the
+default sketch size ``max(256, 10 k)`` (capped at D) with one pass; pass ``sketch_size=384`` or
+``passes=2`` for a tighter subspace. ``benchmarks/scale.py`` keeps these figures current. Frequent Directions needs an
 SVD per batch (IncrementalPCA's cost again).
 
 Scale-out: under ``torchrun`` (``torch.distributed`` initialised, gloo on CPU or NCCL on GPU) each
