@@ -79,6 +79,18 @@ def test_hand_built_activation_record_is_graded_through_hooks(model, samples):
     assert g.scores["effect"] > 0 and g.scores["moved_x"] > g.scores["moved_hue"]
 
 
+def test_blurry_vae_is_graded_on_all_images():
+    vae = lw.load("sprites-vae")
+    z = vae.sample_z(200, seed=0)
+    x = sprites.measure(vae.synthesize(z))["x"]
+    rec = lw.Directions(vectors=(z[x > x.median()].mean(0) - z[x <= x.median()].mean(0))[None], space="z",
+                        model_id="sprites-vae")
+    g = grade(rec, 0, "x", n=24)
+    assert "clean" not in [c.name for c in g.checks] and any("cleanliness not checked" in n for n in g.notes)
+    assert g.scores["corr"] > DirectionGrade.MIN_CORR and g.scores["moved_x"] > g.scores["moved_hue"]
+    assert not grade(rec, 0, "hue", n=24).passed
+
+
 def test_display_states_thresholds_and_shows_images(x_by_hand):
     g = grade(x_by_hand, 0, "scale", n=8, steps=3)
     page = g._repr_html_()

@@ -26,7 +26,7 @@ import torch
 
 from ..edit import Edit, render_edits
 from .report import Check, Grade
-from .truth import CIRCULAR, FACTORS, SPREAD, UNITS, measure, require_sprites, signed_change
+from .truth import CIRCULAR, FACTORS, SPREAD, UNITS, gradable, measure, require_sprites, signed_change
 
 #: named hues, in turns (HSV hue / 360 degrees)
 COLOURS: dict[str, float] = {"red": 0.0, "orange": 1 / 12, "yellow": 1 / 6, "green": 1 / 3, "cyan": 1 / 2,
@@ -128,7 +128,7 @@ def grade_edit(model: Any, edits: EditsArg, goals: Mapping[str, Goal], *, n: int
     _, before_img = render_edits(model, z, [])
     after_img, names = _apply(model, z, edits(z) if callable(edits) else edits)
     before, after = measure(before_img), measure(after_img)
-    ok = before["clean"] & after["clean"]
+    ok, blurry = gradable(before["clean"] & after["clean"], before["clean"])
     scores: dict[str, float] = {"clean": float(after["clean"][before["clean"]].float().mean()) if before["clean"].any()
                                 else 0.0}
     checks = []
@@ -144,10 +144,12 @@ def grade_edit(model: Any, edits: EditsArg, goals: Mapping[str, Goal], *, n: int
         drift = float(signed_change(f, after[f][ok], before[f][ok]).abs().median()) / SPREAD[f] if ok.any() else 0.0
         scores[f"drift_{f}"] = drift
         checks.append(Check(f"{f} stays", drift, "<=", EditGrade.MAX_DRIFT, "median |change| in spreads"))
-    checks.append(Check("clean", scores["clean"], ">=", EditGrade.MIN_CLEAN, "share of edited images still clean"))
+    if blurry is None:
+        checks.append(Check("clean", scores["clean"], ">=", EditGrade.MIN_CLEAN, "share of edited images still clean"))
     show = list(range(min(6, n)))
     strip = torch.stack([before_img[show], after_img[show]]).cpu()
     wanted = ", ".join(f"{f} {t}" for f, (_, _, t) in parsed.items())
     return EditGrade(title=f"{names} for {wanted}", checks=checks, scores=scores, images=strip,
                      row_labels=["before", "after"], col_labels=[f"sample {i}" for i in show],
-                     notes=[f"{n} held-out samples (seed {seed}); {int(ok.sum())} clean before and after"])
+                     notes=[f"{n} held-out samples (seed {seed}); {int(ok.sum())} graded"]
+                     + ([blurry] if blurry else []))

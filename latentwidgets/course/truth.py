@@ -27,6 +27,9 @@ CIRCULAR = ("hue", "bg_hue")
 #: yardstick that makes changes of different factors comparable
 SPREAD: dict[str, float] = {f: (sprites.RANGES[f][1] - sprites.RANGES[f][0]) / math.sqrt(12) for f in FACTORS}
 SPRITES_MODELS = ("sprites-style", "sprites-vae")
+#: a model whose unedited samples are clean less often than this (the blurry sprites-vae: under 1%) is
+#: graded on all its images, and the clean check is left out (measure still reads a blurry object)
+MIN_CLEAN_SAMPLES = 0.5
 
 
 def require_sprites(model: Any) -> Any:
@@ -56,6 +59,16 @@ def measure(images: torch.Tensor) -> dict[str, torch.Tensor]:
     out = {f: m[f].float() for f in FACTORS}
     out["clean"] = m["clean"].bool()
     return out
+
+
+def gradable(clean: torch.Tensor, unedited: torch.Tensor) -> tuple[torch.Tensor, str | None]:
+    """The images to grade on: ``clean`` itself, or all of them (and a note saying why) when the model's
+    ``unedited`` samples are rarely clean (:data:`MIN_CLEAN_SAMPLES`)."""
+    share = float(unedited.float().mean()) if unedited.numel() else 0.0
+    if share >= MIN_CLEAN_SAMPLES:
+        return clean, None
+    return torch.ones_like(clean), (f"only {share:.0%} of this model's samples are clean (one sharp object): graded "
+                                    f"on all images, cleanliness not checked")
 
 
 def signed_change(factor: str, after: torch.Tensor, before: torch.Tensor) -> torch.Tensor:
