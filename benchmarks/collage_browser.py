@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling frames.py, also when imported from elsewhere
 
@@ -70,13 +70,16 @@ JS_RECORDER = """
   const rec = { events: [], down: null, up: null, frames: [], painting: false };
   window.__bench = rec;
   const opts = { capture: true };
-  rec.onDown = () => { const t = performance.now(); rec.painting = true; if (rec.down === null) rec.down = t; rec.events.push(t); };
+  rec.onDown = () => {
+    const t = performance.now(); rec.painting = true; if (rec.down === null) rec.down = t; rec.events.push(t);
+  };
   rec.onMove = () => { if (rec.painting) rec.events.push(performance.now()); };
   rec.onUp = () => { if (rec.painting) { rec.painting = false; rec.up = performance.now(); } };
   document.addEventListener('pointerdown', rec.onDown, opts);
   document.addEventListener('pointermove', rec.onMove, opts);
   document.addEventListener('pointerup', rec.onUp, opts);
-  rec.onFrame = (e) => { const d = e.detail; if (d.own) rec.frames.push({ sent: d.sentAt, drawn: d.drawnAt, received: d.receivedAt,
+  rec.onFrame = (e) => { const d = e.detail; if (d.own) rec.frames.push({ sent: d.sentAt, drawn: d.drawnAt,
+    received: d.receivedAt,
     kernel: d.timing ? (d.timing.compute_ms || 0) + (d.timing.encode_ms || 0) : null }); };
   root.addEventListener('lw-frame', rec.onFrame);
   rec.done = () => {
@@ -90,7 +93,7 @@ JS_RECORDER = """
 """
 
 
-def analyse(rec: Dict[str, Any]) -> Dict[str, Any]:
+def analyse(rec: dict[str, Any]) -> dict[str, Any]:
     """Per-event latencies from the page's timeline (see the module docstring)."""
     frames = sorted((f for f in rec["frames"] if f["drawn"] is not None and f["sent"] is not None),
                     key=lambda f: f["drawn"])
@@ -118,11 +121,11 @@ def analyse(rec: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
-def paint(page: Any, box: Dict[str, float], seconds: float, events_per_second: int, strokes: int) -> None:
+def paint(page: Any, box: dict[str, float], seconds: float, events_per_second: int, strokes: int) -> None:
     """``strokes`` strokes over ``box`` (a wavy path inside it), ``seconds`` of moves in all, at the given rate."""
     per = max(2, int(round(seconds * events_per_second / strokes)))
     for s in range(strokes):
-        def at(u: float) -> tuple:
+        def at(u: float, s: int = s) -> tuple:
             x = 0.15 + 0.7 * u
             y = 0.2 + 0.6 * (s + 0.5) / strokes + 0.12 * math.sin(2 * math.pi * 1.5 * u)
             return box["x"] + box["width"] * x, box["y"] + box["height"] * min(0.95, max(0.05, y))
@@ -150,7 +153,8 @@ def build_notebook(path: Path, regressor: str, threads: int) -> None:
 
 
 def measure_stroke_latency(regressor: str = "auto", seconds: float = 2.0, events_per_second: int = 60,
-                           strokes: int = 2, threads: int = 1, screenshot: Optional[str] = "collage-benchmark") -> Dict[str, Any]:
+                           strokes: int = 2, threads: int = 1,
+                           screenshot: str | None = "collage-benchmark") -> dict[str, Any]:
     """Paint in a real JupyterLab and time each input event to the first projection that includes it.
 
     Returns ``stroke_to_projection_ms_p50``/``_p95`` (ms), ``n`` (events timed), ``frames_drawn``,
@@ -200,7 +204,7 @@ def measure_stroke_latency(regressor: str = "auto", seconds: float = 2.0, events
     return out
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", type=Path, required=True, help="where to write the results")
     ap.add_argument("--regressor", default="auto", choices=["auto", "shipped", "untrained"])

@@ -40,12 +40,11 @@ import argparse
 import json
 import math
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from latentwidgets.testing.browser import JupyterLab, LabPage, launch_chromium, missing_requirements
 
@@ -162,7 +161,8 @@ JS_RECORDER = """
   document.addEventListener('pointerup', rec.onUp, opts);
   if (kind === 'explorer') {
     const root = document.querySelector(`.lw-explorer[data-uid="${tag}"]`);
-    rec.onFrame = (e) => { const d = e.detail; if (d.own) rec.frames.push({ sent: d.sentAt, drawn: d.drawnAt, inserted: d.receivedAt, state: d.state,
+    rec.onFrame = (e) => { const d = e.detail; if (d.own) rec.frames.push({ sent: d.sentAt, drawn: d.drawnAt,
+      inserted: d.receivedAt, state: d.state,
       decoded: d.decodedAt, kin: d.kernelIn, kout: d.kernelOut,
       kernel: d.timing ? (d.timing.compute_ms || 0) + (d.timing.encode_ms || 0) : null }); };
     root.addEventListener('lw-frame', rec.onFrame);
@@ -172,7 +172,8 @@ JS_RECORDER = """
     const orig = kernel.sendShellMessage;
     kernel.sendShellMessage = function (msg, ...rest) {
       try {
-        if (msg.header.msg_type === 'comm_msg' && msg.content.comm_id === commId && msg.content.data.method === 'update' &&
+        if (msg.header.msg_type === 'comm_msg' && msg.content.comm_id === commId &&
+            msg.content.data.method === 'update' &&
             msg.content.data.state && 'value' in msg.content.data.state) {
           rec.sends.push({ t: performance.now(), value: msg.content.data.state.value });
         }
@@ -201,14 +202,15 @@ JS_RECORDER = """
     document.removeEventListener('pointerup', rec.onUp, opts);
     rec.stop();
     return { kind: rec.kind, events: rec.events, down: rec.down, up: rec.up, sends: rec.sends,
-             frames: rec.frames.map((f) => ({ sent: f.sent, drawn: f.drawn, inserted: f.inserted, kernel: f.kernel ?? null,
-                                              decoded: f.decoded ?? null, kin: f.kin ?? null, kout: f.kout ?? null })) };
+             frames: rec.frames.map((f) => ({ sent: f.sent, drawn: f.drawn, inserted: f.inserted,
+                                              kernel: f.kernel ?? null, decoded: f.decoded ?? null,
+                                              kin: f.kin ?? null, kout: f.kout ?? null })) };
   };
 }
 """
 
 
-def percentile(xs: List[float], q: float) -> float:
+def percentile(xs: list[float], q: float) -> float:
     if not xs:
         return float("nan")
     s = sorted(xs)
@@ -217,7 +219,7 @@ def percentile(xs: List[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
-def analyse(rec: Dict[str, Any], forward_ms: float) -> Dict[str, Any]:
+def analyse(rec: dict[str, Any], forward_ms: float) -> dict[str, Any]:
     """Per-event latencies and frame counts from the page's raw timeline."""
     frames = sorted((f for f in rec["frames"] if f["drawn"] is not None and f["drawn"] >= rec["down"]),
                     key=lambda f: f["drawn"])
@@ -248,7 +250,7 @@ def analyse(rec: Dict[str, Any], forward_ms: float) -> Dict[str, Any]:
     }
 
 
-def hops(frames: List[Dict[str, Any]]) -> Dict[str, float]:
+def hops(frames: list[dict[str, Any]]) -> dict[str, float]:
     """Medians of each hop of the explorer's own frames (page clock; the kernel's times converted)."""
     spans = {"_hop_up_ms_p50": ("sent", "kin"), "_hop_kernel_ms_p50": ("kin", "kout"),
              "_hop_down_ms_p50": ("kout", "inserted"), "_hop_decode_ms_p50": ("inserted", "decoded"),
@@ -260,7 +262,7 @@ def hops(frames: List[Dict[str, Any]]) -> Dict[str, float]:
     return out
 
 
-def echo_round_trips(page: Any, n: int = ECHO_ROUND_TRIPS) -> Dict[str, float]:
+def echo_round_trips(page: Any, n: int = ECHO_ROUND_TRIPS) -> dict[str, float]:
     """p50/p95 of a bare anywidget custom-message round trip (answered at once) in this JupyterLab."""
     page.locator(".lw-bench-echo").first.wait_for(state="attached", timeout=60000)
     page.evaluate("(n) => window.__lwEcho(n)", 5)  # warm up
@@ -314,7 +316,7 @@ def build_notebook(path: Path, threads: int, continuous: bool) -> None:
     nbformat.write(nb, str(path))
 
 
-def stock_server_config(tmp: Path) -> Dict[str, str]:
+def stock_server_config(tmp: Path) -> dict[str, str]:
     """Environment for a JupyterLab without the latentwidgets server extension (user config wins)."""
     cfg = tmp / "config-stock"
     cfg.mkdir()
@@ -323,7 +325,8 @@ def stock_server_config(tmp: Path) -> Dict[str, str]:
     return {"JUPYTER_CONFIG_DIR": str(cfg)}
 
 
-def run(threads: int = 1, continuous: bool = True, screenshots: bool = True, stock_server: bool = False) -> Dict[str, Any]:
+def run(threads: int = 1, continuous: bool = True, screenshots: bool = True,
+        stock_server: bool = False) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     why = missing_requirements()
@@ -332,7 +335,7 @@ def run(threads: int = 1, continuous: bool = True, screenshots: bool = True, sto
     tmp = Path(tempfile.mkdtemp(prefix="lw-frames-"))
     nb_path = tmp / "frames_bench.ipynb"
     build_notebook(nb_path, threads, continuous)
-    results: Dict[str, Any] = {}
+    results: dict[str, Any] = {}
     env = stock_server_config(tmp) if stock_server else None
     with JupyterLab(notebooks={nb_path.name: nb_path}, env=env) as lab, sync_playwright() as pw:
         results["server_nodelay"] = "latentwidgets_server: TCP_NODELAY" in lab.log_tail(400)
@@ -373,7 +376,8 @@ def run(threads: int = 1, continuous: bool = True, screenshots: bool = True, sto
             var = "colab_distance" if tag == "colab" else "continuous_distance"
             comm = page.python(f"print({var}.model_id)").strip()
             forward_b = float(page.python("print(forward_ms())"))
-            track = p.locator(f".lw-bench-{tag}-distance .noUi-target, .lw-bench-{tag}-distance .slider-container").first
+            track = p.locator(f".lw-bench-{tag}-distance .noUi-target, "
+                              f".lw-bench-{tag}-distance .slider-container").first
             track.scroll_into_view_if_needed()
             p.wait_for_timeout(300)
             p.evaluate(JS_RECORDER, ["baseline", tag, comm])
@@ -388,7 +392,7 @@ def run(threads: int = 1, continuous: bool = True, screenshots: bool = True, sto
     return results
 
 
-def table(results: Dict[str, Any]) -> str:
+def table(results: dict[str, Any]) -> str:
     cols = [("explorer", "DirectionExplorer"), ("baseline", "Colab (no cont.)"),
             ("baseline_continuous", "Colab (cont. upd.)")]
     cols = [c for c in cols if c[0] in results]
@@ -402,7 +406,7 @@ def table(results: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", type=Path, required=True, help="where to write the results")
     ap.add_argument("--threads", type=int, default=1, help="torch threads in the kernel (default 1)")
@@ -425,7 +429,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         ratio = b[k] / e[k] if e[k] > 0 else float("inf")
         print(f"{k}: explorer {e[k]} ms vs baseline {b[k]} ms ({ratio:.1f}x)")
     print(f"targets: p95 <= 50 ms: {e['frame_latency_ms_p95'] <= 50}; final lag <= 100 ms: "
-          f"{e['final_frame_lag_ms'] <= 100}; load average {results['load_average_1min']}; took {time.time() - t0:.0f} s")
+          f"{e['final_frame_lag_ms'] <= 100}; load average {results['load_average_1min']}; "
+          f"took {time.time() - t0:.0f} s")
     print(f"wrote {args.json}")
     return 0
 

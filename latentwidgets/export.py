@@ -16,8 +16,9 @@ from __future__ import annotations
 import html
 import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Union
 
 import torch
 
@@ -29,7 +30,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 @torch.no_grad()
 def traversal(model, z: torch.Tensor, rows: Sequence, strengths: Sequence[float],
-              edits_for: Callable[[object, float], List[Edit]]) -> torch.Tensor:
+              edits_for: Callable[[object, float], list[Edit]]) -> torch.Tensor:
     """Render every (row, strength) cell: ``[R, S, 3, H, B*W]`` (the B samples of ``z`` tiled).
 
         grid = traversal(model, model.sample_z(2, 0), [0, 1], [-2, 0, 2], lambda k, s: [Edit(d, k, s)])
@@ -129,7 +130,7 @@ body { font-family: system-ui, sans-serif; margin: 1em; color: #222; }
 def save_html(path: PathLike, grid: torch.Tensor, row_labels: Sequence, col_labels: Sequence, *,
               title: str = "latentwidgets figure", row_title: str = "direction",
               col_title: str = "strength (\u03c3)", fmt: str = "jpeg", quality: int = 85,
-              display_size: Optional[int] = None) -> Path:
+              display_size: int | None = None) -> Path:
     """Write ONE self-contained HTML file: radio buttons pick a row, a slider scrubs its frames.
 
     Frames are inlined as base64 ``data:`` URLs and the script is inline: no CDN, no kernel; it works

@@ -19,7 +19,7 @@ Registers IPython display formatters (``formatter.for_type``):
 from __future__ import annotations
 
 import html
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 import torch
 
@@ -30,12 +30,12 @@ from .directions.record import Directions
 PREVIEW_DIRECTIONS = 8
 PREVIEW_STRENGTHS = (-2.0, -1.0, 0.0, 1.0, 2.0)
 
-_models: Dict[str, Any] = {}
-_previous: Dict[Tuple[str, type], Any] = {}
+_models: dict[str, Any] = {}
+_previous: dict[tuple[str, type], Any] = {}
 _MISSING = object()
 
 
-def find_model(d: Directions) -> Optional[Any]:
+def find_model(d: Directions) -> Any | None:
     """The model of a record if it can be had offline: an embedded zoo model named by ``model_id``."""
     from . import zoo
     from .models import load
@@ -63,7 +63,7 @@ def is_image_tensor(x: Any) -> bool:
     return bool(torch.isfinite(x).all() and x.min() >= 0 and x.max() <= 1)
 
 
-def image_png(x: Any) -> Optional[bytes]:
+def image_png(x: Any) -> bytes | None:
     """PNG bytes of an image tensor, or None (the formatter then falls back to text)."""
     if not is_image_tensor(x):
         return None

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 import traitlets
 
 import latentwidgets as lw
-from latentwidgets.widgets import CollageCanvas
 from latentwidgets.regress.collage import composite, rasterize
+from latentwidgets.widgets import CollageCanvas
 from latentwidgets.widgets.esm import esm_source
 from latentwidgets.widgets.transport import decode_frame
 
@@ -72,7 +72,7 @@ class Wire:
 
 
 def shown(content, buffers):
-    return torch.stack([decode_frame(m, b) for m, b in zip(content["frames"], buffers)])
+    return torch.stack([decode_frame(m, b) for m, b in zip(content["frames"], buffers, strict=True)])
 
 
 def disc_distance(h, w, pts):
@@ -80,7 +80,7 @@ def disc_distance(h, w, pts):
     ys, xs = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
     best = torch.full((h, w), float("inf"), dtype=torch.float64)
     pts = [(float(x), float(y)) for x, y in pts]
-    segs = list(zip(pts[:-1], pts[1:])) or [(pts[0], pts[0])]
+    segs = list(zip(pts[:-1], pts[1:], strict=True)) or [(pts[0], pts[0])]
     for (ax, ay), (bx, by) in segs:
         for s in torch.linspace(0, 1, 401):
             px, py = ax + s * (bx - ax), ay + s * (by - ay)

@@ -31,8 +31,9 @@ def test_image_tensors_render_as_png(shell):
     data = fmt(shell, torch.rand(2, 3, 16, 16))
     png = data.get("image/png")
     assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"
-    from PIL import Image
     import io
+
+    from PIL import Image
     assert Image.open(io.BytesIO(png)).size == (32, 16)
     assert "image/png" in fmt(shell, torch.rand(3, 8, 8))
     for other in (torch.rand(2, 3, 16, 16) * 3, torch.rand(5, 7), torch.randint(0, 2, (3, 8, 8))):

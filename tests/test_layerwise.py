@@ -36,7 +36,7 @@ def request(widget, state):
     widget._handle_custom_msg({"type": "lw:request", "id": "t:1", "state": state}, [])
     content, buffers = sent[-1]
     assert content["type"] == "lw:frame", content
-    return content, torch.stack([decode_frame(m, b) for m, b in zip(content["frames"], buffers)])
+    return content, torch.stack([decode_frame(m, b) for m, b in zip(content["frames"], buffers, strict=True)])
 
 
 def test_front_end_may_set_the_tagged_fields_checked_not_coerced(model, directions):
@@ -91,8 +91,9 @@ def test_strip_shows_the_selected_edit_at_each_range(model, directions):
     assert ed.strip == [[0, 4], [4, 8], [8, 10], [0, 10]]
     strip = ed.strip_images
     assert strip.shape == (4, 3, model.resolution, model.resolution)
-    for r, img in zip(ed.strip, strip):
-        exp = render_edits(model, ed.z[:1], [Edit(directions, 1, 2.0, layers=tuple(r)), Edit(directions, 0, 1.0, (4, 8))])[1]
+    for r, img in zip(ed.strip, strip, strict=True):
+        edits = [Edit(directions, 1, 2.0, layers=tuple(r)), Edit(directions, 0, 1.0, (4, 8))]
+        exp = render_edits(model, ed.z[:1], edits)[1]
         assert torch.allclose(img, exp[0], atol=1e-6)
     assert not torch.allclose(strip[0], strip[2], atol=1e-3), "coarse and fine differ"
 

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Dict, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -36,7 +37,7 @@ __all__ = ["TOOLS", "UNKNOWN", "check_op", "coverage", "rasterize", "composite"]
 TOOLS = ("brush", "rect", "fill")
 #: the label of a pixel no source gives (the regressor sees it as unknown)
 UNKNOWN = -1
-Op = Dict[str, Any]
+Op = dict[str, Any]
 
 
 def _finite(value: Any, what: str) -> float:
@@ -104,7 +105,7 @@ def coverage(op: Op, height: int, width: int) -> torch.Tensor:
     r = float(op["radius"])
     # only the pixels of the stroke's bounding box can be covered
     i0, j0 = (max(0, math.floor(float(v) - r - 1)) for v in pts.min(0).values)
-    i1, j1 = (min(n - 1, math.ceil(float(v) + r)) for v, n in zip(pts.max(0).values, (width, height)))
+    i1, j1 = (min(n - 1, math.ceil(float(v) + r)) for v, n in zip(pts.max(0).values, (width, height), strict=True))
     if i0 > i1 or j0 > j1:
         return out
     ys, xs = torch.meshgrid(torch.arange(j0, j1 + 1, dtype=torch.float64) + 0.5,
@@ -123,8 +124,8 @@ def coverage(op: Op, height: int, width: int) -> torch.Tensor:
     return out
 
 
-def rasterize(ops: Sequence[Op], n_sources: int, height: int, width: Optional[int] = None,
-              start: Optional[torch.Tensor] = None) -> torch.Tensor:
+def rasterize(ops: Sequence[Op], n_sources: int, height: int, width: int | None = None,
+              start: torch.Tensor | None = None) -> torch.Tensor:
     """Which source each collage pixel comes from: int64 ``[H, W]``, -1 where unknown.
 
     ``start`` (a label map) continues from already rasterised operations.
@@ -140,7 +141,7 @@ def rasterize(ops: Sequence[Op], n_sources: int, height: int, width: Optional[in
     return labels
 
 
-def composite(sources: torch.Tensor, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def composite(sources: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Paste each source's labelled pixels: ``(collage [1, 3, H, W], mask [1, 1, H, W])``.
 
     The collage is 0 where the mask is 0 (unknown), as the regressor's input expects.

@@ -29,8 +29,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any
 
 #: logs and screenshots go to ``artifacts/`` of the source checkout
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -40,7 +41,7 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def chromium_path() -> Optional[str]:
+def chromium_path() -> str | None:
     """The Chromium binary to drive (``$CHROMIUM_PATH`` or Debian's), or None if absent."""
     for cand in (os.environ.get("CHROMIUM_PATH"), "/usr/lib/chromium/chromium"):
         if cand and Path(cand).exists():
@@ -48,14 +49,15 @@ def chromium_path() -> Optional[str]:
     return None
 
 
-def missing_requirements() -> Optional[str]:
+def missing_requirements() -> str | None:
     """Why the browser tests cannot run here (None when they can)."""
     if chromium_path() is None:
         return "Chromium not found: apt-get install -y chromium (or set CHROMIUM_PATH)"
     try:
         import playwright  # noqa: F401
     except ImportError:
-        return "Python playwright missing: pip install playwright (the browser comes from Debian, never from Playwright's own download)"
+        return ("Python playwright missing: pip install playwright (the browser comes from Debian, never from "
+                "Playwright's own download)")
     if shutil.which("jupyter", path=str(Path(sys.executable).parent)) is None:
         try:
             import jupyterlab  # noqa: F401
@@ -85,18 +87,18 @@ class JupyterLab:
     ``files`` maps names to text written there.
     """
 
-    def __init__(self, notebooks: Optional[Mapping[str, Union[str, Path]]] = None,
-                 files: Optional[Mapping[str, str]] = None, startup_timeout: float = 120.0,
-                 env: Optional[Mapping[str, str]] = None):
+    def __init__(self, notebooks: Mapping[str, str | Path] | None = None,
+                 files: Mapping[str, str] | None = None, startup_timeout: float = 120.0,
+                 env: Mapping[str, str] | None = None):
         self.notebooks = dict(notebooks or {})
         self.files = dict(files or {})
         self.startup_timeout = startup_timeout
         self.extra_env = dict(env or {})
         self.token = secrets.token_hex(16)
         self.port = 0
-        self.proc: Optional[subprocess.Popen] = None
-        self.tmp: Optional[Path] = None
-        self.log_path: Optional[Path] = None
+        self.proc: subprocess.Popen | None = None
+        self.tmp: Path | None = None
+        self.log_path: Path | None = None
 
     @property
     def url(self) -> str:
@@ -107,13 +109,13 @@ class JupyterLab:
         assert self.tmp is not None
         return self.tmp / "root"
 
-    def add_notebook(self, name: str, source: Union[str, Path]) -> Path:
+    def add_notebook(self, name: str, source: str | Path) -> Path:
         dest = self.root / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, dest)
         return dest
 
-    def __enter__(self) -> "JupyterLab":
+    def __enter__(self) -> JupyterLab:
         self.tmp = Path(tempfile.mkdtemp(prefix="lw-lab-"))
         dirs = {k: self.tmp / k for k in ("config", "data", "runtime", "settings", "workspaces", "root")}
         for d in dirs.values():
@@ -264,7 +266,7 @@ class LabPage:
 
     @classmethod
     def open(cls, browser: Any, lab: JupyterLab, path: str, timeout: float = 120.0,
-             viewport: Optional[Dict[str, int]] = None) -> "LabPage":
+             viewport: dict[str, int] | None = None) -> LabPage:
         ctx = browser.new_context(viewport=viewport or {"width": 1400, "height": 1000})
         page = ctx.new_page()
         page.set_default_timeout(timeout * 1000)

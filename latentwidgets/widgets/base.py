@@ -37,7 +37,8 @@ import contextlib
 import copy
 import time
 import uuid
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import anywidget
 import torch
@@ -102,16 +103,16 @@ class FrameWidget(anywidget.AnyWidget):
 
     def __init__(self, *, encoding: str = "auto", **kwargs: Any):
         check_encoding(encoding)
-        self._callbacks: List[ChangeCallback] = []
+        self._callbacks: list[ChangeCallback] = []
         self._front_depth = 0
-        self._image: Optional[torch.Tensor] = None
-        self._latent: Optional[torch.Tensor] = None
+        self._image: torch.Tensor | None = None
+        self._latent: torch.Tensor | None = None
         self.last_compute_ms = 0.0
         front = [name for name, tr in self.frame_state_traits().items() if tr.metadata.get("from_front", True)]
         super().__init__(encoding=encoding, _uid=uuid.uuid4().hex, _front_fields=front, **kwargs)
 
     @classmethod
-    def frame_state_traits(cls) -> Dict[str, t.TraitType]:
+    def frame_state_traits(cls) -> dict[str, t.TraitType]:
         """The traits tagged by :func:`frame_state`, by name (sorted)."""
         return dict(sorted(cls.class_traits(frame_state=True).items()))
 
@@ -123,7 +124,7 @@ class FrameWidget(anywidget.AnyWidget):
         raise NotImplementedError
 
     # ------------------------------------------------------------------------------ public API
-    def state(self) -> Dict[str, Any]:
+    def state(self) -> dict[str, Any]:
         """The frame state as the front end sees it (a copy): every :func:`frame_state` trait, by name."""
         return {name: copy.deepcopy(getattr(self, name)) for name in self.frame_state_traits()}
 
@@ -228,7 +229,7 @@ class FrameWidget(anywidget.AnyWidget):
                         setattr(self, key, value)
             self.set_state(synced)
 
-    def _render_request(self, state: Optional[Dict[str, Any]]) -> Tuple[torch.Tensor, Dict[str, Any]]:
+    def _render_request(self, state: dict[str, Any] | None) -> tuple[torch.Tensor, dict[str, Any]]:
         """A request from the front end: apply its state, compute once, return the frame to send."""
         if state is None:  # a view asks for the current frame
             return self._frames(True), self.state()
@@ -237,7 +238,7 @@ class FrameWidget(anywidget.AnyWidget):
         self._notify()
         return self._frames(False), self.state()
 
-    def _on_state_change(self, change: Dict[str, Any]) -> None:
+    def _on_state_change(self, change: dict[str, Any]) -> None:
         if self._front_depth:
             return  # a front-end request computes once after applying all of its values
         try:
@@ -248,7 +249,7 @@ class FrameWidget(anywidget.AnyWidget):
         self._server.push(self._frames(False), self.state(), compute_ms=self.last_compute_ms)
         self._notify()
 
-    def _on_encoding(self, change: Dict[str, Any]) -> None:
+    def _on_encoding(self, change: dict[str, Any]) -> None:
         self._server.encoding = change["new"]
 
 
@@ -259,8 +260,8 @@ class SampledFrameWidget(FrameWidget):
     n = frame_state(t.Int(1), from_front=False)
 
     def __init__(self, **kwargs: Any):
-        self._z: Optional[torch.Tensor] = None
-        self._z_key: Optional[Tuple[int, int]] = None
+        self._z: torch.Tensor | None = None
+        self._z_key: tuple[int, int] | None = None
         super().__init__(**kwargs)
 
     @property

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import math
 import secrets
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import traitlets as t
@@ -88,7 +89,7 @@ class CollageCanvas(FrameWidget):
 
 
     def __init__(self, model: LatentModel, regressor: Any = None, n_sources: int = 3, seed: int = 0, *,
-                 brush_radius: Optional[float] = None, encoding: str = "auto", display_size: Optional[int] = None,
+                 brush_radius: float | None = None, encoding: str = "auto", display_size: int | None = None,
                  **kwargs: Any):
         if not isinstance(model, LatentModel):
             raise TypeError(f"model must be a LatentModel (latentwidgets.load(...)); got {type(model).__name__}")
@@ -106,13 +107,13 @@ class CollageCanvas(FrameWidget):
             check(model)  # a regressor trained for another model's latents is refused here, with the fix
         self.model = model
         self.regressor = regressor
-        self._source_cache: Dict[int, torch.Tensor] = {}
-        self._raster_cache: List[Tuple[str, torch.Tensor]] = []  # (op key, labels after that op)
-        self._labels: Optional[torch.Tensor] = None
-        self._sent_seeds: Optional[List[int]] = None  # seeds of the sources last sent to the views
-        self._projected_key: Optional[Tuple[Any, ...]] = None  # (seeds, regressor) of the shown projection
-        self._collage: Optional[torch.Tensor] = None
-        self._mask: Optional[torch.Tensor] = None
+        self._source_cache: dict[int, torch.Tensor] = {}
+        self._raster_cache: list[tuple[str, torch.Tensor]] = []  # (op key, labels after that op)
+        self._labels: torch.Tensor | None = None
+        self._sent_seeds: list[int] | None = None  # seeds of the sources last sent to the views
+        self._projected_key: tuple[Any, ...] | None = None  # (seeds, regressor) of the shown projection
+        self._collage: torch.Tensor | None = None
+        self._mask: torch.Tensor | None = None
         res = int(model.resolution)
         radius = float(brush_radius) if brush_radius is not None else max(1.5, res / 16)
         size = display_size if display_size is not None else max(128, min(256, 3 * res))
@@ -124,7 +125,7 @@ class CollageCanvas(FrameWidget):
 
     # ------------------------------------------------------------------------------ validation
     @t.validate("ops")
-    def _check_ops(self, proposal: Any) -> List[Op]:
+    def _check_ops(self, proposal: Any) -> list[Op]:
         n = int(self.n_sources)
         try:
             return [check_op(op, n) for op in proposal["value"]]
@@ -132,7 +133,7 @@ class CollageCanvas(FrameWidget):
             raise t.TraitError(str(exc)) from None
 
     @t.validate("seeds")
-    def _check_seeds(self, proposal: Any) -> List[int]:
+    def _check_seeds(self, proposal: Any) -> list[int]:
         seeds = list(proposal["value"])  # ints: the trait type refused anything else
         if len(seeds) != int(self.n_sources):
             raise t.TraitError(f"seeds needs {self.n_sources} values (one per source); got {len(seeds)}")
@@ -160,7 +161,7 @@ class CollageCanvas(FrameWidget):
         return proposal["value"]
 
     # ------------------------------------------------------------------------------ painting API
-    def paint(self, source: int, points: Sequence[Sequence[float]], radius: Optional[float] = None) -> None:
+    def paint(self, source: int, points: Sequence[Sequence[float]], radius: float | None = None) -> None:
         """Take the pixels of ``source`` within ``radius`` of the polyline ``points`` (image pixels).
 
             cc.paint(0, [(10, 10), (40, 30)], radius=5)
@@ -176,7 +177,7 @@ class CollageCanvas(FrameWidget):
         """Take all of ``source`` (a starting point for inpainting: then erase a hole)."""
         self.ops = [*self.ops, {"tool": "fill", "source": source}]
 
-    def erase(self, points: Sequence[Sequence[float]], radius: Optional[float] = None) -> None:
+    def erase(self, points: Sequence[Sequence[float]], radius: float | None = None) -> None:
         """Make the pixels within ``radius`` of the polyline unknown (the regressor inpaints them)."""
         r = self.brush_radius if radius is None else radius
         self.ops = [*self.ops, {"tool": "brush", "source": None, "radius": r, "points": [list(p) for p in points]}]
@@ -185,7 +186,7 @@ class CollageCanvas(FrameWidget):
         """Make the pixels whose centres lie in the box unknown."""
         self.ops = [*self.ops, {"tool": "rect", "source": None, "x0": x0, "y0": y0, "x1": x1, "y1": y1}]
 
-    def undo(self) -> Optional[Op]:
+    def undo(self) -> Op | None:
         """Remove the last operation (returns it; None if there was none)."""
         if not self.ops:
             return None
@@ -197,7 +198,7 @@ class CollageCanvas(FrameWidget):
         """Remove every operation: an empty collage (all pixels unknown)."""
         self.ops = []
 
-    def new_sample(self, source: int, seed: Optional[int] = None) -> int:
+    def new_sample(self, source: int, seed: int | None = None) -> int:
         """Give ``source`` a new seed (random if None); the collage keeps its strokes. Returns the seed."""
         if not 0 <= int(source) < int(self.n_sources):
             raise ValueError(f"source {source} does not exist: sources are 0..{self.n_sources - 1}")
@@ -238,7 +239,7 @@ class CollageCanvas(FrameWidget):
         missing = [s for s in dict.fromkeys(seeds) if s not in self._source_cache]
         if missing:
             z = torch.cat([self.model.sample_z(1, seed=s) for s in missing])
-            for s, img in zip(missing, self.model.generate(z)):
+            for s, img in zip(missing, self.model.generate(z), strict=True):
                 self._source_cache[s] = img
         # keep the cache to the shown seeds (new samples on demand must not grow it forever)
         self._source_cache = {s: self._source_cache[s] for s in seeds}
@@ -254,7 +255,7 @@ class CollageCanvas(FrameWidget):
             k += 1
         cache = self._raster_cache[:k]
         labels = cache[-1][1] if cache else torch.full((res, res), UNKNOWN, dtype=torch.int64)
-        for key, op in zip(keys[k:], ops[k:]):
+        for key, op in zip(keys[k:], ops[k:], strict=True):
             labels = rasterize([op], int(self.n_sources), res, start=labels)
             cache.append((key, labels))
         self._raster_cache = cache

@@ -16,9 +16,8 @@ dependency order. The entry file keeps its own exports (``export default``).
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Dict, List, Tuple
 
 #: folder of the served front-end files (ships in the wheel as package data)
 STATIC = Path(__file__).parent / "static"
@@ -46,8 +45,8 @@ def _bindings(names: str) -> str:
     return ", ".join(parts)
 
 
-def _rewrite_imports(src: str, here: Path, order: List[Path], seen: Dict[Path, str], stack: Tuple[Path, ...]) -> str:
-    def repl(m: "re.Match[str]") -> str:
+def _rewrite_imports(src: str, here: Path, order: list[Path], seen: dict[Path, str], stack: tuple[Path, ...]) -> str:
+    def repl(m: re.Match[str]) -> str:
         dep = (here.parent / m.group(2)).resolve()
         _include(dep, order, seen, stack)
         return f"const {{ {_bindings(m.group(1))} }} = {_var(dep)};"
@@ -55,7 +54,7 @@ def _rewrite_imports(src: str, here: Path, order: List[Path], seen: Dict[Path, s
     return _IMPORT.sub(repl, src)
 
 
-def _include(path: Path, order: List[Path], seen: Dict[Path, str], stack: Tuple[Path, ...]) -> None:
+def _include(path: Path, order: list[Path], seen: dict[Path, str], stack: tuple[Path, ...]) -> None:
     if path in seen:
         return
     if path in stack:
@@ -75,11 +74,11 @@ def _include(path: Path, order: List[Path], seen: Dict[Path, str], stack: Tuple[
     order.append(path)
 
 
-@lru_cache(maxsize=None)
-def _cached(entry: str, mtimes: Tuple[float, ...]) -> str:
+@cache
+def _cached(entry: str, mtimes: tuple[float, ...]) -> str:
     path = (STATIC / entry).resolve()
-    order: List[Path] = []
-    seen: Dict[Path, str] = {}
+    order: list[Path] = []
+    seen: dict[Path, str] = {}
     body = _rewrite_imports(path.read_text(encoding="utf-8"), path, order, seen, (path,))
     return "".join(seen[p] for p in order) + f"// ---- {path.name}\n" + body
 

@@ -21,7 +21,8 @@ flight, always the latest slider values, so dragging never builds a backlog::
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import traitlets as t
@@ -37,7 +38,7 @@ from .figures import TraversalFigures
 __all__ = ["DirectionExplorer"]
 
 
-def _slider_spec(d: Directions, k: int, strength_range: float) -> Dict[str, Any]:
+def _slider_spec(d: Directions, k: int, strength_range: float) -> dict[str, Any]:
     """The front end's description of direction k's slider (kind, unit, range, step, default), as
     :func:`~latentwidgets.edit.value_range` gives it; ``calibrated``: the value is in the direction's
     own unit, not sigma."""
@@ -81,15 +82,15 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
     controls = t.List(t.Dict()).tag(sync=True)
 
     def __init__(self, model: LatentModel, directions: Directions, seed: int = 0, n: int = 1, *,
-                 strength_range: float = 3.0, layers: Union[str, None, Tuple[int, int]] = "suggested",
-                 encoding: str = "auto", display_size: Optional[int] = None, **kwargs: Any):
+                 strength_range: float = 3.0, layers: str | None | tuple[int, int] = "suggested",
+                 encoding: str = "auto", display_size: int | None = None, **kwargs: Any):
         check_directions(model, directions)
         if not (isinstance(layers, tuple) or layers is None or layers == "suggested"):
             raise ValueError(f"layers must be 'suggested', None or a (start, end) tuple; got {layers!r}")
         self.model = model
         self.directions = directions
         self.layer_choice = layers
-        self._original: Optional[torch.Tensor] = None
+        self._original: torch.Tensor | None = None
         controls = [_slider_spec(directions, k, strength_range) for k in range(len(directions))]
         size = display_size if display_size is not None else max(128, min(256, 3 * model.resolution))
         super().__init__(controls=controls, strengths=[c["default"] for c in controls], seed=int(seed), n=int(n),
@@ -100,7 +101,7 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
 
     # ------------------------------------------------------------------------------ validation
     @t.validate("strengths")
-    def _check_strengths(self, proposal: Any) -> List[float]:
+    def _check_strengths(self, proposal: Any) -> list[float]:
         vals = list(proposal["value"])  # floats: the trait type refused anything else
         k = len(self.directions) if hasattr(self, "directions") else len(vals)
         if len(vals) != k:
@@ -119,7 +120,7 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
         return self._original.clone()
 
     @property
-    def edits(self) -> List[Edit]:
+    def edits(self) -> list[Edit]:
         """The edits of the sliders away from their defaults, in direction order."""
         return self._edits(self._latents())
 
@@ -131,17 +132,17 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
     def _on_new_samples(self) -> None:
         self._original = None
 
-    def _layers_for(self, k: int) -> Optional[Tuple[int, int]]:
+    def _layers_for(self, k: int) -> tuple[int, int] | None:
         if self.layer_choice == "suggested":
             return self.directions.layers[k]
         return self.layer_choice  # type: ignore[return-value]
 
-    def _edits_for(self, k: int, strength: float, z: torch.Tensor) -> List[Edit]:
+    def _edits_for(self, k: int, strength: float, z: torch.Tensor) -> list[Edit]:
         """The edits of slider ``k`` at ``strength`` (its unit) on latents ``z``; none at its default."""
         value = None if strength == self.controls[k]["default"] else strength
         return edits_for(self.model, self.directions, k, value, z, layers=self._layers_for(k))
 
-    def _edits(self, z: torch.Tensor) -> List[Edit]:
+    def _edits(self, z: torch.Tensor) -> list[Edit]:
         return [e for k, s in enumerate(self.strengths) for e in self._edits_for(k, s, z)]
 
     def _compute(self) -> None:
@@ -156,23 +157,23 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
         return self.original if self.show_original else self._image
 
     # ------------------------------------------------------------------------------ figures
-    def _traversal(self, directions: Optional[Sequence[Union[int, str]]], strengths: Sequence[float],
-                   index: Optional[int]) -> Tuple[List[str], torch.Tensor, str]:
+    def _traversal(self, directions: Sequence[int | str] | None, strengths: Sequence[float],
+                   index: int | None) -> tuple[list[str], torch.Tensor, str]:
         rows = directions if directions is not None else range(len(self.directions))
         ks = [self.directions.index(k) for k in rows]
         z = self._latents()
         grid = traversal(self.model, z, ks, strengths, lambda k, s: self._edits_for(k, s, z))
         return [self.directions.names[k] for k in ks], grid, self.title
 
-    def figure(self, directions: Optional[Sequence[Union[int, str]]] = None,
-               strengths: Optional[Sequence[float]] = None, steps: int = 7, title: Optional[str] = None):
+    def figure(self, directions: Sequence[int | str] | None = None,
+               strengths: Sequence[float] | None = None, steps: int = 7, title: str | None = None):
         """A matplotlib Figure: direction (rows) x strength (columns) on this explorer's samples.
 
             fig = ex.figure(strengths=[-2, -1, 0, 1, 2]); fig.savefig("grid.png")
         """
         return self._figure(directions, strengths, steps, title)
 
-    def save_gif(self, path: Any, direction: Union[int, str] = 0, strengths: Optional[Sequence[float]] = None,
+    def save_gif(self, path: Any, direction: int | str = 0, strengths: Sequence[float] | None = None,
                  steps: int = 21, duration_ms: int = 80) -> Any:
         """Write a GIF traversing one direction (forth and back) on this explorer's samples.
 
@@ -180,8 +181,8 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
         """
         return self._save_gif(path, direction, strengths, steps, duration_ms)
 
-    def save_html(self, path: Any, directions: Optional[Sequence[Union[int, str]]] = None,
-                  strengths: Optional[Sequence[float]] = None, steps: int = 21, fmt: str = "jpeg") -> Any:
+    def save_html(self, path: Any, directions: Sequence[int | str] | None = None,
+                  strengths: Sequence[float] | None = None, steps: int = 21, fmt: str = "jpeg") -> Any:
         """Write ONE self-contained HTML file whose slider scrubs precomputed frames (no kernel needed).
 
             ex.save_html("explorer.html", steps=21)

@@ -16,8 +16,9 @@ figure's title. Its public ``figure`` / ``save_gif`` / ``save_html`` then call `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any
 
 import torch
 
@@ -33,30 +34,30 @@ class TraversalFigures:
     #: what the rows are (the figure's y label and the HTML's row picker)
     _row_title = "direction"
 
-    def _traversal(self, rows: Optional[Sequence[Any]], strengths: Sequence[float],
-                   index: Optional[int]) -> Tuple[List[str], torch.Tensor, str]:
+    def _traversal(self, rows: Sequence[Any] | None, strengths: Sequence[float],
+                   index: int | None) -> tuple[list[str], torch.Tensor, str]:
         """``(row labels, grid [R, S, 3, H, W], title)`` of ``rows`` (None: the widget's default rows)."""
         raise NotImplementedError
 
     @staticmethod
-    def _strengths(strengths: Optional[Sequence[float]], steps: int) -> List[float]:
+    def _strengths(strengths: Sequence[float] | None, steps: int) -> list[float]:
         """``strengths``, or ``steps`` of them evenly from -3 to 3 (sigma)."""
         return list(strengths) if strengths is not None else strengths_grid(steps=steps)
 
-    def _figure(self, rows: Optional[Sequence[Any]], strengths: Optional[Sequence[float]], steps: int,
-                title: Optional[str], index: Optional[int] = None) -> Any:
+    def _figure(self, rows: Sequence[Any] | None, strengths: Sequence[float] | None, steps: int,
+                title: str | None, index: int | None = None) -> Any:
         values = self._strengths(strengths, steps)
         labels, grid, default_title = self._traversal(rows, values, index)
         return figure_grid(grid, labels, values, title=default_title if title is None else title,
                            ylabel=self._row_title)
 
-    def _save_gif(self, path: Any, row: Any, strengths: Optional[Sequence[float]], steps: int, duration_ms: int,
-                  index: Optional[int] = None) -> Path:
+    def _save_gif(self, path: Any, row: Any, strengths: Sequence[float] | None, steps: int, duration_ms: int,
+                  index: int | None = None) -> Path:
         _, grid, _ = self._traversal([row], self._strengths(strengths, steps), index)
         return save_gif(path, grid[0], duration_ms=duration_ms)
 
-    def _save_html(self, path: Any, rows: Optional[Sequence[Any]], strengths: Optional[Sequence[float]], steps: int,
-                   fmt: str, index: Optional[int] = None) -> Path:
+    def _save_html(self, path: Any, rows: Sequence[Any] | None, strengths: Sequence[float] | None, steps: int,
+                   fmt: str, index: int | None = None) -> Path:
         values = self._strengths(strengths, steps)
         labels, grid, title = self._traversal(rows, values, index)
         return save_html(path, grid, labels, values, title=title, row_title=self._row_title, fmt=fmt)

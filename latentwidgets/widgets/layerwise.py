@@ -24,7 +24,8 @@ strip shows the selected edit at several strengths instead.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import traitlets as t
@@ -40,7 +41,7 @@ from .figures import TraversalFigures
 
 __all__ = ["LayerwiseEditor"]
 
-LayerArg = Union[None, str, Tuple[int, int], Sequence[int]]
+LayerArg = None | str | tuple[int, int] | Sequence[int]
 
 
 class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
@@ -74,12 +75,12 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
     _row_title = "layer range"
 
     def __init__(self, model: LatentModel, directions: Directions, seed: int = 0, n: int = 1, *,
-                 strength_range: float = 3.0, strip: Optional[Sequence[LayerArg]] = None,
-                 encoding: str = "auto", display_size: Optional[int] = None, **kwargs: Any):
+                 strength_range: float = 3.0, strip: Sequence[LayerArg] | None = None,
+                 encoding: str = "auto", display_size: int | None = None, **kwargs: Any):
         check_directions(model, directions)
         self.model = model
         self.directions = directions
-        self._strip_images: Optional[torch.Tensor] = None
+        self._strip_images: torch.Tensor | None = None
         L = int(model.num_layers)
         self.layered = L > 1 and not directions.space.startswith("act:")
         groups = layer_groups(L)
@@ -87,7 +88,7 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
             strip_ranges = [list(groups[g]) for g in ("coarse", "middle", "fine")] + [[0, L]]
         else:
             strip_ranges = [list(resolve_layers(s, L) or (0, L)) for s in strip]
-        uniq: List[List[int]] = []
+        uniq: list[list[int]] = []
         for r in strip_ranges:
             if r not in uniq:
                 uniq.append(r)
@@ -103,7 +104,7 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
         self._serve()
 
     # ------------------------------------------------------------------------------ validation
-    def _clean_item(self, item: Dict[str, Any]) -> Dict[str, Any]:
+    def _clean_item(self, item: dict[str, Any]) -> dict[str, Any]:
         k = self.directions.index(item.get("direction", 0) if not isinstance(item.get("direction"), str)
                                   else item["direction"])
         s = item.get("strength", 0.0)
@@ -124,11 +125,11 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
         return {"direction": k, "name": self.directions.names[k], "strength": s, "layers": rng}
 
     @t.validate("stack")
-    def _check_stack(self, proposal: Any) -> List[Dict[str, Any]]:
+    def _check_stack(self, proposal: Any) -> list[dict[str, Any]]:
         return [self._clean_item(dict(it)) for it in proposal["value"]]
 
     # ------------------------------------------------------------------------------ public API
-    def add(self, direction: Union[int, str], strength: float = 1.0, layers: LayerArg = None) -> int:
+    def add(self, direction: int | str, strength: float = 1.0, layers: LayerArg = None) -> int:
         """Push an edit on the stack (layers: None = all, ``"coarse"|"middle"|"fine"`` or ``(start, end)``)
         and select it; returns its index.
 
@@ -151,14 +152,14 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
             self.stack = st
             self.selected = min(self.selected, len(st) - 1)
 
-    def set_layers(self, layers: LayerArg, index: Optional[int] = None) -> None:
+    def set_layers(self, layers: LayerArg, index: int | None = None) -> None:
         """Move edit ``index`` (default: the selected one) to ``layers`` (a preset name or ``(start, end)``)."""
         i = self._index(index)
         st = [dict(x) for x in self.stack]
         st[i]["layers"] = list(layers) if isinstance(layers, (tuple, list)) else layers
         self.stack = st
 
-    def set_strength(self, strength: float, index: Optional[int] = None) -> None:
+    def set_strength(self, strength: float, index: int | None = None) -> None:
         """Set edit ``index``'s (default: the selected one) strength in sigma."""
         i = self._index(index)
         st = [dict(x) for x in self.stack]
@@ -166,19 +167,19 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
         self.stack = st
 
     @property
-    def edits(self) -> List[Edit]:
+    def edits(self) -> list[Edit]:
         """The stack as :class:`Edit` objects, in order (what ``render_edits`` applies)."""
         return [self._edit(it) for it in self.stack]
 
     @edits.setter
-    def edits(self, value: Sequence[Union[Edit, Dict[str, Any]]]) -> None:
+    def edits(self, value: Sequence[Edit | dict[str, Any]]) -> None:
         self.import_edits(value)
 
-    def export_edits(self) -> List[Dict[str, Any]]:
+    def export_edits(self) -> list[dict[str, Any]]:
         """The stack as JSON-able records (``Edit.to_record``)."""
         return [e.to_record() for e in self.edits]
 
-    def import_edits(self, records: Sequence[Union[Edit, Dict[str, Any]]]) -> None:
+    def import_edits(self, records: Sequence[Edit | dict[str, Any]]) -> None:
         """Replace the stack by ``records`` (dicts from ``export_edits``/``Edit.to_record`` or Edits)."""
         items = []
         for r in records:
@@ -197,19 +198,19 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
         return self._strip_images.clone()
 
     # ------------------------------------------------------------------------------ compute
-    def _index(self, index: Optional[int]) -> int:
+    def _index(self, index: int | None) -> int:
         i = self.selected if index is None else int(index)
         if not 0 <= i < len(self.stack):
             raise IndexError(f"no edit {i} to change; the stack has {len(self.stack)} (use .add first)")
         return i
 
-    def _edit(self, item: Dict[str, Any], layers: Optional[Sequence[int]] = None,
-              strength: Optional[float] = None) -> Edit:
+    def _edit(self, item: dict[str, Any], layers: Sequence[int] | None = None,
+              strength: float | None = None) -> Edit:
         rng = layers if layers is not None else item["layers"]
         return Edit(self.directions, int(item["direction"]), float(item["strength"] if strength is None else strength),
                     layers=tuple(rng) if self.layered else None)
 
-    def strip_edits(self) -> List[List[Edit]]:
+    def strip_edits(self) -> list[list[Edit]]:
         """For each strip cell, the stack with the selected edit moved to that range (or strength)."""
         if not self.stack or not 0 <= self.selected < len(self.stack):
             return []
@@ -234,14 +235,14 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
 
     # ------------------------------------------------------------------------------ figures
     @staticmethod
-    def _range_label(r: Sequence[int], groups: Dict[str, Any]) -> str:
+    def _range_label(r: Sequence[int], groups: dict[str, Any]) -> str:
         names = [g for g, v in groups.items() if list(v) == list(r)]
         if not names and list(r) == [0, max(v[1] for v in groups.values())]:
             names = ["all"]
         return f"{names[0]} {r[0]}-{r[1]}" if names else f"layers {r[0]}-{r[1]}"
 
-    def _traversal(self, ranges: Optional[Sequence[LayerArg]], strengths: Sequence[float],
-                   index: Optional[int]) -> Tuple[List[str], torch.Tensor, str]:
+    def _traversal(self, ranges: Sequence[LayerArg] | None, strengths: Sequence[float],
+                   index: int | None) -> tuple[list[str], torch.Tensor, str]:
         """Rows: the selected (or ``index``) edit over each range, the rest of the stack as it is."""
         i = self._index(index)
         sel = self.stack[i]
@@ -256,22 +257,22 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
         name = self.directions.names[sel["direction"]]
         return [self._range_label(r, self.controls["groups"]) for r in rngs], grid, f"{name}: {self.title}"
 
-    def figure(self, ranges: Optional[Sequence[LayerArg]] = None, strengths: Optional[Sequence[float]] = None,
-               steps: int = 7, index: Optional[int] = None, title: Optional[str] = None):
+    def figure(self, ranges: Sequence[LayerArg] | None = None, strengths: Sequence[float] | None = None,
+               steps: int = 7, index: int | None = None, title: str | None = None):
         """A matplotlib Figure: layer range (rows) x strength (columns) of the selected edit.
 
             fig = ed.figure(ranges=["coarse", "fine"], strengths=[-2, 0, 2])
         """
         return self._figure(ranges, strengths, steps, title, index)
 
-    def save_gif(self, path: Any, layers: LayerArg = None, strengths: Optional[Sequence[float]] = None,
-                 steps: int = 21, index: Optional[int] = None, duration_ms: int = 80) -> Any:
+    def save_gif(self, path: Any, layers: LayerArg = None, strengths: Sequence[float] | None = None,
+                 steps: int = 21, index: int | None = None, duration_ms: int = 80) -> Any:
         """A GIF traversing the selected edit's strength at ``layers`` (default: its own range)."""
         row = layers if layers is not None else self.stack[self._index(index)]["layers"]
         return self._save_gif(path, row, strengths, steps, duration_ms, index)
 
-    def save_html(self, path: Any, ranges: Optional[Sequence[LayerArg]] = None,
-                  strengths: Optional[Sequence[float]] = None, steps: int = 21, index: Optional[int] = None,
+    def save_html(self, path: Any, ranges: Sequence[LayerArg] | None = None,
+                  strengths: Sequence[float] | None = None, steps: int = 21, index: int | None = None,
                   fmt: str = "jpeg") -> Any:
         """ONE self-contained HTML file: pick a layer range, scrub the strength (no kernel needed)."""
         return self._save_html(path, ranges, strengths, steps, fmt, index)

@@ -25,7 +25,8 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -38,7 +39,7 @@ RAW_MAX_PIXELS = 128 * 128
 
 log = logging.getLogger(__name__)
 
-RenderResult = Tuple[torch.Tensor, Dict[str, Any]]
+RenderResult = tuple[torch.Tensor, dict[str, Any]]
 
 
 def choose_format(width: int, height: int, fmt: str = "auto", raw_max_pixels: int = RAW_MAX_PIXELS) -> str:
@@ -51,7 +52,7 @@ def choose_format(width: int, height: int, fmt: str = "auto", raw_max_pixels: in
 
 
 def encode_image(image: torch.Tensor, fmt: str = "auto", quality: int = 85,
-                 raw_max_pixels: int = RAW_MAX_PIXELS) -> Tuple[Dict[str, Any], bytes]:
+                 raw_max_pixels: int = RAW_MAX_PIXELS) -> tuple[dict[str, Any], bytes]:
     """Encode one image ``[3, H, W]`` in [0, 1] for the front end: ``(meta, bytes)``.
 
     ``meta`` is ``{"width", "height", "format"}``; raw frames are ``H*W*4`` RGBA bytes, JPEG frames a
@@ -68,7 +69,7 @@ def encode_image(image: torch.Tensor, fmt: str = "auto", quality: int = 85,
     return {"width": w, "height": h, "format": kind}, data
 
 
-def decode_frame(meta: Dict[str, Any], data: bytes) -> torch.Tensor:
+def decode_frame(meta: dict[str, Any], data: bytes) -> torch.Tensor:
     """Inverse of :func:`encode_image` (for tests and tools): ``[3, H, W]`` float in [0, 1]."""
     w, h = int(meta["width"]), int(meta["height"])
     if meta["format"] != "raw":
@@ -78,7 +79,7 @@ def decode_frame(meta: Dict[str, Any], data: bytes) -> torch.Tensor:
 
 
 def encode_frames(images: torch.Tensor, fmt: str = "auto", quality: int = 85,
-                  raw_max_pixels: int = RAW_MAX_PIXELS) -> Tuple[List[Dict[str, Any]], List[bytes]]:
+                  raw_max_pixels: int = RAW_MAX_PIXELS) -> tuple[list[dict[str, Any]], list[bytes]]:
     """Encode a batch ``[B, 3, H, W]``: one ``(meta, bytes)`` per image, as two lists."""
     metas, buffers = [], []
     for img in images if images.dim() == 4 else images.unsqueeze(0):
@@ -108,11 +109,11 @@ class FrameServer:
         server.close()            # stop answering; releases the message handler
     """
 
-    def __init__(self, widget: Any, render: Callable[[Optional[Dict[str, Any]]], RenderResult], *,
+    def __init__(self, widget: Any, render: Callable[[dict[str, Any] | None], RenderResult], *,
                  encoding: str = "auto", quality: int = 85, raw_max_pixels: int = RAW_MAX_PIXELS,
-                 on_error: Optional[Callable[[str], None]] = None,
-                 on_frame: Optional[Callable[[Dict[str, Any]], None]] = None,
-                 send: Optional[Callable[[Dict[str, Any], List[bytes]], None]] = None):
+                 on_error: Callable[[str], None] | None = None,
+                 on_frame: Callable[[dict[str, Any]], None] | None = None,
+                 send: Callable[[dict[str, Any], list[bytes]], None] | None = None):
         choose_format(1, 1, encoding)  # validates
         self.widget = widget
         self.render = render
@@ -124,7 +125,7 @@ class FrameServer:
         self._send = send or (lambda content, buffers: widget.send(content, buffers))
         self.seq = 0
         self.closed = False
-        self.last_timing: Dict[str, float] = {}
+        self.last_timing: dict[str, float] = {}
         #: the full traceback of the last failed request (the widget shows only its message)
         self.last_traceback: str = ""
         widget.on_msg(self._on_msg)
@@ -135,7 +136,7 @@ class FrameServer:
             return  # other messages (anywidget commands, other protocols) are not ours
         self.handle_request(content)
 
-    def handle_request(self, content: Dict[str, Any]) -> None:
+    def handle_request(self, content: dict[str, Any]) -> None:
         """Answer one ``lw:request`` message (also callable directly, e.g. from tests)."""
         rid = content.get("id")
         kernel_in = time.time() * 1e3
@@ -148,13 +149,13 @@ class FrameServer:
         self.send_frame(images, state, rid=rid, origin="front", fmt=content.get("format"), t0=t0,
                         kernel_in=kernel_in)
 
-    def push(self, images: torch.Tensor, state: Dict[str, Any], compute_ms: Optional[float] = None) -> None:
+    def push(self, images: torch.Tensor, state: dict[str, Any], compute_ms: float | None = None) -> None:
         """Send a frame nobody asked for (the state changed on the Python side); views follow it."""
         self.send_frame(images, state, rid=None, origin="python", compute_ms=compute_ms)
 
-    def send_frame(self, images: torch.Tensor, state: Dict[str, Any], *, rid: Any = None, origin: str = "front",
-                   fmt: Optional[str] = None, t0: Optional[float] = None, compute_ms: Optional[float] = None,
-                   kernel_in: Optional[float] = None) -> None:
+    def send_frame(self, images: torch.Tensor, state: dict[str, Any], *, rid: Any = None, origin: str = "front",
+                   fmt: str | None = None, t0: float | None = None, compute_ms: float | None = None,
+                   kernel_in: float | None = None) -> None:
         """Encode ``images`` and send them as one ``lw:frame`` message (``rid``: the request answered)."""
         if self.closed:
             return

@@ -39,7 +39,8 @@ SHOW = "cc = lw.CollageCanvas(model, regressor, n_sources=3, seed=0, brush_radiu
 _STATE = """
 import json as _json
 _u8 = lambda x: (x * 255).round().clamp(0, 255).byte().permute(0, 2, 3, 1).tolist()
-print(_json.dumps({"mask": cc.mask[0, 0].tolist(), "collage": _u8(cc.collage)[0], "labels": cc.labels.flatten().tolist(), "ops": cc.ops,
+print(_json.dumps({"mask": cc.mask[0, 0].tolist(), "collage": _u8(cc.collage)[0],
+                  "labels": cc.labels.flatten().tolist(), "ops": cc.ops,
                    "image": _u8(cc.image)[0], "radius": cc.brush_radius, "res": cc.model.resolution,
                    "encoding": cc.encoding}))
 """
@@ -150,7 +151,8 @@ def test_paint_a_stroke_undo_and_inpaint(lab_factory, tmp_path):
     assert np.abs(page_collage - np.asarray(state1["collage"], np.int16))[mask].max() <= tol
     change = np.abs(shown - np.asarray(view0["rgb"], np.int16).reshape(res, res, 3))
     assert (change > 3).mean() > 0.01, (f"the projection on screen did not change (before: mean "
-                                        f"{np.mean(view0['rgb']):.1f}, after: {shown.mean():.1f}, .image {py.mean():.1f})")
+                                        f"{np.mean(view0['rgb']):.1f}, after: {shown.mean():.1f}, "
+                                        f".image {py.mean():.1f})")
     page.screenshot("collage-1-after-stroke")
 
     # ---- undo

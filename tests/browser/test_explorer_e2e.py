@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = Path(os.environ.get("LW_E2E_NOTEBOOK", REPO / "notebooks" / "quickstart.ipynb"))
 
@@ -78,7 +77,7 @@ def shown_vs_python(page, uid):
     py = np.asarray(state["image"], dtype=np.int16)  # [n, H, W, 3]
     assert len(canvases) == py.shape[0], "one canvas per sample"
     diffs = []
-    for c, img in zip(canvases, py):
+    for c, img in zip(canvases, py, strict=True):
         assert (c["height"], c["width"]) == img.shape[:2]
         diffs.append(np.abs(np.asarray(c["rgb"], dtype=np.int16).reshape(img.shape) - img))
     return state, canvases, np.stack(diffs)

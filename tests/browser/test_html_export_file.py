@@ -14,7 +14,8 @@ def test_saved_html_slider_scrubs_frames_offline(chromium, tmp_path):
     g = torch.Generator().manual_seed(0)
     steps = 7
     # frames whose brightness grows with the column: a visible, checkable change per step
-    grid = torch.stack([torch.stack([torch.full((3, 16, 16), (s + 1) / (steps + 1)) + 0.02 * torch.rand(3, 16, 16, generator=g)
+    grid = torch.stack([torch.stack([torch.full((3, 16, 16), (s + 1) / (steps + 1))
+                                     + 0.02 * torch.rand(3, 16, 16, generator=g)
                                      for s in range(steps)]) for _ in range(2)]).clamp(0, 1)
     path = save_html(tmp_path / "fig.html", grid, ["<script>alert(1)</script>", "b"], list(range(-3, 4)), fmt="png")
     page = chromium.new_page()  # the session Chromium of conftest.py
@@ -25,12 +26,15 @@ def test_saved_html_slider_scrubs_frames_offline(chromium, tmp_path):
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.goto(path.as_uri())
         img = page.locator("#lw-frame")
-        page.wait_for_function("document.getElementById('lw-frame').complete && document.getElementById('lw-frame').naturalWidth > 0")
+        page.wait_for_function("document.getElementById('lw-frame').complete && "
+                               "document.getElementById('lw-frame').naturalWidth > 0")
         before = img.get_attribute("src")
         assert img.get_attribute("data-col") == "3"
         mean = "() => { const i = document.getElementById('lw-frame'); const c = document.createElement('canvas');" \
-               " c.width = i.naturalWidth; c.height = i.naturalHeight; const x = c.getContext('2d'); x.drawImage(i, 0, 0);" \
-               " const d = x.getImageData(0, 0, c.width, c.height).data; let s = 0; for (let k = 0; k < d.length; k += 4) s += d[k];" \
+               " c.width = i.naturalWidth; c.height = i.naturalHeight;" \
+               " const x = c.getContext('2d'); x.drawImage(i, 0, 0);" \
+               " const d = x.getImageData(0, 0, c.width, c.height).data;" \
+               " let s = 0; for (let k = 0; k < d.length; k += 4) s += d[k];" \
                " return s / (d.length / 4); }"
         m0 = page.evaluate(mean)
         slider = page.locator("#lw-slider")

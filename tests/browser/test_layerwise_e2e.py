@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "layerwise.ipynb"
 
@@ -48,7 +47,8 @@ def test_layer_range_preset_changes_the_image_as_predicted(lab_factory):
     root = page.page.locator(".lw-layerwise").first
     root.wait_for(state="visible", timeout=120000)
     uid = root.get_attribute("data-uid")
-    page.page.wait_for_function(f"Number(document.querySelector('.lw-layerwise[data-uid=\"{uid}\"]').dataset.frames) >= 1")
+    page.page.wait_for_function(
+        f"Number(document.querySelector('.lw-layerwise[data-uid=\"{uid}\"]').dataset.frames) >= 1")
     page.wait_kernel_idle()
     root.scroll_into_view_if_needed()
     s0 = page.python_json(_STATE.format(uid=uid))
