@@ -20,6 +20,7 @@ import contextlib
 import glob
 import json
 import os
+import re
 import secrets
 import signal
 import time
@@ -30,28 +31,63 @@ import torch.nn as nn
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-__all__ = ["atomic_path", "save_modules", "read_meta", "load_modules", "resume", "time_boxed", "checkpoint"]
+__all__ = ["atomic_path", "write_atomic", "save_modules", "read_meta", "load_modules", "resume", "time_boxed",
+           "checkpoint"]
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, temp_of: str | os.PathLike | None = None) -> Iterator[Path]:
     """A temp path beside ``path`` to write to; renamed onto ``path`` when the block ends without
     error, removed when it raises. Temp files of the same target that an earlier kill left behind
-    are removed first.
+    are removed first. ``temp_of`` names the temp file (and the stale temps to remove) after another
+    path of the same folder: for targets whose name changes from save to save (a content hash), so
+    the next save still finds what a kill left behind.
 
     >>> with atomic_path("record.json") as tmp:
     ...     tmp.write_text("{}")
     """
     path = Path(path)
+    family = Path(temp_of) if temp_of is not None else path
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f"{glob.escape(path.name)}.*.tmp"):
-        stale.unlink(missing_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    stale = re.compile(re.escape(family.name) + r"\.\d+-[0-9a-f]{8}\.tmp")
+    for old in path.parent.glob(f"{glob.escape(family.name)}.*.tmp"):
+        if stale.fullmatch(old.name):
+            old.unlink(missing_ok=True)
+    tmp = path.with_name(f"{family.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         yield tmp
         os.replace(tmp, path)
+        _sync_folder(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: str | os.PathLike, data: bytes, temp_of: str | os.PathLike | None = None) -> Path:
+    """Write ``data`` to ``path`` through :func:`atomic_path` (flushed to disk before the rename), so
+    ``path`` holds the old bytes or the new ones, never a part; returns ``path``.
+
+    >>> write_atomic("record.json", b"{}")
+    """
+    with atomic_path(path, temp_of) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    return Path(path)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush a rename to disk (POSIX; a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def save_modules(path: str | os.PathLike, modules: dict[str, nn.Module], meta: dict | None = None) -> None:

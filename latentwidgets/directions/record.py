@@ -6,7 +6,7 @@ options, sample count, seed, model id) and fitted state (tensors such as calibra
 bases or controller weights) plus JSON ``info`` (explained variance, ...)::
 
     d = find_directions(model, "pca", n_components=10)
-    d.save("pca_dirs")                        # pca_dirs.json + pca_dirs.safetensors, no pickle
+    d.save("pca_dirs")                        # pca_dirs.json + pca_dirs.<hash>.safetensors, no pickle
     d2 = Directions.load("pca_dirs", model)   # checks the dims against the model
     d[0:3]                                    # a record of the first three directions
 
@@ -17,36 +17,44 @@ coordinate ``alpha`` along the direction to a factor value ``t`` in named units:
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import json
 import os
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save as save_bytes
 
-SCHEMA_VERSION = 1
+from .._checkpoint import write_atomic
 
-LayerRange = Optional[Tuple[int, int]]
+#: version 2: the JSON names its tensors file, ``<name>.<content hash>.safetensors``
+SCHEMA_VERSION = 2
+
+LayerRange = tuple[int, int] | None
 
 
 @dataclass
 class Directions:
     vectors: torch.Tensor
     space: str
-    sigma: Optional[torch.Tensor] = None
-    names: Optional[List[str]] = None
-    layers: Optional[List[LayerRange]] = None
+    sigma: torch.Tensor | None = None
+    names: list[str] | None = None
+    layers: list[LayerRange] | None = None
     method: str = "manual"
-    options: Dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     samples: int = 0
-    seed: Optional[int] = None
+    seed: int | None = None
     model_id: str = ""
-    state: Dict[str, torch.Tensor] = field(default_factory=dict)
-    info: Dict[str, Any] = field(default_factory=dict)
+    state: dict[str, torch.Tensor] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
     #: per direction: {"unit": str, "alpha": [knots], "t": [knots]} for calibrated sliders, or None
-    calibration: Optional[List[Optional[Dict[str, Any]]]] = None
+    calibration: list[dict[str, Any] | None] | None = None
 
     def __post_init__(self) -> None:
         v = torch.as_tensor(self.vectors, dtype=torch.float32)
@@ -85,11 +93,11 @@ class Directions:
         return self.vectors.shape[1]
 
     @property
-    def layer(self) -> Optional[str]:
+    def layer(self) -> str | None:
         """The activation layer for ``act:`` spaces, else None."""
         return self.space[4:] if self.space.startswith("act:") else None
 
-    def __getitem__(self, idx: Union[int, slice, Sequence[int]]) -> "Directions":
+    def __getitem__(self, idx: int | slice | Sequence[int]) -> Directions:
         if isinstance(idx, int):
             idx = [idx]
         if isinstance(idx, slice):
@@ -103,7 +111,7 @@ class Directions:
             calibration=pick(self.calibration),
         )
 
-    def index(self, name_or_index: Union[int, str]) -> int:
+    def index(self, name_or_index: int | str) -> int:
         if isinstance(name_or_index, int):
             if not -len(self) <= name_or_index < len(self):
                 raise IndexError(f"direction {name_or_index} out of range (K={len(self)})")
@@ -112,7 +120,7 @@ class Directions:
             raise KeyError(f"no direction named {name_or_index!r}; names: {self.names}")
         return self.names.index(name_or_index)
 
-    def to(self, device: Union[str, torch.device]) -> "Directions":
+    def to(self, device: str | torch.device) -> Directions:
         self.vectors = self.vectors.to(device)
         self.sigma = self.sigma.to(device)
         return self
@@ -135,55 +143,101 @@ class Directions:
         cal = self._cal(k)
         return _interp(torch.as_tensor(t, dtype=torch.float32), torch.tensor(cal["t"]), torch.tensor(cal["alpha"]))
 
-    def _cal(self, k: int) -> Dict[str, Any]:
+    def _cal(self, k: int) -> dict[str, Any]:
         if not self.is_calibrated(k):
             raise ValueError(f"direction {k} ({self.names[k]!r}) carries no calibration")
         return self.calibration[k]  # type: ignore[index]
 
     # ------------------------------------------------------------------------------ files
-    def save(self, path: Union[str, os.PathLike]) -> Path:
-        """Write ``<path>.json`` (everything but tensors) and ``<path>.safetensors``. Returns the JSON path."""
-        base = Path(path)
-        if base.suffix in (".json", ".safetensors"):
-            base = base.with_suffix("")
-        base.parent.mkdir(parents=True, exist_ok=True)
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``<path>.json`` (everything but tensors) and ``<path>.<hash>.safetensors`` (the tensors,
+        named by their content hash, which the JSON records). Returns the JSON path. Only a trailing
+        ``.json`` or ``.safetensors`` is stripped from ``path``: ``save("run.v1")`` and ``save("run.v2")``
+        are two records.
+
+        Nothing is lost when a save is killed or the disk fills: both files go to temp files beside
+        their targets and are renamed into place, the tensors first, under a new name (their hash) that
+        no loadable record uses, then the JSON, which is the commit point. Until the JSON's rename the
+        old JSON and the old tensors it names are untouched; after it the new pair is complete; only
+        then are the old tensors removed. A kill between the renames leaves the old record loadable
+        (the new tensors file is an orphan); temp files and orphans a kill or a failed write left
+        behind are removed by the next save of the same record::
+
+            d.save("runs/pca.v1")        # runs/pca.v1.json + runs/pca.v1.3f9c...e1.safetensors
+        """
+        js, folder, name = _record_paths(path)
+        bad = _bad_sigma(self.sigma)
+        if bad:
+            raise ValueError(f"cannot save {js}: sigma must be finite and positive (a record that could not load "
+                             f"again); entries {bad} are {self.sigma[bad].tolist()}. Set them, e.g. "
+                             f"d.sigma = d.sigma.nan_to_num(1.0).clamp(min=1e-6)")
         tensors = {"vectors": self.vectors.detach().cpu().contiguous(), "sigma": self.sigma.detach().cpu().contiguous()}
         for k, v in self.state.items():
             tensors[f"state.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
+        data = save_bytes(tensors)
+        digest = hashlib.sha256(data).hexdigest()
+        tensor_file = folder / f"{name}.{digest[:_HASH_CHARS]}.safetensors"
         meta = {
             "schema_version": SCHEMA_VERSION, "space": self.space, "names": self.names,
             "layers": [list(r) if r is not None else None for r in self.layers], "method": self.method,
             "options": self.options, "samples": self.samples, "seed": self.seed, "model_id": self.model_id,
             "info": self.info, "calibration": self.calibration, "dim": self.dim, "k": len(self),
+            "tensors": tensor_file.name, "tensors_sha256": digest,
         }
-        js = base.with_suffix(".json")
-        js.write_text(json.dumps(meta, indent=1, default=_json_default))
-        save_file(tensors, str(base.with_suffix(".safetensors")))
+        text = json.dumps(meta, indent=1, default=_json_default).encode()
+        write_atomic(tensor_file, data, temp_of=folder / f"{name}.safetensors")
+        try:
+            write_atomic(js, text)
+        except BaseException:
+            if tensor_file.name != _named_tensors(js):  # the old JSON does not use it: an orphan
+                tensor_file.unlink(missing_ok=True)
+            raise
+        for old in _tensor_files(folder, name):
+            if old != tensor_file:
+                old.unlink(missing_ok=True)
         return js
 
     @classmethod
-    def load(cls, path: Union[str, os.PathLike], model: Any = None) -> "Directions":
-        """Read a record written by :meth:`save`; with ``model``, check its dims match."""
-        base = Path(path)
-        if base.suffix in (".json", ".safetensors"):
-            base = base.with_suffix("")
-        meta = json.loads(base.with_suffix(".json").read_text())
+    def load(cls, path: str | os.PathLike, model: Any = None) -> Directions:
+        """Read a record written by :meth:`save`; check the JSON against the tensors (count, dimension,
+        finite positive sigma, content hash) and, with ``model``, the dims against the model. Errors
+        name the file and what does not match.
+
+        >>> d = Directions.load("runs/pca.v1", model)
+        """
+        js, folder, name = _record_paths(path)
+        if not js.exists():
+            raise FileNotFoundError(f"no Directions record at {js}")
+        try:
+            meta = json.loads(js.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{js} is not a Directions record: its JSON does not parse ({e})") from e
+        if not isinstance(meta, dict):
+            raise ValueError(f"{js} is not a Directions record: it holds a JSON {type(meta).__name__}, not an object")
         ver = meta.get("schema_version")
-        if ver != SCHEMA_VERSION:
-            raise ValueError(f"{base}.json has schema_version {ver}; this latentwidgets reads {SCHEMA_VERSION}")
-        t = load_file(str(base.with_suffix(".safetensors")))
-        rec = cls(
-            vectors=t["vectors"], space=meta["space"], sigma=t["sigma"], names=meta["names"],
-            layers=[tuple(r) if r is not None else None for r in meta["layers"]], method=meta["method"],
-            options=meta["options"], samples=meta["samples"], seed=meta["seed"], model_id=meta["model_id"],
-            state={k[6:]: v for k, v in t.items() if k.startswith("state.")}, info=meta["info"],
-            calibration=meta["calibration"],
-        )
+        if ver not in _READS:
+            raise ValueError(f"{js} has schema_version {ver}; this latentwidgets reads {list(_READS)}")
+        missing = [k for k in _REQUIRED if k not in meta]
+        if missing:
+            raise ValueError(f"{js} is not a complete Directions record: it lacks {missing}")
+        tf = folder / meta.get("tensors", f"{name}.safetensors")  # schema 1: <name>.safetensors
+        t = _read_tensors(tf, meta.get("tensors_sha256"), js)
+        _check_consistent(meta, t, js, tf)
+        try:
+            rec = cls(
+                vectors=t["vectors"], space=meta["space"], sigma=t["sigma"], names=meta["names"],
+                layers=[tuple(r) if r is not None else None for r in meta["layers"]], method=meta["method"],
+                options=meta["options"], samples=meta["samples"], seed=meta["seed"], model_id=meta["model_id"],
+                state={k[6:]: v for k, v in t.items() if k.startswith("state.")}, info=meta["info"],
+                calibration=meta["calibration"],
+            )
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{js} does not hold a valid Directions record: {e}") from e
         if model is not None:
             rec.check(model)
         return rec
 
-    def check(self, model: Any) -> "Directions":
+    def check(self, model: Any) -> Directions:
         """Raise a clear error when this record cannot be used with ``model``."""
         if self.space == "z":
             want = model.z_dim
@@ -205,6 +259,86 @@ class Directions:
             if r is not None and not (0 <= r[0] < r[1] <= model.num_layers):
                 raise ValueError(f"layer range {r} does not fit {model.name} ({model.num_layers} per-layer latents)")
         return self
+
+
+# ---------------------------------------------------------------------------------- files
+
+#: the keys every record's JSON holds
+_REQUIRED = ("space", "names", "layers", "method", "options", "samples", "seed", "model_id", "info", "calibration")
+#: schema versions :meth:`Directions.load` reads (1: tensors in ``<name>.safetensors``, no hash)
+_READS = (1, SCHEMA_VERSION)
+#: hex digits of the content hash in a tensors file's name
+_HASH_CHARS = 16
+
+
+def _record_paths(path: str | os.PathLike) -> tuple[Path, Path, str]:
+    """(JSON path, folder, record name) for ``path``; only ``.json`` / ``.safetensors`` is stripped."""
+    p = Path(path)
+    name = p.name
+    for suffix in (".json", ".safetensors"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    if not name or name in (".", ".."):
+        raise ValueError(f"{str(path)!r} does not name a record file (give a name such as 'runs/pca')")
+    return p.parent / f"{name}.json", p.parent, name
+
+
+def _tensor_files(folder: Path, name: str) -> list[Path]:
+    """The tensors files of record ``name`` in ``folder``: hashed ones and the schema-1 ``<name>.safetensors``."""
+    hashed = re.compile(re.escape(name) + rf"\.[0-9a-f]{{{_HASH_CHARS}}}\.safetensors")
+    out = [p for p in folder.glob(f"{glob.escape(name)}.*.safetensors") if hashed.fullmatch(p.name)]
+    legacy = folder / f"{name}.safetensors"
+    return out + ([legacy] if legacy.exists() else [])
+
+
+def _named_tensors(js: Path) -> str | None:
+    """The tensors file the record ``js`` currently names (None when there is no readable record)."""
+    try:
+        meta = json.loads(js.read_text())
+        return meta.get("tensors", js.name[: -len(".json")] + ".safetensors")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _read_tensors(tf: Path, digest: str | None, js: Path) -> dict[str, torch.Tensor]:
+    if not tf.exists():
+        raise FileNotFoundError(f"{js} names the tensors file {tf.name}, which is missing from {tf.parent}: "
+                                "copy it along with the JSON")
+    data = tf.read_bytes()
+    if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+        raise ValueError(f"{tf} does not match the content hash that {js.name} records: the file is corrupt or "
+                         "was replaced")
+    try:
+        return load_bytes(data)
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error types on bad headers
+        raise ValueError(f"{tf} is not a readable safetensors file ({type(e).__name__}: {e})") from e
+
+
+def _check_consistent(meta: dict[str, Any], t: dict[str, torch.Tensor], js: Path, tf: Path) -> None:
+    """Raise a ValueError naming both files when the JSON and the tensors disagree."""
+    where = f"{js.name} and {tf.name} (in {js.parent}) do not match"
+    for key in ("vectors", "sigma"):
+        if key not in t:
+            raise ValueError(f"{where}: the tensors file has no {key!r}")
+    v, sig = t["vectors"], t["sigma"]
+    if v.dim() != 2:
+        raise ValueError(f"{where}: vectors have shape {tuple(v.shape)}, not [K, D]")
+    k, dim = meta.get("k", v.shape[0]), meta.get("dim", v.shape[1])
+    if (k, dim) != tuple(v.shape):
+        raise ValueError(f"{where}: the JSON says k={k}, dim={dim}; the vectors are {tuple(v.shape)}")
+    if len(meta["names"]) != v.shape[0]:
+        raise ValueError(f"{where}: the JSON has {len(meta['names'])} names for {v.shape[0]} vectors")
+    if tuple(sig.shape) != (v.shape[0],):
+        raise ValueError(f"{where}: sigma has shape {tuple(sig.shape)}, not [{v.shape[0]}]")
+    bad = _bad_sigma(sig)
+    if bad:
+        raise ValueError(f"{tf}: sigma must be finite and positive; entries {bad} are {sig[bad].tolist()}")
+
+
+def _bad_sigma(sigma: torch.Tensor) -> list[int]:
+    """Indices of sigma entries that are not finite and positive."""
+    return (~torch.isfinite(sigma) | (sigma <= 0)).nonzero().flatten().tolist()
 
 
 def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
