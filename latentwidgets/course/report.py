@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -88,7 +89,8 @@ class Grade:
         ax.imshow(self._grid().numpy())
         ax.set_xticks([(j + 0.5) * (w + 2) for j in range(c)], list(self.col_labels) or [""] * c, fontsize=7)
         ax.set_yticks([(i + 0.5) * (h + 2) for i in range(r)], list(self.row_labels) or [""] * r, fontsize=7)
-        ax.set_title(("PASS" if self.passed else "FAIL") + ": " + self.title, fontsize=8)
+        head = ("PASS" if self.passed else "FAIL") + ": " + self.title
+        ax.set_title(textwrap.fill(head, int(12 * fig.get_figwidth())), fontsize=8)
         fig.tight_layout()
         return fig
 
