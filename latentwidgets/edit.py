@@ -2,7 +2,8 @@
 
 An :class:`~latentwidgets.directions.edits.Edit` (the value, defined beside ``Directions`` and
 importable from here) is (directions record, which direction, strength, layer range, mode);
-``strength`` counts in sigma units of the direction, ``mode="set"`` sets the coordinate instead.
+``strength`` counts in sigma units of the direction, ``mode="set"`` sets the coordinate instead,
+``mode="offset"`` adds per-sample latent offsets (an attribute controller's).
 Applying edits is pure tensor arithmetic, and one function serves widgets, figures, benchmarks and
 notebooks::
 
@@ -253,7 +254,7 @@ def value_range(directions: Directions, direction: Union[int, str], sigma_range:
     if kind == "controller":
         lo, hi = attribute_range(directions, directions.names[k])
         step = _step((hi - lo) / 2)
-        # the middle, half a step off the slider's grid: no slider position requests "no request"
+        # the middle, half a step off the slider's grid, so that no slider position means "no request"
         return {"kind": kind, "unit": "", "min": lo, "max": hi, "step": step, "default": (lo + hi + step) / 2,
                 "absolute": True}
     if kind == "factor":
