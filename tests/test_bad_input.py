@@ -6,10 +6,15 @@ model without a ground truth."""
 from __future__ import annotations
 
 import json
+import pickle
+from pathlib import Path
 
+import numpy
 import pytest
 import torch
+import torch.nn as nn
 
+import latentwidgets as lw
 from latentwidgets.directions import Directions
 
 
@@ -88,3 +93,137 @@ def test_load_names_a_json_that_does_not_parse(tmp_path):
     (tmp_path / "broken.json").write_text('{"schema_version": 2, ')
     with pytest.raises(ValueError, match="broken.json is not a Directions record: its JSON does not parse"):
         Directions.load(tmp_path / "broken")
+
+
+# ---------------------------------------------------------------------------------------- models
+
+class _Net(nn.Module):
+    """z [B, 8] -> images [B, 3, 4, 4] through one Linear; ``out`` shapes what forward returns."""
+
+    def __init__(self, out=lambda x: x, scale: float = 1.0):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(8, 3 * 4 * 4)
+        self.out, self.scale = out, scale
+
+    def forward(self, z):
+        return self.out(self.scale * self.fc(z).view(-1, 3, 4, 4))
+
+
+class _Marker:
+    """Unpickling this creates a file: proof that a pickle ran."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
+
+
+def test_trust_must_be_exactly_true(tmp_path):
+    marker = tmp_path / "ran"
+    (tmp_path / "g.pkl").write_bytes(pickle.dumps(_Marker(marker)))
+    for trust in ("no", 1, "True"):
+        with pytest.raises(TypeError, match="trust= must be True or False"):
+            lw.load(tmp_path / "g.pkl", trust=trust)
+    assert not marker.exists()
+
+
+def test_a_pickled_module_in_a_pt_file_names_the_fix(tmp_path):
+    torch.save(_Net(torch.tanh), tmp_path / "whole.pt")
+    with pytest.raises(PermissionError, match=r"whole nn.Module.*module=.*trust=True"):
+        lw.load(tmp_path / "whole.pt")
+    assert lw.load(tmp_path / "whole.pt", trust=True).resolution == 4
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_a_corrupt_weights_file_is_named(tmp_path, suffix):
+    path = tmp_path / f"g{suffix}"
+    path.write_bytes(b"\x00garbage" * 20)
+    with pytest.raises(ValueError, match=f"{path} is not a readable"):
+        lw.load(path, module=_Net())
+
+
+def test_sample_z_needs_a_whole_number():
+    model = lw.load(_Net(torch.tanh))
+    with pytest.raises(TypeError, match=r"n, the number of latents, must be a whole number; got 2.5.*e.g. 2"):
+        model.sample_z(2.5)
+    assert model.sample_z(numpy.int64(2)).shape == (2, 8)
+
+
+def test_a_negative_z_dim_is_refused():
+    with pytest.raises(ValueError, match="z_dim must be a positive number of latent values; got -3"):
+        lw.load(_Net(torch.tanh), z_dim=-3)
+
+
+def test_a_module_returning_a_tuple_names_the_fix():
+    with pytest.raises(TypeError, match=r"returned a tuple of 2 items.*forward\(z\): return net\(z\)\[0\]"):
+        lw.load(_Net(lambda x: (torch.tanh(x), x.mean())))
+
+
+def test_a_module_that_changes_the_batch_size_is_refused():
+    with pytest.raises(ValueError, match="returned 1 images for 4 latents: its forward must keep the batch"):
+        lw.load(_Net(lambda x: torch.tanh(x[:1])))
+
+
+def test_nan_weights_are_refused_at_load():
+    net = _Net(torch.tanh)
+    with torch.no_grad():
+        net.fc.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"_Net has NaN or inf in its weights \(parameter 'fc.weight'\)"):
+        lw.load(net)
+
+
+def test_nan_in_a_frame_is_an_error_naming_the_model_not_a_black_frame():
+    model = lw.load(_Net(lambda x: torch.where(x.abs() > 50, float("nan"), torch.tanh(x))), name="fragile")
+    z = model.sample_z(3, seed=1)
+    z[1] = 1000.0
+    with pytest.raises(FloatingPointError, match=r"fragile produced NaN or inf pixels in images \[1\] of 3"):
+        model.generate(z)
+
+
+def test_a_0_255_output_is_mapped_by_the_stated_rule():
+    net = _Net(lambda x: 255 * torch.sigmoid(x))
+    model = lw.load(net)
+    assert model.output_range == (0.0, 255.0)
+    z = model.sample_z(4, seed=3)
+    torch.testing.assert_close(model.generate(z), net(z) / 255)       # not all white
+
+
+def test_an_unbounded_output_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match=r"cannot tell the output range.*none of \[0, 1\], \[-1, 1\] or \[0, 255\].*"
+                                         r"output_range="):
+        lw.load(_Net(scale=40.0))
+    model = lw.load(_Net(scale=40.0), output_range=(-150, 150))
+    assert 0.2 < float(model.generate(model.sample_z(8)).mean()) < 0.8
+
+
+def test_an_output_overshooting_its_range_warns_that_pixels_are_clipped():
+    with pytest.warns(UserWarning, match=r"pixels outside are clipped.*output_range=\(-1.0, 1.0\)"):
+        lw.load(_Net(scale=40.0), output_range=(-1, 1))        # the probe at load shows it
+
+
+# ---------------------------------------------------------------------------------------- methods
+
+class _Noise64(nn.Module):
+    """z [B, 8] -> 64 px images that are no sprites scenes."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(8, 3 * 8 * 8)
+
+    def forward(self, z):
+        return nn.functional.interpolate(torch.sigmoid(self.fc(z)).view(-1, 3, 8, 8), scale_factor=8)
+
+
+@pytest.mark.parametrize("net, why", [(_Noise64, r"0% of 16 probe images read as sprites scenes"),
+                                      (lambda: _Net(torch.tanh), r"its images are 4 px, sprites scenes 64 px")])
+def test_the_sprites_reader_on_another_model_refuses_and_shows_how_to_pass_measures(net, why):
+    from latentwidgets.directions.attribute import attribute_directions
+
+    model = lw.load(net(), name="faces-like")
+    with pytest.raises(ValueError, match=why + r".*Pass your own measures.*attributes=\{'brightness'"):
+        attribute_directions(model, "sprites", n_samples=100_000)       # refused before sampling anything
+    with pytest.raises(ValueError, match="Pass your own measures"):
+        lw.find_directions(model, "attribute", attributes=["x", "hue"])

@@ -211,11 +211,19 @@ def test_nan_latents_are_refused(model):
 def test_unknown_zoo_name_lists_the_available_ones():
     names = sorted(zoo.available())
     assert "sprites-style" in names
-    for call in (lambda: latentwidgets.load("sprites-nope"), lambda: zoo.build("sprites-nope"),
-                 lambda: zoo.weights_path("sprites-nope")):
+    for call in (lambda: zoo.build("sprites-nope"), lambda: zoo.weights_path("sprites-nope")):
         with pytest.raises(Exception) as err:
             call()
         assert all(n in str(err.value) for n in names), str(err.value)
+
+
+def test_unknown_model_name_lists_only_models_that_load():
+    with pytest.raises(FileNotFoundError) as err:
+        latentwidgets.load("sprites-nope")
+    listed = str(err.value).split("a zoo name (", 1)[1].split(")", 1)[0].split(", ")
+    assert listed == sorted(zoo.generative()) and "sprites-features" not in listed
+    for name in listed:
+        latentwidgets.load(name)
 
 
 def test_unrecognised_source_says_what_is_accepted():

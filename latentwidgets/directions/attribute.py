@@ -2,7 +2,8 @@
 
 Both start from sampled latents, the images they render and the attributes measured on those images
 (``attributes="sprites"`` reads x, y, scale, hue, bg_hue, bg_value with ``sprites.measure``; or give
-a dict ``name -> fn(images [B,3,H,W]) -> [B] values``).
+a dict ``name -> fn(images [B,3,H,W]) -> [B] values``). The sprites reader is refused at once on a
+model that does not draw sprites scenes (see :func:`require_sprites_scenes`): pass your own measures.
 
 - ``kind="boundary"`` (InterFaceGAN): per attribute, the top and bottom ``percent`` % of samples are
   labelled 1 / 0 and a linear SVM (hinge loss, L2, trained in torch) separates them; the unit normal
@@ -74,6 +75,37 @@ def _resolve_attributes(attributes: Any) -> Tuple[Dict[str, Union[str, Attribute
             raise TypeError(f"attribute {k!r} must be a function images -> [B] values or a sprites factor name")
         out[str(k)] = v
     return out, any(isinstance(v, str) for v in out.values())
+
+
+#: latents rendered to tell whether a model draws sprites scenes, and the clean fraction that says it does
+SPRITES_PROBE, SPRITES_CLEAN = 16, 0.5
+
+
+def require_sprites_scenes(model: Any) -> None:
+    """Refuse at once when the sprites reader cannot measure ``model``'s images: only the zoo's sprites models,
+    or a model whose probe images (16 seeded samples) read as clean sprites scenes at least half the time, have
+    the factors it reads; everything else needs the user's own measures. The error shows how to pass them."""
+    from .. import zoo
+    from ..zoo import sprites
+
+    name = getattr(model, "name", type(model).__name__)
+    resolution = getattr(model, "resolution", None)
+    if resolution == sprites.SIZE and name in zoo.generative():
+        return
+    if resolution == sprites.SIZE:
+        with torch.no_grad():
+            clean = sprites.measure(model.generate(model.sample_z(SPRITES_PROBE, seed=0)))["clean"].float().mean()
+        if float(clean) >= SPRITES_CLEAN:
+            return
+        why = f"only {float(clean):.0%} of {SPRITES_PROBE} probe images read as sprites scenes"
+    else:
+        why = f"its images are {resolution} px, sprites scenes {sprites.SIZE} px"
+    raise ValueError(
+        f"attributes='sprites' (or sprites factor names) reads the sprites world's factors {list(MEASURED_FACTORS)}, "
+        f"which {name!r} does not draw ({why}): its directions would be meaningless. Pass your own measures, a "
+        "dict name -> fn(images [B, 3, H, W] in [0, 1]) -> [B] values, e.g. "
+        "attribute_directions(model, {'smile': lambda images: smile_classifier(images)}), or "
+        "find_directions(model, 'attribute', attributes={'brightness': lambda im: im.mean((1, 2, 3))})")
 
 
 def _render(model: Any, lat: torch.Tensor, space: str) -> torch.Tensor:
@@ -166,6 +198,8 @@ def attribute_directions(model: Any, attributes: Any = "sprites", kind: str = "b
     if not 0 < percent <= 50:
         raise ValueError(f"percent must be in (0, 50]; got {percent}")
     attrs, use_sprites = _resolve_attributes(attributes)
+    if use_sprites:
+        require_sprites_scenes(model)
     circ = list(circular) if circular is not None else [a for a, v in attrs.items() if v in CIRCULAR_FACTORS]
     lat = sample_in_space(model, n_samples, space, seed).cpu()
     meas = measure_attributes(model, lat, space, attrs, progress=progress)

@@ -46,14 +46,15 @@ ACCEPTS = (
     "model, any nn.Module mapping z to an image (z_dim=... if it cannot be read from its first layer), or a "
     "class-conditional one, forward(z, labels) (n_classes=... if it cannot be inferred); "
     "or a path: an NVlabs .pkl (with trust=True), a rosinality .pt (with generator_class= or generator=), "
-    "a .safetensors/.pt/.pth state dict (with module= an nn.Module of its architecture), a diffusers "
+    "a .safetensors/.pt/.pth state dict (with module= an nn.Module of its architecture; a whole pickled module "
+    "with trust=True), a diffusers "
     "autoencoder folder, a pythae model folder, or a BigGAN folder (config.json + pytorch_model.bin)"
 )
 
 
 def _accepts() -> str:
     from .. import zoo
-    return ACCEPTS.format(zoo=", ".join(sorted(zoo.available())) or "none installed")
+    return ACCEPTS.format(zoo=", ".join(sorted(zoo.generative())) or "none installed")
 
 
 def _wrap_module(module: Any, **options: Any) -> LatentModel:
@@ -89,16 +90,16 @@ def _wrap_module(module: Any, **options: Any) -> LatentModel:
     return DecoderModel(module, **options)
 
 
-def _load_state_dict_file(path: Path, module: Any, options: Dict[str, Any]) -> LatentModel:
-    import torch
+def _load_state_dict_file(path: Path, module: Any, trust: bool, options: Dict[str, Any]) -> LatentModel:
+    import torch.nn as nn
 
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-        state = load_file(str(path))
-    else:
-        import argparse
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
+    from .files import read_weights
+
+    state = read_weights(path, trust=trust)
+    if isinstance(state, nn.Module):  # a whole pickled module, read because trust=True
+        if module is not None:
+            raise ValueError(f"{path.name} holds a whole {type(state).__name__}, not a state dict: drop module=")
+        return _wrap_module(state, **{"name": path.stem, **options})
     if isinstance(state, dict) and module is None and "g_ema" in state:
         raise ValueError(f"{path.name} is a rosinality StyleGAN2 checkpoint: pass generator_class=Generator "
                          "(rosinality's model.py) or generator=Generator(size, style_dim, n_mlp)")
@@ -130,7 +131,9 @@ def _load_state_dict_file(path: Path, module: Any, options: Dict[str, Any]) -> L
 def _load_path(path: Path, options: Dict[str, Any]) -> LatentModel:
     import json
 
-    trust = bool(options.pop("trust", False))
+    from .files import trusted
+
+    trust = trusted(options.pop("trust", False))
     module = options.pop("module", None)
     if path.is_dir():
         cfg = path / "config.json"
@@ -156,7 +159,7 @@ def _load_path(path: Path, options: Dict[str, Any]) -> LatentModel:
         from .stylegan_rosinality import load_rosinality
         return load_rosinality(path, **options)
     if path.suffix in (".safetensors", ".pt", ".pth", ".ckpt", ".bin", ".tar"):
-        return _load_state_dict_file(path, module, options)
+        return _load_state_dict_file(path, module, trust, options)
     raise ValueError(f"latentwidgets.load could not recognise the file {path.name} (suffix {path.suffix!r}). "
                      f"It accepts: {_accepts()}")
 
@@ -168,16 +171,24 @@ def load(source: Any, **options: Any) -> LatentModel:
     ``LatentModel`` (returned as is), a model object (NVlabs, rosinality, BigGAN, diffusers, pythae,
     any ``nn.Module`` mapping z to an image) or a path (see the module docstring); ``options`` go to
     the adapter or loader (``trust=True`` for pickles, ``module=`` for bare state dicts, ...).
-    Unrecognised input raises an error listing what is accepted.
+    Unrecognised input raises an error listing what is accepted. The generator is probed once (two
+    seeded samples) so that weights or outputs with NaN or inf, tuples, a wrong batch size or image
+    shape fail here, with the model named, rather than at the first frame.
 
     Example: ``model = load("sprites-style")``
     """
+    if isinstance(source, LatentModel):
+        return source
+    model = _build(source, options)
+    model.generate(model.sample_z(2, seed=0))
+    return model
+
+
+def _build(source: Any, options: Dict[str, Any]) -> LatentModel:
     import os
 
     from .. import zoo
 
-    if isinstance(source, LatentModel):
-        return source
     if isinstance(source, str) and (source in zoo.available() or source in zoo._DESCRIPTIONS):
         return _load_zoo(source)
     if isinstance(source, str) and source in ("dcgan-faces", "faces"):

@@ -22,11 +22,20 @@ Usage::
 
 Subclasses implement ``_synthesize(latents [B, L, D])`` and, where they have them, ``_map`` and
 ``_hook_modules``; everything else (shape checks with clear messages, hooks, device) lives here.
+
+Nothing silent: weights with NaN or inf are refused when the adapter is built, and every frame of
+:meth:`synthesize` is checked (cheap next to synthesis): one image tensor ``[B, 3, H, W]`` per latent,
+no NaN or inf (a clear error naming the model, not black frames), and (adapters with an
+``output_range``) mapped pixels that overshoot [0, 1] by more than half of it warn once that they are
+clipped (the output range is wrong).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import operator
+import warnings
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import torch
@@ -84,6 +93,8 @@ class LatentModel:
     def __init__(self, module: nn.Module):
         self.module = module
         self.module.eval()
+        self._warned_range = False
+        check_weights(module, type(module).__name__)
 
     # -------------------------------------------------------------------------------- basics
     @property
@@ -113,9 +124,14 @@ class LatentModel:
     def sample_z(self, n: int, seed: int = 0) -> torch.Tensor:
         """``n`` Gaussian latents ``[n, z_dim]``, reproducible from ``seed``; the first k rows of
         ``sample_z(n, s)`` equal ``sample_z(k, s)``."""
+        n = whole_number(n, "sample_z: n, the number of latents,")
         if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
-        g = torch.Generator().manual_seed(int(seed))
+            raise ValueError(f"sample_z: n must be >= 0, got {n}")
+        seed = whole_number(seed, "sample_z: seed")
+        if not -2 ** 63 <= seed < 2 ** 64:
+            raise ValueError(f"sample_z: seed must be in [-2**63, 2**64); got {seed}. Use a smaller seed, "
+                             "e.g. seed % 2**63")
+        g = torch.Generator().manual_seed(seed)
         # torch.randn's CPU stream is prefix-stable only in whole blocks of 16 values: draw a
         # multiple of 16 so that rows do not depend on n (z_dim need not be a multiple of 16)
         m = n * self.z_dim
@@ -151,7 +167,7 @@ class LatentModel:
     def synthesize(self, latents: torch.Tensor) -> torch.Tensor:
         """Images ``[B, 3, H, W]`` in [0, 1] from synthesis latents ``[B, D]`` or ``[B, L, D]``."""
         lat = self.broadcast(latents).to(self.device)
-        img = self._synthesize(lat)
+        img = self.check_frame(self._synthesize(lat), lat.shape[0])
         return img.clamp(0, 1)
 
     @torch.no_grad()
@@ -240,6 +256,37 @@ class LatentModel:
             raise ValueError(f"{self.name}: {space} latents contain NaN or inf")
         return t.float() if t.dtype != torch.float32 else t
 
+    def check_frame(self, img: object, batch: int, mapped: bool = True) -> torch.Tensor:
+        """Raise a clear error when the generator's output is not ``batch`` finite images ``[B, 3, H, W]``;
+        warn once when ``mapped`` pixels overshoot [0, 1] by more than half of it (they are clipped)."""
+        if isinstance(img, (tuple, list)):
+            raise TypeError(f"{self.name} returned a {type(img).__name__} of {len(img)} items, not one image tensor: "
+                            "wrap the generator in an nn.Module whose forward returns only the images, "
+                            "e.g. forward(z): return net(z)[0]")
+        if not isinstance(img, torch.Tensor):
+            raise TypeError(f"{self.name} returned {type(img).__name__}, not an image tensor [B, 3, H, W]")
+        if img.dim() != 4 or img.shape[1] != 3:
+            raise ValueError(f"{self.name} returned a tensor of shape {tuple(img.shape)} for latents [{batch}, "
+                             f"{self.w_dim}], not images [B, 1|3, H, W]")
+        if img.shape[0] != batch:
+            raise ValueError(f"{self.name} returned {img.shape[0]} images for {batch} latents: its forward must keep "
+                             "the batch dimension (one image per latent)")
+        finite = torch.isfinite(img).flatten(1).all(1)
+        if not bool(finite.all()):
+            bad = (~finite).nonzero().flatten().tolist()
+            raise FloatingPointError(f"{self.name} produced NaN or inf pixels in images {bad[:8]} of {batch}: the "
+                                     "generator diverged for these latents (check its weights, its input scale, "
+                                     "or the strength of the edit)")
+        if mapped and not self._warned_range and hasattr(self, "output_range"):
+            lo, hi = float(img.min()), float(img.max())
+            if lo < -0.5 or hi > 1.5:
+                self._warned_range = True
+                warnings.warn(f"{self.name}: images span [{lo:.3g}, {hi:.3g}] after mapping to [0, 1]; pixels "
+                              f"outside are clipped. If the generator's output range is not what it was taken to be "
+                              f"(output_range={self.output_range}), pass output_range=(low, high) when loading it",
+                              stacklevel=3)
+        return img
+
     # -------------------------------------------------------------------------------- to implement
     def _map(self, z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -250,6 +297,31 @@ class LatentModel:
 
     def _hook_modules(self) -> Dict[str, nn.Module]:
         return {}
+
+
+def whole_number(value: object, what: str) -> int:
+    """``value`` as an int when it is a whole number (int, numpy or 0-d torch integer), else a TypeError
+    saying ``what`` must be one.
+
+    >>> whole_number(4, "n")
+    4
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be a whole number; got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be a whole number; got {value!r} ({type(value).__name__}), "
+                        f"e.g. {int(value) if isinstance(value, float) and math.isfinite(value) else 4}") from None
+
+
+def check_weights(module: nn.Module, name: str) -> None:
+    """Raise a clear error naming ``name`` and the first parameter or buffer holding NaN or inf."""
+    for kind, items in (("parameter", module.named_parameters()), ("buffer", module.named_buffers())):
+        for pname, t in items:
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise ValueError(f"{name} has NaN or inf in its weights ({kind} {pname!r}): the file is damaged or "
+                                 "training diverged; load other weights")
 
 
 def layer_slice(num_layers: int, layers: Optional[Sequence[int] | range | slice | tuple]) -> torch.Tensor:

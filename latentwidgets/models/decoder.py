@@ -8,6 +8,12 @@ decoders): no mapping network, one latent, activations addressed by module name.
 
 ``layers=`` may restrict the hookable layers to a list of module names, or rename them with a
 ``{name: module_path}`` dict (the diffusers and pythae factories use that for their blocks).
+
+The output range, when not given, follows a stated rule: a last Tanh means [-1, 1], a last Sigmoid
+[0, 1]; otherwise a probe batch (4 seeded latents) decides: within [-0.05, 1.1] it is [0, 1], within
+[-1.2, 1.2] (going below -0.05) it is [-1, 1], within [-0.05, 280] (going above 1.1) it is [0, 255];
+anything else is refused with the probe's span, asking for ``output_range=``. The probe also checks
+at load that the module returns one image tensor per latent with finite pixels.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 
-from .base import LatentModel
+from .base import LatentModel, whole_number
 
 
 class DecoderModel(LatentModel):
@@ -39,6 +45,9 @@ class DecoderModel(LatentModel):
         if z_dim is None:
             raise ValueError(f"cannot infer the latent size of {type(module).__name__}: pass z_dim=... "
                              "(and latent_shape=... if it takes e.g. [B, z, 1, 1])")
+        z_dim = whole_number(z_dim, f"{self.name}: z_dim")
+        if z_dim <= 0:
+            raise ValueError(f"{self.name}: z_dim must be a positive number of latent values; got {z_dim}")
         if latent_shape is None:
             inferred_z, inferred_shape = _infer_latent(module)
             if inferred_z == int(z_dim):
@@ -60,18 +69,14 @@ class DecoderModel(LatentModel):
                 raise KeyError(f"{self.name} has no modules {bad}; module names look like "
                                f"{[k for k in named if k][:8]}")
         with torch.no_grad():
-            probe = self._raw(torch.zeros(1, self.z_dim, device=self.device))
-        if probe.dim() != 4 or probe.shape[1] not in (1, 3):
-            raise ValueError(f"{self.name} must map [B, {self.z_dim}] to images [B, 1|3, H, W]; "
-                             f"got {tuple(probe.shape)}")
+            z = torch.randn(4, self.z_dim, generator=torch.Generator().manual_seed(0))
+            probe = self._raw(z.to(self.device))
+        if isinstance(probe, torch.Tensor) and probe.dim() == 4 and probe.shape[1] == 1:
+            probe = probe.expand(-1, 3, -1, -1)
+        self.check_frame(probe, 4, mapped=False)  # tuples, shape, batch size, NaN or inf: a clear error at load
         self.resolution = int(probe.shape[-1])
         if output_range is None:
-            output_range = _guess_range(module)
-        if output_range is None:
-            with torch.no_grad():
-                z = torch.randn(4, self.z_dim, generator=torch.Generator().manual_seed(0))
-                probe = self._raw(z.to(self.device))
-            output_range = (-1.0, 1.0) if float(probe.min()) < -0.05 else (0.0, 1.0)
+            output_range = _guess_range(module) or _range_of_probe(probe, self.name)
         self.output_range = tuple(float(v) for v in output_range)
 
     def _raw(self, z: torch.Tensor) -> torch.Tensor:
@@ -101,6 +106,20 @@ def _infer_latent(module: nn.Module) -> Tuple[Optional[int], Optional[Tuple[int,
         if len(list(m.children())) == 0 and any(True for _ in m.parameters(recurse=False)):
             break
     return None, None
+
+
+def _range_of_probe(probe: torch.Tensor, name: str) -> Tuple[float, float]:
+    """The output range a probe batch shows, by the rule of the module docstring, or a ValueError."""
+    lo, hi = float(probe.min()), float(probe.max())
+    if lo >= -0.05 and hi <= 1.1:
+        return (0.0, 1.0)
+    if lo >= -1.2 and hi <= 1.2:
+        return (-1.0, 1.0)
+    if lo >= -0.05 and hi <= 280:
+        return (0.0, 255.0)
+    raise ValueError(f"cannot tell the output range of {name}: a probe of 4 samples spans [{lo:.3g}, {hi:.3g}], "
+                     "which is none of [0, 1], [-1, 1] or [0, 255]. Pass output_range=(low, high), the values that "
+                     "map to black and white, e.g. latentwidgets.load(net, output_range=(-1, 1))")
 
 
 def _guess_range(module: nn.Module) -> Optional[Tuple[float, float]]:

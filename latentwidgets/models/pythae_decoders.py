@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from .decoder import DecoderModel
+from .files import trusted
 
 
 def is_pythae_model(obj: Any) -> bool:
@@ -63,7 +64,7 @@ def load_pythae_folder(folder: str, trust: bool = False, **options: Any) -> Deco
     """
     folder = Path(folder)
     pickled = [p.name for p in (folder / "encoder.pkl", folder / "decoder.pkl") if p.exists()]
-    if pickled and not trust:
+    if pickled and not trusted(trust):
         raise PermissionError(
             f"{folder} holds custom networks saved with cloudpickle ({', '.join(pickled)}): loading them "
             "executes code stored in the files. Pass trust=True only if you trust their source.")

@@ -30,6 +30,7 @@ import torch.nn as nn
 from .affine import effective_linear
 from .base import LatentModel
 from .conditional import ClassConditional
+from .files import trusted
 
 _REQUIRED = ("mapping", "synthesis", "num_ws", "z_dim", "c_dim", "w_dim", "img_resolution")
 
@@ -143,7 +144,7 @@ def load_nvlabs_pickle(path: Union[str, os.PathLike], trust: bool = False, key: 
     Example: ``G = load_nvlabs_pickle("ffhq.pkl", trust=True, code_dir="stylegan2-ada-pytorch")``
     """
     path = Path(path)
-    if not trust:
+    if not trusted(trust):
         raise PermissionError(
             f"{path.name} is a pickle: loading it executes code stored in the file. Pass trust=True "
             "only if you trust its source (e.g. latentwidgets.load(path, trust=True)).")

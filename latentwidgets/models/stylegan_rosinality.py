@@ -12,7 +12,6 @@ contains no rosinality code: it drives the generator the user brings.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch.nn as nn
 
 from .affine import effective_linear
 from .base import LatentModel
+from .files import read_weights
 
 _REQUIRED = ("style", "convs", "to_rgbs", "conv1", "to_rgb1", "n_latent", "style_dim", "size")
 
@@ -98,8 +98,7 @@ class RosinalityStyleGAN(LatentModel):
 def read_rosinality_checkpoint(path: Union[str, os.PathLike]) -> Dict[str, Any]:
     """``torch.load(path, weights_only=True)`` of a rosinality checkpoint (``argparse.Namespace``
     entries such as ``args`` are allowed; nothing else that needs unpickling code is)."""
-    with torch.serialization.safe_globals([argparse.Namespace]):
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+    ckpt = read_weights(path)
     if not isinstance(ckpt, dict) or "g_ema" not in ckpt:
         keys = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
         raise ValueError(f"{Path(path).name} is not a rosinality StyleGAN2 checkpoint (no 'g_ema'; holds {keys})")
