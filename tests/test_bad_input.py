@@ -227,3 +227,22 @@ def test_the_sprites_reader_on_another_model_refuses_and_shows_how_to_pass_measu
         attribute_directions(model, "sprites", n_samples=100_000)       # refused before sampling anything
     with pytest.raises(ValueError, match="Pass your own measures"):
         lw.find_directions(model, "attribute", attributes=["x", "hue"])
+
+
+def test_a_flat_pca_spectrum_warns_and_points_to_activation_pca():
+    from latentwidgets.directions.pca import pca_directions
+
+    model = lw.load(_Net(torch.tanh))
+    with pytest.warns(UserWarning, match=r"spectrum is flat.*directions are arbitrary.*space='act', layer="):
+        d = pca_directions(model, 3, space="z", n_samples=3000, progress=False)
+    assert d.info["flat_spectrum"] is True
+
+
+def test_n_components_above_the_latent_size_is_refused():
+    from latentwidgets.directions.pca import pca_directions
+
+    model = lw.load(_Net(torch.tanh))
+    with pytest.raises(ValueError, match=r"n_components=9 exceeds the dimension of z \(8\).*n_components<=8"):
+        pca_directions(model, 9, space="z", n_samples=100, progress=False)
+    with pytest.raises(ValueError, match=r"n_components=49 exceeds the size of layer 'fc' \(48 values\)"):
+        pca_directions(model, 49, layer="fc", n_samples=100, progress=False)

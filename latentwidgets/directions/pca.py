@@ -41,6 +41,11 @@ default sketch size ``max(256, 10 k)`` (capped at D) with one pass; pass ``sketc
 ``passes=2`` for a tighter subspace. ``benchmarks/scale.py`` keeps these figures current. Frequent Directions needs an
 SVD per batch (IncrementalPCA's cost again).
 
+Nothing silent: ``n_components`` above the dimension analysed is refused (there are no more components),
+and a w or z PCA whose spectrum is flat (an isotropic Gaussian z: the largest variance within 25% of what
+isotropic noise shows, the Marchenko-Pastur edge ``mean x (1 + sqrt(D / n))^2``) warns that its directions
+are arbitrary and points to activation PCA; ``info["flat_spectrum"]`` records it.
+
 Scale-out: under ``torchrun`` (``torch.distributed`` initialised, gloo on CPU or NCCL on GPU) each
 rank draws its own chunks of the seeded samples (``sampling.latent_batches(shard=...)``), the sums
 are all-reduced, and every rank returns the same record; ``python -m latentwidgets.directions.run``
@@ -51,6 +56,7 @@ and the setting that fits (``MemoryError``).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -65,6 +71,8 @@ MAX_COV_DIM = 4096
 #: the sketch's default size: max(MIN_SKETCH, SKETCH_PER_COMPONENT x n_components), capped at D
 MIN_SKETCH = 256
 SKETCH_PER_COMPONENT = 10
+#: a spectrum is flat when its largest variance is at most this factor times isotropic noise's largest
+FLAT_MARGIN = 1.25
 #: activation batches are sized to about this many bytes when ``batch_size`` is not given
 ACT_BATCH_BYTES = 128 * 2**20
 #: bytes a batch costs per value of the sample (sample, shifted copy, forward intermediates)
@@ -87,6 +95,17 @@ def pca_from_covariance(cov: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.
     order = torch.argsort(evals, descending=True)[:k]
     comps = fix_signs(evecs[:, order].t().contiguous())
     return comps, evals[order].clamp(min=0), float(torch.diagonal(cov).sum())
+
+
+def spectrum_is_flat(variance: torch.Tensor, total_variance: float, dim: int, n: int) -> bool:
+    """True when the largest of ``variance`` is within :data:`FLAT_MARGIN` of the largest sample variance of
+    isotropic noise with the same total (``mean x (1 + sqrt(dim / n))^2``): the components are then arbitrary.
+
+    >>> spectrum_is_flat(torch.tensor([1.02, 1.0]), 16.0, 16, 100_000)
+    True
+    """
+    edge = total_variance / dim * (1 + (dim / max(n, 1)) ** 0.5) ** 2
+    return bool(float(variance[0]) <= FLAT_MARGIN * edge)
 
 
 def default_sketch_size(k: int, dim: int) -> int:
@@ -271,6 +290,9 @@ def pca_directions(model: Any, n_components: int = 10, space: str | None = None,
     if space in ("w", "z"):
         bs = batch_size or CHUNK
         dim = model.w_dim if space == "w" else model.z_dim
+        if n_components > dim:
+            raise ValueError(f"n_components={n_components} exceeds the dimension of {space} ({dim}): {model.name} has "
+                             f"at most {dim} principal components there; pass n_components<={dim}")
         est = "covariance" if estimator == "auto" else estimator
         size = default_sketch_size(n_components, dim) if sketch_size is None else sketch_size
         need, fix = _memory_plan(est, dim, n_samples, n_components, bs, size)
@@ -292,6 +314,15 @@ def pca_directions(model: Any, n_components: int = 10, space: str | None = None,
                 "total_variance": out["total_variance"], "estimator": est}
         if est == "sketch":
             info.update(sketch_size=out["sketch_size"], passes=out["passes"])
+        info["flat_spectrum"] = spectrum_is_flat(out["variance"], out["total_variance"], dim, out["n"])
+        if info["flat_spectrum"]:
+            instead = ("PCA on w, space='w' (the default for models with a mapping network), or activation PCA"
+                       if model.has_mapping and space == "z" else "activation PCA")
+            warnings.warn(f"PCA on {space} of {model.name}: the spectrum is flat (largest variance "
+                          f"{float(out['variance'][0]):.3g}, average over its {dim} directions "
+                          f"{out['total_variance'] / dim:.3g}), so these directions are arbitrary, as for an "
+                          f"isotropic Gaussian z. Use {instead}: pca_directions(model, space='act', layer=...), "
+                          "GANSpace's recipe for models without a mapping network", stacklevel=2)
         info.update(extra)
         return Directions(
             vectors=comps.float(), space=space, sigma=sigma.float(), names=[f"pca {i}" for i in range(k)],
@@ -311,6 +342,9 @@ def pca_directions(model: Any, n_components: int = 10, space: str | None = None,
     probe = model.activations(model.to_synthesis(model.sample_z(1, seed)), layer)
     act_shape = list(probe.shape[1:])
     dim = probe[0].numel()
+    if n_components > dim:
+        raise ValueError(f"n_components={n_components} exceeds the size of layer {layer!r} ({dim} values): there are "
+                         f"at most {dim} principal components; pass n_components<={dim}")
     est = estimator if estimator != "auto" else ("covariance" if dim <= MAX_COV_DIM else "sketch")
     bs = batch_size or max(16, min(CHUNK, ACT_BATCH_BYTES // (4 * dim)))
     size = default_sketch_size(n_components, dim) if sketch_size is None else min(dim, sketch_size)
