@@ -246,3 +246,19 @@ def test_n_components_above_the_latent_size_is_refused():
         pca_directions(model, 9, space="z", n_samples=100, progress=False)
     with pytest.raises(ValueError, match=r"n_components=49 exceeds the size of layer 'fc' \(48 values\)"):
         pca_directions(model, 49, layer="fc", n_samples=100, progress=False)
+
+
+class _Conditional(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(3, 4)
+        self.fc = nn.Linear(8 + 4, 3 * 4 * 4)
+
+    def forward(self, z, labels):
+        return torch.tanh(self.fc(torch.cat([z, self.emb(labels)], 1))).view(-1, 3, 4, 4)
+
+
+def test_a_negative_z_dim_of_a_conditional_module_is_refused():
+    with pytest.raises(ValueError, match="z_dim must be a positive number; got -8"):
+        lw.load(_Conditional(), z_dim=-8)
+    assert lw.load(_Conditional(), z_dim=8.0).z_dim == 8

@@ -300,19 +300,21 @@ class LatentModel:
 
 
 def whole_number(value: object, what: str) -> int:
-    """``value`` as an int when it is a whole number (int, numpy or 0-d torch integer), else a TypeError
-    saying ``what`` must be one.
+    """``value`` as an int when it is a whole number (an int, a numpy or 0-d torch integer, or a float such
+    as 4.0), else a TypeError saying ``what`` must be one.
 
-    >>> whole_number(4, "n")
+    >>> whole_number(4.0, "n")
     4
     """
-    if isinstance(value, bool):
-        raise TypeError(f"{what} must be a whole number; got {value!r}")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{what} must be a whole number; got {value!r} ({type(value).__name__}), "
-                        f"e.g. {int(value) if isinstance(value, float) and math.isfinite(value) else 4}") from None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if not isinstance(value, bool):
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    hint = f", e.g. {math.floor(value)}" if isinstance(value, float) and math.isfinite(value) else ""
+    raise TypeError(f"{what} must be a whole number; got {value!r} ({type(value).__name__}){hint}")
 
 
 def check_weights(module: nn.Module, name: str) -> None:

@@ -27,6 +27,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from .base import whole_number
 from .conditional import ClassConditional
 from .decoder import DecoderModel
 
@@ -92,6 +93,16 @@ def _attr(module: nn.Module, names: Sequence[str]) -> Optional[int]:
     return None
 
 
+def _positive(value: Any, what: str) -> Optional[int]:
+    """``value`` (None or a whole number) as an int, refusing numbers below 1."""
+    if value is None:
+        return None
+    value = whole_number(value, what)
+    if value <= 0:
+        raise ValueError(f"{what} must be a positive number; got {value}")
+    return value
+
+
 def _is_image(out: Any, batch: int) -> bool:
     return isinstance(out, torch.Tensor) and out.dim() == 4 and out.shape[0] == batch and out.shape[1] in (1, 3)
 
@@ -138,6 +149,7 @@ def probe_labels(module: nn.Module, z_dim: Optional[int] = None, n_classes: Opti
     Example: ``spec = probe_labels(net); spec.form, spec.n_classes, spec.z_dim  # 'index', 10, 100``
     """
     name = name or type(module).__name__
+    z_dim, n_classes = (_positive(v, f"{name}: {arg}") for arg, v in (("z_dim", z_dim), ("n_classes", n_classes)))
     param = label_parameter(module, n_classes_given=n_classes is not None) or "labels"
     was_training = module.training
     module.eval()
