@@ -49,7 +49,7 @@ def atomic_path(path: str | os.PathLike, temp_of: str | os.PathLike | None = Non
     path = Path(path)
     family = Path(temp_of) if temp_of is not None else path
     path.parent.mkdir(parents=True, exist_ok=True)
-    stale = re.compile(re.escape(family.name) + r"\.\d+-[0-9a-f]{8}\.tmp")
+    stale = re.compile(re.escape(family.name) + r"\.\d+-[0-9a-f]+\.tmp")
     for old in path.parent.glob(f"{glob.escape(family.name)}.*.tmp"):
         if stale.fullmatch(old.name):
             old.unlink(missing_ok=True)

@@ -262,3 +262,15 @@ def test_a_negative_z_dim_of_a_conditional_module_is_refused():
     with pytest.raises(ValueError, match="z_dim must be a positive number; got -8"):
         lw.load(_Conditional(), z_dim=-8)
     assert lw.load(_Conditional(), z_dim=8.0).z_dim == 8
+
+
+def test_a_record_saved_before_content_hashes_still_loads(tmp_path):
+    from safetensors.torch import save_file
+
+    meta = {"schema_version": 1, "space": "z", "names": ["a"], "layers": [None], "method": "manual", "options": {},
+            "samples": 0, "seed": None, "model_id": "", "info": {}, "calibration": None, "dim": 4, "k": 1}
+    (tmp_path / "v1.json").write_text(json.dumps(meta))
+    save_file({"vectors": torch.eye(4)[:1].contiguous(), "sigma": torch.ones(1)}, str(tmp_path / "v1.safetensors"))
+    assert Directions.load(tmp_path / "v1").names == ["a"]
+    _record(2, width=4).save(tmp_path / "v1")                  # re-saved: the schema-1 tensors file goes
+    assert len(Directions.load(tmp_path / "v1")) == 2 and len(list(tmp_path.iterdir())) == 2
