@@ -2,6 +2,8 @@
 
     python benchmarks/scale.py --json artifacts/scale.json            # full run (about 20 minutes on 2 cores)
     python benchmarks/scale.py --json /tmp/scale.json --quick         # small n, a few minutes
+    python benchmarks/scale.py --only accuracy --sketch-size 384      # one part: the sketch's accuracy
+    python benchmarks/scale.py --only growth --methods tensor attribute --n-big 20000   # one part: RSS growth
 
 Model: the pretrained faces DCGAN (``dcgan-faces``, the gan-face-generate wheel), layer ``main.3``
 (256 x 8 x 8 = 16,384 values, after two transposed convolutions). Each memory/time figure is
@@ -16,7 +18,7 @@ the model is loaded and one batch has run; seconds are wall seconds of the run a
   exact PCA's top 10; ``act_pca_captured_variance_ratio``: variance our top 20 capture over what the
   exact top 20 capture; both on N = 20,000 held in memory, exact PCA by ARPACK (``eigsh``, tol 1e-10);
 - ``rss_growth_ratio``: ``{method: peak RSS at N = 100,000 / at N = 10,000}`` of ``find_directions``
-  (entries in :data:`GROWTH_METHODS`);
+  (entries in :data:`GROWTH_METHODS`: pca, tensor, attribute with a user measure);
 - ``distributed_seconds_2proc``, ``single_seconds``, ``distributed_angle_deg``: ``find_directions``
   PCA of ``main.3`` (N = 20,000, k = 20, regression 10,000) through ``python -m
   latentwidgets.directions.run`` under ``torchrun --nproc_per_node=2`` (gloo, one thread per rank)
@@ -53,6 +55,11 @@ GEN_BATCH = 2048               # rows generated per forward pass, for both estim
 #: ``n_samples`` is set per measurement (N = 10,000 and 100,000). Adding a method is one entry.
 GROWTH_METHODS: dict[str, dict[str, Any]] = {
     "pca": {"model": "dcgan-faces", "method": "pca", "n_components": K},
+    # TCA at the first [C, H, W] layer (main.0: 512 x 4 x 4); its statistics stream, the regression is short
+    "tensor": {"model": "dcgan-faces", "method": "tensor", "steps": 50, "eval_samples": 500},
+    # InterFaceGAN boundary of a user measure (not the sprites reader): the top and bottom 2% of the samples
+    "attribute": {"model": "dcgan-faces", "method": "attribute", "kind": "boundary",
+                  "attributes": {"brightness": lambda images: images.mean((1, 2, 3))}},
 }
 
 KEYS = ("act_pca_peak_rss_mb", "act_pca_seconds", "act_pca_peak_rss_mb_sklearn_ipca", "act_pca_seconds_sklearn_ipca",
@@ -133,8 +140,9 @@ def child_readme() -> dict[str, Any]:
     return {"seconds": time.perf_counter() - t0, "peak_rss_mb": _peak_mb()}
 
 
-def child_accuracy(n: int) -> dict[str, Any]:
-    """Our sketch vs exact PCA (ARPACK) on the same n activations held in memory."""
+def child_accuracy(n: int, sketch_size: int | None = None, passes: int = 1) -> dict[str, Any]:
+    """Our sketch (default size, or ``sketch_size``; ``passes``) vs exact PCA (ARPACK) on the same n activations
+    held in memory; ``sketch_seconds``: the sketch's own time on those samples (no generation)."""
     import numpy as np
     import torch
     from scipy.sparse.linalg import LinearOperator, eigsh
@@ -144,7 +152,10 @@ def child_accuracy(n: int) -> dict[str, Any]:
 
     model = lw.load("dcgan-faces")
     x = torch.cat(list(_act_stream(model, n)))
-    ours = streaming_pca(lambda: (x[i:i + GEN_BATCH] for i in range(0, n, GEN_BATCH)), K, estimator="sketch")
+    t0 = time.perf_counter()
+    ours = streaming_pca(lambda: (x[i:i + GEN_BATCH] for i in range(0, n, GEN_BATCH)), K, estimator="sketch",
+                         sketch_size=sketch_size, passes=passes)
+    sketch_seconds = time.perf_counter() - t0
     xc = x.sub_(x.double().mean(0).float())   # centred in place: one copy of the samples in memory
     dim = xc.shape[1]
 
@@ -161,7 +172,8 @@ def child_accuracy(n: int) -> dict[str, Any]:
         return float(p.double().pow(2).sum() / (n - 1))
     s = torch.linalg.svdvals(exact[:10].double() @ ours["components"][:10].double().t().cpu()).clamp(max=1.0)
     return {"angle_deg": math.degrees(math.acos(float(s.min()))),
-            "captured_ratio": captured(ours["components"]) / captured(exact),
+            "captured_ratio": captured(ours["components"]) / captured(exact), "sketch_size": ours["sketch_size"],
+            "passes": ours["passes"], "sketch_seconds": sketch_seconds,
             "exact_variance_ratio": (evals[order] / ours["total_variance"]).tolist()}
 
 
@@ -171,6 +183,23 @@ def run_child(args: list, env: dict | None = None) -> dict[str, Any]:
     if res.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def child_accuracy_run(n: int, sketch_size: int | None = None, passes: int = 1) -> dict[str, Any]:
+    """The accuracy part in a fresh process (``--only accuracy`` runs just this)."""
+    extra = ([] if sketch_size is None else ["--sketch-size", str(sketch_size)]) + ["--passes", str(passes)]
+    return run_child(["--child", "accuracy", "--n", str(n)] + extra)
+
+
+def growth_ratios(methods: list[str], n_small: int, n_big: int) -> dict[str, float]:
+    """``{method: peak RSS at n_big / at n_small}``, each in a fresh process (``--only growth`` runs just this)."""
+    growth = {}
+    for method in methods:
+        small = run_child(["--child", f"growth:{method}", "--n", str(n_small)])
+        big = run_child(["--child", f"growth:{method}", "--n", str(n_big)])
+        print(f"growth {method}: {small} -> {big}", flush=True)
+        growth[method] = big["peak_rss_mb"] / small["peak_rss_mb"]
+    return growth
 
 
 # ------------------------------------------------------------------------------- distributed
@@ -250,32 +279,41 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="every N divided by 10 (development)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--sketch-size", type=int, help="accuracy part only: sketch size (default: the library's)")
+    ap.add_argument("--passes", type=int, default=1, help="accuracy part only: sketch passes")
+    ap.add_argument("--only", choices=("accuracy", "growth"),
+                    help="run just this part and print it (no --json needed); growth: --methods, --n-big")
+    ap.add_argument("--methods", nargs="+", help="with --only growth: these GROWTH_METHODS entries (default all)")
+    ap.add_argument("--n-big", type=int, help="with --only growth: the larger N (the smaller is N / 10)")
     args = ap.parse_args()
     if args.child:
-        out = (child_readme() if args.child == "readme" else child_accuracy(args.n) if args.child == "accuracy"
+        out = (child_readme() if args.child == "readme"
+               else child_accuracy(args.n, args.sketch_size, args.passes) if args.child == "accuracy"
                else child(args.child, args.n))
         print(json.dumps(out))
         return 0
+    scale = 10 if args.quick else 1
+    if args.only == "accuracy":
+        print(json.dumps(child_accuracy_run(20_000 // scale, args.sketch_size, args.passes)))
+        return 0
+    if args.only == "growth":
+        n_big = args.n_big or 100_000 // scale
+        print(json.dumps(growth_ratios(args.methods or list(GROWTH_METHODS), n_big // 10, n_big)))
+        print(f"load average (1, 5, 15 min): {os.getloadavg()}")
+        return 0
     if not args.json:
         ap.error("--json PATH is required")
-    scale = 10 if args.quick else 1
     n_big, n_small, n_acc = 100_000 // scale, 10_000 // scale, 20_000 // scale
     r: dict[str, Any] = {}
     # short stages first, the two 100k-sample runs last
-    acc = run_child(["--child", "accuracy", "--n", str(n_acc)])
+    acc = child_accuracy_run(n_acc)
     print(f"accuracy: {acc}", flush=True)
     r["act_pca_subspace_angle_deg"], r["act_pca_captured_variance_ratio"] = acc["angle_deg"], acc["captured_ratio"]
     r.update(distributed(n_acc))
     print(f"distributed: {r}", flush=True)
     r["readme_oneliner_peak_rss_mb"] = run_child(["--child", "readme"])["peak_rss_mb"]
     print(f"readme one-liner peak RSS: {r['readme_oneliner_peak_rss_mb']:.0f} MB", flush=True)
-    growth = {}
-    for method in GROWTH_METHODS:
-        small = run_child(["--child", f"growth:{method}", "--n", str(n_small)])
-        big = run_child(["--child", f"growth:{method}", "--n", str(n_big)])
-        print(f"growth {method}: {small} -> {big}", flush=True)
-        growth[method] = big["peak_rss_mb"] / small["peak_rss_mb"]
-    r["rss_growth_ratio"] = growth
+    r["rss_growth_ratio"] = growth_ratios(list(GROWTH_METHODS), n_small, n_big)
     ours = run_child(["--child", "ours", "--n", str(n_big)])
     print(f"ours: {ours}", flush=True)
     ipca = run_child(["--child", "ipca", "--n", str(n_big)])

@@ -128,3 +128,30 @@ def test_set_attribute_rejects_bad_requests(synth, controllers, boundaries):
         set_attribute(model, controllers, z[:, :3], "x", 0.5)
     with pytest.raises(ValueError, match="holds no controllers"):
         set_attribute(model, boundaries, z, "x", 0.5)
+
+
+def test_streamed_extremes_equal_a_full_sort():
+    from latentwidgets.directions.streaming import Extremes
+
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randn(5000, generator=g)
+    ex = Extremes(k=120)
+    for i in range(0, 5000, 333):     # batches of any size
+        ex.update(scores[i:i + 333], torch.arange(i, min(i + 333, 5000)))
+    low, high = ex.indices(100)
+    order = scores.argsort()
+    assert torch.equal(low, order[:100]) and torch.equal(high, order[-100:])
+
+
+def test_boundaries_hold_a_bounded_buffer_and_the_exact_extremes(synth):
+    # buffer=100 keeps 100 of the 800 samples whole; the SVMs still see the exact top/bottom 5% of all 800
+    # (latents beyond the buffer regenerated from their seeds), so the normals are those of the full run
+    _, model = synth
+    kw = dict(attributes=["x", "hue"], kind="boundary", n_samples=800, percent=5, progress=False)
+    full = att.attribute_directions(model, **kw)
+    small = att.attribute_directions(model, **kw, buffer=100)
+    assert torch.equal(full.vectors, small.vectors) and full.info["intercepts"] == small.info["intercepts"]
+    assert small.info["used_samples"] == 800 and small.options["buffer"] == 100
+    with pytest.warns(UserWarning, match="buffer=100"):
+        att.attribute_directions(model, ["x"], kind="controller", n_samples=200, buffer=100, hidden=8, pred_iters=2,
+                                 ctrl_iters=2, progress=False)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from latentwidgets.directions import Directions, find_directions
+from latentwidgets.directions.sampling import sample_latents
 from latentwidgets.directions.tensor import (
     multilinear_pca,
     predict_latent,
@@ -90,6 +91,26 @@ def test_tensor_direct_activation_edits_and_round_trip(tmp_path):
     assert torch.equal(e.vectors, d.vectors) and e.names == d.names
     for k in d.state:
         assert torch.equal(e.state[k], d.state[k])
+
+
+@pytest.mark.parametrize("ranks", [None, (4, 3, 3)])   # one-shot, and sweeps (a pass per mode each)
+def test_streamed_statistics_equal_the_in_memory_computation(ranks):
+    # the record's statistics come from batches regenerated from seeds; here all samples are held at once
+    model = tiny_style()
+    d = tensor_directions(model, **{**SMALL, "steps": 3, "ranks": ranks, "sweeps": 3})
+    _, lat = sample_latents(model, SMALL["n_samples"], seed=0)
+    x = model.activations(lat, "b8").float()
+    xc = x - x.mean(0)
+    bases, evals = multilinear_pca(xc, d.info["ranks"], sweeps=3)
+    for i, m in enumerate(("channel", "height", "width")):
+        assert torch.allclose(d.state[f"basis_{m}"], bases[i], atol=1e-5)
+        assert torch.allclose(d.state[f"eigenvalues_{m}"], evals[i], rtol=1e-5, atol=1e-7)
+    assert torch.allclose(d.state["act_mean"], x.mean(0), atol=1e-5)
+    assert torch.allclose(d.state["latent_mean"], lat.mean(0), atol=1e-6)
+    scales = torch.tensor([float(xc.std()), float((lat - lat.mean(0)).std())])
+    assert torch.allclose(d.state["scales"], scales, rtol=1e-5)
+    sigma = (xc.flatten(1) @ d.state["act_patterns"].t()).std(0)
+    assert torch.allclose(d.state["act_sigma"], sigma, rtol=1e-4)
 
 
 def test_tensor_bad_input():

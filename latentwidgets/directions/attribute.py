@@ -31,6 +31,7 @@ seen data. Circular attributes are predicted and requested as (cos, sin) of the 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
@@ -38,9 +39,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..zoo.sprites import CIRCULAR_FACTORS, MEASURED_FACTORS
-from .boundaries import fit_boundaries, median_calibration
+from .boundaries import boundary_columns, extreme_count, fit_boundaries, median_calibration
 from .controllers import encode_targets, fit_controllers
 from .record import Directions
+from .sampling import latent_batches
+from .streaming import Extremes, check_memory
 
 AttributeFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -141,13 +144,6 @@ def measure_attributes(model: Any, lat: torch.Tensor, space: str, attributes: An
     return out
 
 
-def sample_in_space(model: Any, n: int, space: str, seed: int) -> torch.Tensor:
-    from .sampling import sample_latents
-
-    z, lat = sample_latents(model, n, seed=seed)
-    return z if space == "z" else lat
-
-
 def _check_common(model: Any, n_samples: int, space: Optional[str], default: str) -> str:
     from .sampling import check_count
 
@@ -160,15 +156,97 @@ def _check_common(model: Any, n_samples: int, space: Optional[str], default: str
     return space
 
 
-def _select_clean(meas: Dict[str, torch.Tensor], clean_only: Union[bool, str]) -> Optional[torch.Tensor]:
-    if "clean" not in meas or clean_only is False:
-        return None
-    keep = meas["clean"] > 0.5
-    if clean_only == "auto" and keep.float().mean() < 0.5:
-        return None
-    if int(keep.sum()) < 10:
+def _use_clean(n: int, n_clean: Optional[int], clean_only: Union[bool, str]) -> bool:
+    """Whether to keep clean sprites renders only (``n_clean`` None: the sprites reader did not run)."""
+    if n_clean is None or clean_only is False or (clean_only == "auto" and n_clean < 0.5 * n):
+        return False
+    if n_clean < 10:
         raise ValueError("fewer than 10 clean samples; pass clean_only=False or more n_samples")
-    return keep
+    return True
+
+
+#: attribute sampling keeps the first BUFFER samples whole (latents and measures); the rest only stream
+BUFFER = 50_000
+#: latents drawn per step of the stream (images are rendered and measured 256 at a time)
+STREAM_BATCH = 4096
+
+
+def stream_samples(model: Any, n: int, space: str, seed: int, attrs: Dict[str, Union[str, AttributeFn]],
+                   circular: Sequence[str], percent: float, clean_only: Union[bool, str], buffer: int = BUFFER,
+                   progress: bool = False) -> Dict[str, Any]:
+    """Sample, render and measure ``n`` seeded samples batch by batch, holding only
+
+    - the first ``buffer`` samples whole (latents in ``space``, measures, clean flags): a uniform sample of
+      the stream, since the samples are i.i.d. (calibration, sigma, controllers' training data);
+    - per boundary column (:func:`boundaries.boundary_columns`) the exact bottom and top ``percent`` %
+      by score, as sample indices (:class:`streaming.Extremes`; among clean renders too when the sprites
+      reader runs); their latents are regenerated from the seeds afterwards (latents only, no rendering).
+
+    Memory: ``buffer x (D + attributes)`` plus the extremes, ``2 x percent / 100 x n`` latents per column
+    (4% of n at the default 2%: the part that grows with n, 25 times slower than holding every sample;
+    :func:`streaming.check_memory` refuses a run where it would not fit), plus one batch. Returns the
+    buffer (``lat``, ``targets``, filtered to clean renders when those are used), ``used`` (samples
+    used), ``clean_fraction``, and ``extremes`` (``lat [U, D]`` and column -> rows of it, bottom then top).
+    """
+    cols = list(boundary_columns({a: torch.zeros(1) for a in attrs}, circular))
+    k = extreme_count(n, percent)
+    dim = model.z_dim if space == "z" else model.w_dim
+    res = getattr(model, "resolution", 64) or 64
+    kept = min(n, buffer)
+    check_memory({"buffer": kept * (dim + len(attrs) + 1) * 4 * 2,
+                  "extremes": len(cols) * 2 * (2 * k * 16 * 2 + 2 * k * dim * 4),
+                  "batch": STREAM_BATCH * dim * 4 * 2 + 256 * 3 * res * res * 4 * 4}, model.device,
+                 f"pass a smaller percent or n_samples (the top and bottom {percent}% of n_samples are kept) "
+                 f"or a smaller buffer= (now {buffer})")
+    extremes: Dict[Tuple[str, bool], Extremes] = {}
+    buf_lat: List[torch.Tensor] = []
+    buf_meas: Dict[str, List[torch.Tensor]] = {}
+    seen, n_clean = 0, None
+    for z, lat in latent_batches(model, n, seed, STREAM_BATCH, progress, desc="sampling and measuring"):
+        x = (z if space == "z" else lat).cpu()
+        meas = measure_attributes(model, x, space, attrs)
+        index = torch.arange(seen, seen + x.shape[0])
+        clean = meas["clean"] > 0.5 if "clean" in meas else None
+        for cname, v in boundary_columns({a: meas[a] for a in attrs}, circular).items():
+            extremes.setdefault((cname, False), Extremes(k)).update(v, index)
+            if clean is not None:
+                extremes.setdefault((cname, True), Extremes(k)).update(v[clean], index[clean])
+        if clean is not None:
+            n_clean = (n_clean or 0) + int(clean.sum())
+        if seen < buffer:
+            take = min(buffer - seen, x.shape[0])
+            buf_lat.append(x[:take].clone())   # a copy: a view would keep the whole chunk of latents alive
+            for key, v in meas.items():
+                buf_meas.setdefault(key, []).append(v[:take])
+        seen += x.shape[0]
+        del z, lat, x   # no view of this chunk survives while the sampler draws the next one
+    lat_buf = torch.cat(buf_lat)
+    meas_buf = {key: torch.cat(v) for key, v in buf_meas.items()}
+    use_clean = _use_clean(n, n_clean, clean_only)
+    used = n_clean if use_clean else n
+    k_used = extreme_count(used, percent)
+    picks = {c: torch.cat(extremes[(c, use_clean)].indices(k_used)) for c in cols}
+    wanted = torch.unique(torch.cat(list(picks.values())))        # sorted sample indices
+    rows = {int(i): r for r, i in enumerate(wanted.tolist())}
+    lat_ext = torch.empty(wanted.numel(), lat_buf.shape[1])
+    inside = wanted < lat_buf.shape[0]
+    lat_ext[inside] = lat_buf[wanted[inside]]
+    if not bool(inside.all()):  # regenerate the other extremes' latents from the seeds (no rendering)
+        start = 0
+        for z, lat in latent_batches(model, n, seed, STREAM_BATCH):
+            x = (z if space == "z" else lat).cpu()
+            hit = (wanted >= start) & (wanted < start + x.shape[0]) & ~inside
+            lat_ext[hit] = x[wanted[hit] - start]
+            start += x.shape[0]
+            del z, lat, x
+    keep = meas_buf["clean"] > 0.5 if use_clean else None
+    targets = {a: meas_buf[a] for a in attrs}
+    if keep is not None:
+        lat_buf, targets = lat_buf[keep], {a: v[keep] for a, v in targets.items()}
+    return {"lat": lat_buf, "targets": targets, "used": used,
+            "clean_fraction": None if n_clean is None else n_clean / n,
+            "extremes": {"lat": lat_ext,
+                         "rows": {c: torch.tensor([rows[int(i)] for i in p]) for c, p in picks.items()}}}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -178,7 +256,8 @@ def attribute_directions(model: Any, attributes: Any = "sprites", kind: str = "b
                          percent: float = 2.0, condition_on: Sequence[str] = (), space: Optional[str] = None,
                          circular: Optional[Sequence[str]] = None, clean_only: Union[bool, str] = "auto",
                          hidden: int = 128, pred_iters: int = 3000, ctrl_iters: int = 1500, w_keep: float = 1.0,
-                         w_move: float = 1e-3, refine: int = 30, seed: int = 0, progress: bool = True) -> Directions:
+                         w_move: float = 1e-3, refine: int = 30, seed: int = 0, progress: bool = True,
+                         buffer: int = BUFFER) -> Directions:
     """Supervised directions for measured attributes (InterFaceGAN boundaries or GAN-Control-style controllers).
 
     ``attributes``: ``"sprites"``, a list of sprites factors, or a dict ``name -> fn(images) -> [B]``.
@@ -187,7 +266,9 @@ def attribute_directions(model: Any, attributes: Any = "sprites", kind: str = "b
     space. ``kind="controller"``: predictor + per-attribute controller MLPs stored in the record's
     state, applied by ``controllers.set_attribute``; space defaults to ``"z"``. ``circular`` names periodic
     attributes in [0, 1) (default: hue, bg_hue for sprites). ``clean_only="auto"`` trains on clean
-    sprites renders only when at least half are clean::
+    sprites renders only when at least half are clean. Samples stream batch by batch (:func:`stream_samples`):
+    the SVMs see the exact top/bottom ``percent`` % of all ``n_samples``; calibration, sigma and the
+    controllers' training data come from the first ``buffer`` samples (all of them when ``n_samples <= buffer``)::
 
         d = attribute_directions(model, "sprites", kind="boundary", condition_on=["y"])
         d = attribute_directions(model, {"brightness": lambda im: im.mean((1, 2, 3))}, kind="controller")
@@ -201,24 +282,25 @@ def attribute_directions(model: Any, attributes: Any = "sprites", kind: str = "b
     if use_sprites:
         require_sprites_scenes(model)
     circ = list(circular) if circular is not None else [a for a, v in attrs.items() if v in CIRCULAR_FACTORS]
-    lat = sample_in_space(model, n_samples, space, seed).cpu()
-    meas = measure_attributes(model, lat, space, attrs, progress=progress)
-    keep = _select_clean(meas, clean_only)
-    targets = {k: meas[k] for k in attrs}
-    if keep is not None:
-        lat = lat[keep]
-        targets = {k: v[keep] for k, v in targets.items()}
+    if not isinstance(buffer, int) or buffer < 10:
+        raise ValueError(f"buffer must be an int >= 10 (samples kept whole); got {buffer!r}")
+    if kind == "controller" and n_samples > buffer:
+        warnings.warn(f"controllers train on the first buffer={buffer} of the n_samples={n_samples} samples (memory "
+                      "bounded); pass a larger buffer= to train on more", stacklevel=2)
+    sample = stream_samples(model, n_samples, space, seed, attrs, circ, percent, clean_only, buffer, progress)
+    lat, targets = sample["lat"], sample["targets"]
     for k, v in targets.items():
         if float(v.std()) < 1e-8:
             raise ValueError(f"attribute {k!r} is constant over the samples; nothing to learn")
     opts = {"attributes": list(attrs) if all(isinstance(v, str) for v in attrs.values()) else
             {k: (v if isinstance(v, str) else getattr(v, "__name__", "fn")) for k, v in attrs.items()},
             "kind": kind, "n_samples": n_samples, "percent": percent, "condition_on": list(condition_on),
-            "space": space, "circular": circ, "clean_only": clean_only}
-    info: Dict[str, Any] = {"used_samples": int(lat.shape[0]),
-                            "clean_fraction": float(meas["clean"].mean()) if "clean" in meas else None}
+            "space": space, "circular": circ, "clean_only": clean_only, "buffer": buffer}
+    info: Dict[str, Any] = {"used_samples": int(sample["used"]), "clean_fraction": sample["clean_fraction"]}
     if kind == "boundary":
-        names, N, b = fit_boundaries(lat, targets, circ, percent, list(condition_on), progress)
+        ext = sample["extremes"]
+        names, N, b = fit_boundaries(ext["lat"], targets, circ, percent, list(condition_on), progress,
+                                     selections=ext["rows"])
         coords = lat @ N.t()
         cals = []
         for i, nm in enumerate(names):

@@ -63,27 +63,48 @@ def _base(name: str) -> str:
     return name[:-4] if name.endswith(("_cos", "_sin")) else name
 
 
+def boundary_columns(targets: Dict[str, torch.Tensor], circular: Sequence[str]) -> Dict[str, torch.Tensor]:
+    """The scores each boundary separates: the attribute's values, or ``cos`` and ``sin`` of a circular one's
+    angle (``<name>_cos``, ``<name>_sin``), in the order of ``targets``."""
+    cols: Dict[str, torch.Tensor] = {}
+    for name, v in targets.items():
+        if name in circular:
+            cols[f"{name}_cos"], cols[f"{name}_sin"] = torch.cos(2 * math.pi * v), torch.sin(2 * math.pi * v)
+        else:
+            cols[name] = v
+    return cols
+
+
+def extreme_count(n: int, percent: float) -> int:
+    """How many samples make the top (and the bottom) ``percent`` % of ``n``: ``max(2, round(n percent / 100))``."""
+    return max(2, int(round(n * percent / 100.0)))
+
+
 def fit_boundaries(lat: torch.Tensor, targets: Dict[str, torch.Tensor], circular: Sequence[str], percent: float,
-                   condition_on: Sequence[str], progress: bool = False) -> Tuple[List[str], torch.Tensor, torch.Tensor]:
+                   condition_on: Sequence[str], progress: bool = False,
+                   selections: Optional[Dict[str, torch.Tensor]] = None
+                   ) -> Tuple[List[str], torch.Tensor, torch.Tensor]:
     """One SVM boundary per attribute of ``targets`` (two, ``<name>_cos`` and ``<name>_sin``, for a
     ``circular`` one) on the top and bottom ``percent`` % of latents ``lat [N, D]``; with
     ``condition_on``, each normal projected off the normals of the other listed attributes.
-    Returns ``(names, unit normals [K, D], intercepts [K])``."""
+    ``selections`` (column name -> rows of ``lat``: the bottom k, then the top k, as a stream selected them)
+    replaces the selection from ``targets``. Returns ``(names, unit normals [K, D], intercepts [K])``."""
     names, normals, intercepts = [], [], []
-    for name in tqdm(list(targets), desc="boundaries", disable=not progress, leave=False):
-        v = targets[name]
-        cols = {f"{name}_cos": torch.cos(2 * math.pi * v), f"{name}_sin": torch.sin(2 * math.pi * v)} \
-            if name in circular else {name: v}
-        for cname, col in cols.items():
-            n = col.shape[0]
-            k = max(2, int(round(n * percent / 100.0)))
+    cols = boundary_columns(targets, circular)
+    for cname in tqdm(list(cols), desc="boundaries", disable=not progress, leave=False):
+        if selections is not None:
+            idx = selections[cname]
+            k = idx.numel() // 2
+        else:
+            col = cols[cname]
+            k = extreme_count(col.shape[0], percent)
             order = col.argsort()
             idx = torch.cat([order[:k], order[-k:]])
-            y = torch.cat([torch.zeros(k), torch.ones(k)])
-            normal, b = linear_svm(lat[idx].cpu(), y)
-            names.append(cname)
-            normals.append(normal)
-            intercepts.append(b)
+        y = torch.cat([torch.zeros(k), torch.ones(k)])
+        normal, b = linear_svm(lat[idx].cpu(), y)
+        names.append(cname)
+        normals.append(normal)
+        intercepts.append(b)
     N = torch.stack(normals)
     if condition_on:
         cond = []

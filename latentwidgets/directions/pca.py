@@ -36,8 +36,12 @@ regenerated samples costs more than the whole sketch; the sketch's own cost is a
 batch size 100: 2.6 s per 1,000). Accuracy on N = 20,000 against exact PCA (ARPACK), fit k = 20,
 largest principal angle of the top 10 / variance captured by the top 20 relative to exact:
 sketch size 64: 24 deg / 0.991; 128: 8.3 deg / 0.9986; 256: 1.5 deg / 0.99985 (this layer's
-eigenvalues 10 and 11 differ by 11%; ``benchmarks/scale.py``'s stream: 1.9 deg / 0.99988). Hence the
-default sketch size ``max(256, 10 k)`` (capped at D) with one pass; pass ``sketch_size=384`` or
+eigenvalues 10 and 11 differ by 11%). On ``benchmarks/scale.py``'s stream (``--only accuracy``, N = 20,000):
+256: 1.95 deg / 0.99988, too close to the 2 deg target; 384: 0.72 deg / 0.99997; 512: 0.36 deg / 0.99999;
+256 with ``passes=2``: 0.005 deg / 1.0000 (but every sample generated twice). The sketch's product per
+1,000 samples (2,048-row batches, 2 threads): 0.25 s at 256, 0.36 s at 384, 0.46 s at 512, beside
+0.9-1.2 s to generate them: 384 costs about 8% more time than 256 for a clear margin. Hence the
+default sketch size ``max(384, 10 k)`` (capped at D) with one pass; pass ``sketch_size=512`` or
 ``passes=2`` for a tighter subspace. ``benchmarks/scale.py`` keeps these figures current. Frequent Directions needs an
 SVD per batch (IncrementalPCA's cost again).
 
@@ -69,7 +73,7 @@ from .streaming import CovarianceSketch, CovarianceSums, CrossSums, check_memory
 #: widest activation the exact covariance estimator handles by default (a D x D float64 matrix)
 MAX_COV_DIM = 4096
 #: the sketch's default size: max(MIN_SKETCH, SKETCH_PER_COMPONENT x n_components), capped at D
-MIN_SKETCH = 256
+MIN_SKETCH = 384
 SKETCH_PER_COMPONENT = 10
 #: a spectrum is flat when its largest variance is at most this factor times isotropic noise's largest
 FLAT_MARGIN = 1.25

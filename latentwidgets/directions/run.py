@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 #: methods whose statistics are reduced across ranks (the others would fit each rank's share alone)
-DISTRIBUTED_METHODS = ("pca",)
+DISTRIBUTED_METHODS = ("pca", "tensor")
 
 
 def parse_options(pairs: list[str]) -> dict[str, Any]:

@@ -109,6 +109,7 @@ def latent_batches(model, n: int, seed: int = 0, batch_size: int = 4096, progres
                     lat = model.to_synthesis(z)
                     yield z, lat
                 bar.update(z.shape[0])
+            del z_chunk, labels, z, lat  # the next chunk is drawn with no view of this one alive: one chunk at a time
             done += m
             j += 1
     finally:

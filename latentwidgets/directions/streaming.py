@@ -15,7 +15,12 @@ number of samples::
 - :class:`CovarianceSketch` (n, sum x, sum x^2, sum x (x^T Omega)): a Nystrom sketch of the
   covariance, memory D x size; wide activation layers (see ``pca.py`` for the measured choice);
 - :class:`CrossSums` (sums of a, b, a^T a, a^T b, b^T b): least squares from a to b and the
-  covariance of b (GANSpace's regression from PCA coordinates back to the latent; regressor data).
+  covariance of b (GANSpace's regression from PCA coordinates back to the latent; regressor data);
+- :class:`MomentSums` (n, sum x, sum x^2 per coordinate): means and variances (TCA's scales and sigmas);
+- :class:`Extremes`: the k smallest and k largest scores of a stream and their sample indices (exact,
+  memory 2k; attribute sampling's top and bottom percent);
+- :class:`ModeScatterSums` (sum of x, the scatter matrix of each mode's unfolding of ``x [B, C, H, W]``,
+  optionally after projecting the other modes): TCA's multilinear PCA, memory C^2 + H^2 + W^2.
 
 :func:`rank_and_world` says which share of the samples this process draws; :func:`check_memory`
 refuses a run whose estimate exceeds the memory available on the model's device, naming the
@@ -34,6 +39,15 @@ def rank_and_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """``t`` summed over the ranks in place (torch.distributed ``all_reduce``); unchanged in one process."""
+    if rank_and_world()[1] > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(t)
+    return t
 
 
 class _Sums:
@@ -249,6 +263,142 @@ class CrossSums(_Sums):
         resid = float(torch.trace(bb) - 2 * (sol * ab).sum() + (sol * (aa @ sol)).sum())
         r2 = 1.0 - resid / max(float(torch.trace(bb)), 1e-30)
         return sol, r2
+
+
+class MomentSums(_Sums):
+    """Per-coordinate mean and variance of samples ``[B, D]`` (float64 sums of ``x - shift``)::
+
+        m = MomentSums(shift=first_batch.mean(0)); m.update(x); m.mean(), m.variance(), m.pooled_variance()
+    """
+
+    def __init__(self, shift: torch.Tensor):
+        self.shift = shift.reshape(-1).double()
+        self.n = 0
+        z = dict(dtype=torch.float64, device=self.shift.device)
+        self.sums = {"s1": torch.zeros(self.shift.numel(), **z), "sq": torch.zeros(self.shift.numel(), **z)}
+
+    def update(self, x: torch.Tensor) -> None:
+        y = x.reshape(x.shape[0], -1).to(self.shift.device).double() - self.shift
+        self.n += y.shape[0]
+        self.sums["s1"] += y.sum(0)
+        self.sums["sq"] += y.pow(2).sum(0)
+
+    def _centred_sq(self) -> torch.Tensor:
+        if self.n < 2:
+            raise ValueError(f"need at least 2 samples for a variance; got {self.n}")
+        self._check_finite()
+        m = self.sums["s1"] / self.n
+        return (self.sums["sq"] - self.n * m * m).clamp(min=0)
+
+    def mean(self) -> torch.Tensor:
+        return self.sums["s1"] / self.n + self.shift
+
+    def variance(self) -> torch.Tensor:
+        """Unbiased variance of each coordinate ``[D]``."""
+        return self._centred_sq() / (self.n - 1)
+
+    def pooled_variance(self) -> float:
+        """Variance of every value of the samples, each centred by its coordinate's mean (``(x - x.mean(0)).var()``)."""
+        return float(self._centred_sq().sum() / (self.n * self.shift.numel() - 1))
+
+
+def mode_scatter(x: torch.Tensor, mode: int) -> torch.Tensor:
+    """Scatter matrix of the mode-``mode`` unfolding of ``x [N, C, H, W]``, summed over samples."""
+    if mode == 0:
+        return torch.einsum("nchw,ndhw->cd", x, x)
+    if mode == 1:
+        return torch.einsum("nchw,ncgw->hg", x, x)
+    return torch.einsum("nchw,nchv->wv", x, x)
+
+
+def project_modes(x: torch.Tensor, bases: list[torch.Tensor], skip: int) -> torch.Tensor:
+    """Multiply ``x [N, C, H, W]`` by ``basis^T`` along every mode except ``skip``."""
+    if skip != 0:
+        x = torch.einsum("nchw,ci->nihw", x, bases[0])
+    if skip != 1:
+        x = torch.einsum("nchw,hj->ncjw", x, bases[1])
+    if skip != 2:
+        x = torch.einsum("nchw,wk->nchk", x, bases[2])
+    return x
+
+
+class ModeScatterSums(_Sums):
+    """Per-mode scatter matrices of activation tensors ``x [B, C, H, W]`` (TCA's multilinear PCA), float64 sums
+    of ``y = x - shift``; with ``bases`` (one ``[n_mode, r_mode]`` per mode), each mode's scatter is taken after
+    projecting the other modes onto their bases. Memory: the scatters (C^2 + H^2 + W^2) and one sum ``[C, H, W]``
+    per mode, whatever the number of samples::
+
+        acc = ModeScatterSums(shift=first_batch.mean(0)); acc.update(x); s0 = acc.scatter(0)   # centred, summed
+    """
+
+    def __init__(self, shift: torch.Tensor, modes: tuple[int, ...] = (0, 1, 2),
+                 bases: list[torch.Tensor] | None = None):
+        self.shift = shift.double()
+        self.modes = tuple(modes)
+        self.bases = None if bases is None else [b.double().to(self.shift.device) for b in bases]
+        self.n = 0
+        probe = torch.zeros(1, *self.shift.shape, dtype=torch.float64, device=self.shift.device)
+        self.sums = {}
+        for m in self.modes:
+            p = probe if self.bases is None else project_modes(probe, self.bases, skip=m)
+            self.sums[f"s1_{m}"] = torch.zeros(p.shape[1:], dtype=torch.float64, device=self.shift.device)
+            self.sums[f"scatter_{m}"] = torch.zeros(p.shape[m + 1], p.shape[m + 1], dtype=torch.float64,
+                                                    device=self.shift.device)
+
+    def update(self, x: torch.Tensor) -> None:
+        y = x.to(self.shift.device).double() - self.shift
+        self.n += y.shape[0]
+        for m in self.modes:
+            ym = y if self.bases is None else project_modes(y, self.bases, skip=m)
+            self.sums[f"s1_{m}"] += ym.sum(0)
+            self.sums[f"scatter_{m}"] += mode_scatter(ym, m)
+
+    def mean(self, mode: int | None = None) -> torch.Tensor:
+        """Mean of the samples (projected as for ``mode`` when bases are given; else shifted back)."""
+        m = self.sums[f"s1_{self.modes[0] if mode is None else mode}"] / self.n
+        return m + self.shift if self.bases is None else m
+
+    def scatter(self, mode: int, centre: bool = True) -> torch.Tensor:
+        """The mode's scatter summed over samples, of the samples minus their mean (``centre``) or of ``x - shift``."""
+        if self.n < 1:
+            raise ValueError("no samples were given to the multilinear PCA")
+        self._check_finite()
+        s = self.sums[f"scatter_{mode}"]
+        if centre:
+            mean = self.sums[f"s1_{mode}"] / self.n
+            s = s - self.n * mode_scatter(mean.unsqueeze(0), mode)
+        return s
+
+
+class Extremes:
+    """The ``k`` smallest and ``k`` largest of a stream of scores with their sample indices, exact, in one pass;
+    memory ``4 k`` numbers whatever the length of the stream (ties keep the earlier sample)::
+
+        ex = Extremes(k=100); ex.update(scores [B], index [B]); low, high = ex.indices(k=80)
+    """
+
+    def __init__(self, k: int):
+        self.k = int(k)
+        empty = (torch.zeros(0, dtype=torch.float64), torch.zeros(0, dtype=torch.long))
+        self.low, self.high = empty, empty
+
+    @staticmethod
+    def _keep(scores: torch.Tensor, index: torch.Tensor, k: int, largest: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        order = torch.argsort(index)                      # ties resolved by sample index, then by score
+        scores, index = scores[order], index[order]
+        order = torch.sort(scores, stable=True, descending=largest).indices[:k]
+        return scores[order], index[order]
+
+    def update(self, scores: torch.Tensor, index: torch.Tensor) -> None:
+        scores, index = scores.detach().double().cpu().reshape(-1), index.cpu().reshape(-1)
+        self.low = self._keep(torch.cat([self.low[0], scores]), torch.cat([self.low[1], index]), self.k, False)
+        self.high = self._keep(torch.cat([self.high[0], scores]), torch.cat([self.high[1], index]), self.k, True)
+
+    def indices(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample indices of the ``k`` (<= the ``k`` kept) smallest and largest, each in increasing score order."""
+        if k > self.k:
+            raise ValueError(f"kept the {self.k} extremes; asked for {k}")
+        return self.low[1][:k], self.high[1][:k].flip(0)
 
 
 # ------------------------------------------------------------------------------- memory check

@@ -6,6 +6,17 @@ Tucker-factorised tensor regression back to the latent.
    matrix, sorted by eigenvalue; with full ranks in one shot, with reduced ranks by a few
    alternating sweeps (each mode's scatter computed after projecting the other modes). The bases
    are stored explicitly in the record's ``state`` (``basis_channel [C, rc]``, ...).
+
+Memory does not grow with ``n_samples``: the activations are never held. They stream from seeds
+(``sampling.latent_batches``) into mergeable float64 sums (``streaming.ModeScatterSums``: the mode
+scatters and the sum that centres them, with the first batch's mean as a shared shift;
+``streaming.MomentSums`` for the latents' mean and scale), and every further pass regenerates the
+same batches: one pass for full ranks, one per mode for each later sweep with reduced ranks, and one
+for each edit's sigma once the bases are known. Memory is the scatters (C^2 + H^2 + W^2), one batch and
+the regression; the record equals the in-memory computation's up to float rounding. Under ``torchrun``
+each rank streams its share and the sums are all-reduced; the regression runs data-parallel (each rank
+takes its rows of every step's batch and the gradients are summed), so every rank fits the same record
+(``python -m latentwidgets.directions.run --method tensor``).
 3. Tensor regression ``w_hat = <Z, W> + mean`` with ``W`` in Tucker form (core ``[r1, r2, r3, r4]``,
    factors per mode), loss MSE + ``lam * (||core||^2 + sum ||U_k||^2)``, Adam, fresh samples each
    step (inputs and targets are divided by one global scale each, for conditioning only).
@@ -41,6 +52,7 @@ since channel edits at ``b8`` barely move hue without the latent (later layers s
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -50,67 +62,94 @@ from .edits import Edit
 from .layers import LayerSpec
 from .record import Directions
 from .sampling import check_count, latent_batches
+from .streaming import ModeScatterSums, MomentSums, all_reduce_sum, check_memory, rank_and_world
 
 MODES = ("channel", "height", "width")
+#: activation batch of the statistics passes
+ACT_BATCH = 256
 
 
 # ------------------------------------------------------------------------------------------- MPCA
-def _mode_scatter(x: torch.Tensor, mode: int) -> torch.Tensor:
-    """Scatter matrix of the mode-``mode`` unfolding, summed over samples: x [N, C, H, W]."""
-    if mode == 0:
-        return torch.einsum("nchw,ndhw->cd", x, x)
-    if mode == 1:
-        return torch.einsum("nchw,ncgw->hg", x, x)
-    return torch.einsum("nchw,nchv->wv", x, x)
+def _sorted_basis(scat: torch.Tensor, rank: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvectors of a scatter matrix sorted by eigenvalue, with deterministic signs (the largest-magnitude
+    entry of each is positive), cut to ``rank``; and their eigenvalues (clamped at 0)."""
+    ev, vec = torch.linalg.eigh(0.5 * (scat + scat.t()))
+    order = torch.argsort(ev, descending=True)
+    vec = vec[:, order]
+    idx = vec.abs().argmax(0)
+    sgn = torch.sign(vec[idx, torch.arange(vec.shape[1])])
+    sgn[sgn == 0] = 1
+    return (vec * sgn)[:, :rank], ev[order][:rank].clamp(min=0)
 
 
-def _project(x: torch.Tensor, bases: Sequence[torch.Tensor], skip: int) -> torch.Tensor:
-    """Multiply ``x [N, C, H, W]`` by ``basis^T`` along every mode except ``skip``."""
-    if skip != 0:
-        x = torch.einsum("nchw,ci->nihw", x, bases[0])
-    if skip != 1:
-        x = torch.einsum("nchw,hj->ncjw", x, bases[1])
-    if skip != 2:
-        x = torch.einsum("nchw,wk->nchk", x, bases[2])
-    return x
+def _check_ranks(ranks: Sequence[int], dims: Sequence[int]) -> List[int]:
+    ranks = [int(r) for r in ranks]
+    if len(ranks) != 3:
+        raise ValueError(f"ranks must have 3 entries (channel, height, width); got {ranks}")
+    for r, n, m in zip(ranks, dims, MODES, strict=True):
+        if not 1 <= r <= n:
+            raise ValueError(f"rank of the {m} mode must be in 1..{n}; got {r}")
+    return ranks
+
+
+def multilinear_pca_streamed(batches: Callable[[], Iterable[torch.Tensor]], ranks: Sequence[int], sweeps: int = 5,
+                             shift: Optional[torch.Tensor] = None, centre: bool = True, reduce: bool = True
+                             ) -> Tuple[List[torch.Tensor], List[torch.Tensor], ModeScatterSums]:
+    """Multilinear PCA over activation batches ``[B, C, H, W]`` that ``batches()`` replays (regenerated from
+    seeds): one pass gives the three mode scatters (full ranks: the answer); reduced ranks add, per
+    later sweep, one pass per mode (that mode's scatter after projecting the others onto their current
+    bases). ``centre``: scatters of the samples minus their mean (``shift``, default the first batch's
+    mean, only conditions the sums; ranks of a distributed run pass the same one); ``reduce``: sum each
+    pass over the ranks. Memory: the scatters and one batch. Returns ``(bases, eigenvalues, first-pass sums)``::
+
+        bases, evals, acc = multilinear_pca_streamed(lambda: act_batches(), ranks=(64, 8, 8))
+    """
+    acc = None if shift is None else ModeScatterSums(shift)   # a rank may draw no samples at all
+    for x in batches():
+        if x.dim() != 4:
+            raise ValueError(f"multilinear PCA needs activations [N, C, H, W]; got {tuple(x.shape)}")
+        if acc is None:
+            base = (x.double().mean(0) if centre else torch.zeros(x.shape[1:], dtype=torch.float64, device=x.device)) \
+                if shift is None else shift
+            acc = ModeScatterSums(base.to(x.device))
+        acc.update(x)
+    if acc is None:
+        raise ValueError("no samples were given to the multilinear PCA")
+    if reduce:
+        acc.reduce_across_ranks()
+    dims = acc.shift.shape
+    ranks = _check_ranks(ranks, dims)
+    bases, evals = [], []
+    for mode in range(3):
+        b, e = _sorted_basis(acc.scatter(mode, centre) / acc.n, ranks[mode])
+        bases.append(b)
+        evals.append(e)
+    if any(r != n for r, n in zip(ranks, dims, strict=True)):
+        for _ in range(1, max(1, sweeps)):
+            for mode in range(3):
+                part = ModeScatterSums(acc.shift, modes=(mode,), bases=bases)
+                for x in batches():
+                    part.update(x)
+                if reduce:
+                    part.reduce_across_ranks()
+                bases[mode], evals[mode] = _sorted_basis(part.scatter(mode, centre) / part.n, ranks[mode])
+    return [b.float() for b in bases], [e.float() for e in evals], acc
 
 
 def multilinear_pca(x: torch.Tensor, ranks: Sequence[int], sweeps: int = 5, batch: int = 512
                     ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
     """Bases ``[U_channel [C, r1], U_height [H, r2], U_width [W, r3]]`` (orthonormal columns, sorted by
-    eigenvalue) and the eigenvalues per mode, for centred samples ``x [N, C, H, W]``.
+    eigenvalue) and the eigenvalues per mode, for centred samples ``x [N, C, H, W]`` held in memory
+    (:func:`multilinear_pca_streamed` over slices of ``batch`` rows)::
 
         bases, evals = multilinear_pca(acts - acts.mean(0), ranks=(64, 8, 8))
     """
     if x.dim() != 4:
         raise ValueError(f"multilinear PCA needs activations [N, C, H, W]; got {tuple(x.shape)}")
-    dims = x.shape[1:]
-    ranks = [int(r) for r in ranks]
-    for r, n, m in zip(ranks, dims, MODES):
-        if not 1 <= r <= n:
-            raise ValueError(f"rank of the {m} mode must be in 1..{n}; got {r}")
-    full = all(r == n for r, n in zip(ranks, dims))
-    bases = [torch.eye(n, dtype=torch.float64, device=x.device) for n in dims]
-    evals: List[torch.Tensor] = [torch.zeros(n) for n in dims]
-    for sweep in range(1 if full else max(1, sweeps)):
-        for mode in range(3):
-            scat = torch.zeros(dims[mode], dims[mode], dtype=torch.float64, device=x.device)
-            for i in range(0, x.shape[0], batch):
-                xb = x[i:i + batch].double()
-                if sweep > 0:
-                    xb = _project(xb, bases, skip=mode)
-                scat += _mode_scatter(xb, mode)
-            scat /= x.shape[0]
-            ev, vec = torch.linalg.eigh(0.5 * (scat + scat.t()))
-            order = torch.argsort(ev, descending=True)
-            vec = vec[:, order]
-            # deterministic signs: the largest-magnitude entry of each basis vector is positive
-            idx = vec.abs().argmax(0)
-            sgn = torch.sign(vec[idx, torch.arange(vec.shape[1])])
-            sgn[sgn == 0] = 1
-            bases[mode] = (vec * sgn)[:, :ranks[mode]]
-            evals[mode] = ev[order][:ranks[mode]].clamp(min=0)
-    return [b.float() for b in bases], [e.float() for e in evals]
+    _check_ranks(ranks, x.shape[1:])
+    bases, evals, _ = multilinear_pca_streamed(lambda: (x[i:i + batch] for i in range(0, x.shape[0], batch)),
+                                               ranks, sweeps, centre=False, reduce=False)
+    return bases, evals
 
 
 # ------------------------------------------------------------------------------------- regression
@@ -155,6 +194,37 @@ def _edit_tensor(kind: str, index: Tuple[int, ...], bases: Sequence[torch.Tensor
         raise ValueError(f"unknown TCA edit kind {kind!r}")
     e = e.contiguous()
     return e / e.norm().clamp(min=1e-12)
+
+
+def _data_parallel_step(reg: TuckerRegression, opt: torch.optim.Optimizer, model: Any, layer: str, lat: torch.Tensor,
+                        rank: int, world: int, mean_d: torch.Tensor, x_scale: float, lat_mean_d: torch.Tensor,
+                        y_scale: float, lam: float) -> torch.Tensor:
+    """Gradients of one regression step under torchrun: this rank's rows of the step's batch, summed over the
+    ranks (one ``all_reduce``), plus the penalty's; returns the batch's loss. The same step as one process takes."""
+    rows = lat[rank::world]
+    with torch.no_grad():
+        xb = (model.activations(rows, layer).float() - mean_d) / x_scale
+    yb = (rows.float() - lat_mean_d) / y_scale
+    part = (reg(xb) - yb).pow(2).sum() / lat.numel()
+    opt.zero_grad()
+    part.backward()
+    params = list(reg.parameters())
+    flat = all_reduce_sum(torch.cat([p.grad.reshape(-1) for p in params] + [part.detach().reshape(1)]))
+    i = 0
+    for p in params:
+        p.grad.copy_(flat[i:i + p.numel()].view_as(p))
+        i += p.numel()
+    (lam * reg.penalty()).backward()
+    return flat[-1]
+
+
+def _memory_plan(c: int, h: int, w: int, d: int, act_batch: int, batch_size: int, tucker: Sequence[int]
+                 ) -> Dict[str, int]:
+    """Estimated bytes of a TCA run: scatters and sums (float64), activation batches, the regression (Adam)."""
+    params = int(torch.tensor(tucker).prod()) + sum(n * r for n, r in zip((c, h, w, d), tucker))
+    return {"mode scatters": 8 * (3 * (c * c + h * h + w * w) + 4 * c * h * w),
+            "activation batch": act_batch * c * h * w * 4 * 4,
+            "regression": 4 * 4 * params + batch_size * (c * h * w + d) * 4 * 4}
 
 
 def _default_layer(model: Any) -> str:
@@ -202,12 +272,7 @@ def tensor_directions(model: Any, layer: Optional[str] = None, ranks: Optional[S
         raise ValueError(f"layer {layer!r} gives activations of shape {tuple(probe.shape)}; TCA needs [B, C, H, W]")
     c, h, w = probe.shape[1:]
     d = model.w_dim
-    ranks = [int(r) for r in ranks] if ranks is not None else [c, h, w]
-    if len(ranks) != 3:
-        raise ValueError(f"ranks must have 3 entries (channel, height, width); got {ranks}")
-    for r, n, m in zip(ranks, (c, h, w), MODES):
-        if not 1 <= r <= n:
-            raise ValueError(f"rank of the {m} mode must be in 1..{n}; got {r}")
+    ranks = _check_ranks(ranks if ranks is not None else [c, h, w], (c, h, w))
     tr = [int(r) for r in tucker_ranks] if tucker_ranks is not None else [min(c, 32), h, w, d]
     if len(tr) != 4 or any(r < 1 for r in tr):
         raise ValueError(f"tucker_ranks must be 4 positive ints (channel, height, width, latent); got {tr}")
@@ -227,23 +292,42 @@ def tensor_directions(model: Any, layer: Optional[str] = None, ranks: Optional[S
     if not specs:
         raise ValueError("no edits requested: give modes=... and/or multilinear=...")
 
-    # 1. activations, centred
-    acts, lats = [], []
-    for _, lat in latent_batches(model, n_samples, seed, 256, progress, desc=f"TCA: activations at {layer}"):
-        acts.append(model.activations(lat, layer).float())
-        lats.append(lat.float())
-    x = torch.cat(acts)
-    lat_all = torch.cat(lats)
-    act_mean = x.mean(0)
-    xc = x - act_mean
-    lat_mean = lat_all.mean(0)
-    x_scale = float(xc.std().clamp(min=1e-8))
-    y_scale = float((lat_all - lat_mean).std().clamp(min=1e-8))
+    # 1. + 2. statistics over n_samples activations streamed from seeds (this rank's share under torchrun):
+    # the mode scatters of the centred activations (multilinear PCA), their mean and scale, the latents' too
+    rank, world = rank_and_world()
+    shard = (rank, world)
+    bs = min(ACT_BATCH, n_samples)
+    check_memory(_memory_plan(c, h, w, d, bs, batch_size, tr), dev,
+                 f"pass batch_size={max(1, batch_size // 4)} or smaller tucker_ranks")
+    first_batch = latent_batches(model, bs, seed, bs)
+    try:
+        first = next(first_batch)[1]
+    finally:
+        first_batch.close()
+    act_shift = model.activations(first, layer).double().mean(0)   # every rank subtracts the same shift
+    lat_moments = MomentSums(first.double().mean(0))
+    passes_done: List[int] = []
 
-    # 2. multilinear PCA
-    bases, evals = multilinear_pca(xc, ranks, sweeps=sweeps)
+    def act_batches() -> Iterable[torch.Tensor]:
+        """This rank's activations, regenerated from the seeds at every call; the first pass also sums the latents."""
+        first_pass = not passes_done
+        passes_done.append(1)
+        for _, lat in latent_batches(model, n_samples, seed, bs, progress and rank == 0 and first_pass,
+                                     desc=f"TCA: activations at {layer}", shard=shard):
+            if first_pass:
+                lat_moments.update(lat)
+            yield model.activations(lat, layer).float()
 
-    # 3. Tucker regression activations -> latent, fresh samples every step
+    with torch.no_grad():
+        bases, evals, acc = multilinear_pca_streamed(act_batches, ranks, sweeps, act_shift)
+        lat_moments.reduce_across_ranks()
+    act_mean = acc.mean().float()
+    x_scale = float(torch.tensor((float(torch.trace(acc.scatter(0))) / (acc.n * c * h * w - 1)) ** 0.5).clamp(min=1e-8))
+    lat_mean = lat_moments.mean().float()
+    y_scale = float(torch.tensor(lat_moments.pooled_variance() ** 0.5).clamp(min=1e-8))
+
+    # 3. Tucker regression activations -> latent, fresh samples every step (under torchrun each rank takes
+    # its rows of every step's batch and the gradients are summed: data-parallel, the same steps)
     g = torch.Generator().manual_seed(int(seed) + 17)
     reg = TuckerRegression((c, h, w), d, tr, g).to(dev)
     opt = torch.optim.Adam(reg.parameters(), lr=lr)
@@ -251,17 +335,21 @@ def tensor_directions(model: Any, layer: Optional[str] = None, ranks: Optional[S
     stream = latent_batches(model, max(steps, 1) * batch_size, seed + 2, batch_size)
     losses: List[float] = []
     interrupted = None
-    bar = tqdm(range(steps), desc="TCA: tensor regression", disable=not progress, leave=False)
+    bar = tqdm(range(steps), desc="TCA: tensor regression", disable=not progress or rank > 0, leave=False)
     try:
         for step in bar:
             _, lat = next(stream)
-            with torch.no_grad():
-                xb = (model.activations(lat, layer).float() - mean_d) / x_scale
-            yb = (lat.float() - lat_mean_d) / y_scale
-            loss = torch.nn.functional.mse_loss(reg(xb), yb)
-            total = loss + lam * reg.penalty()
-            opt.zero_grad()
-            total.backward()
+            if world == 1:
+                with torch.no_grad():
+                    xb = (model.activations(lat, layer).float() - mean_d) / x_scale
+                yb = (lat.float() - lat_mean_d) / y_scale
+                loss = torch.nn.functional.mse_loss(reg(xb), yb)
+                total = loss + lam * reg.penalty()
+                opt.zero_grad()
+                total.backward()
+            else:
+                loss = _data_parallel_step(reg, opt, model, layer, lat, rank, world, mean_d, x_scale, lat_mean_d,
+                                           y_scale, lam)
             opt.step()
             losses.append(loss.item())
     except KeyboardInterrupt:  # keep the regression fitted so far
@@ -274,18 +362,24 @@ def tensor_directions(model: Any, layer: Optional[str] = None, ranks: Optional[S
     r2 = None
     if eval_samples and eval_samples > 1:
         with torch.no_grad():
-            num = den = 0.0
-            for _, lat in latent_batches(model, eval_samples, seed + 3, 256):
+            sums = torch.zeros(2, dtype=torch.float64)
+            for _, lat in latent_batches(model, eval_samples, seed + 3, 256, shard=shard):
                 pred = reg((model.activations(lat, layer).float() - mean_d) / x_scale) * y_scale + lat_mean_d
-                num += float((pred - lat).pow(2).sum())
-                den += float((lat - lat_mean_d).pow(2).sum())
+                sums[0] += float((pred - lat).pow(2).sum())
+                sums[1] += float((lat - lat_mean_d).pow(2).sum())
+            num, den = all_reduce_sum(sums).tolist()
             r2 = 1.0 - num / max(den, 1e-30)
 
-    # 4. edits -> latent directions
+    # 4. edits -> latent directions; sigma of each edit: std of the samples' coordinate along it (one more pass)
     patterns = torch.stack([_edit_tensor(kind, idx, bases) for kind, idx in specs])  # [K, C, H, W]
     with torch.no_grad():
         deltas = reg(patterns.to(dev) / x_scale).cpu() * y_scale  # latent change per unit activation edit
-        act_sigma = (xc.reshape(xc.shape[0], -1) @ patterns.reshape(len(specs), -1).t()).std(0).cpu()
+        flat = patterns.reshape(len(specs), -1).to(dev)
+        coords = MomentSums(torch.zeros(len(specs), device=dev))
+        for x in act_batches():
+            coords.update((x - mean_d).reshape(x.shape[0], -1) @ flat.t())
+        coords.reduce_across_ranks()
+        act_sigma = coords.variance().sqrt().float().cpu()
     patterns, bases, evals = patterns.cpu(), [b.cpu() for b in bases], [e.cpu() for e in evals]
     act_mean, lat_mean = act_mean.cpu(), lat_mean.cpu()
     norms = deltas.norm(dim=1)
