@@ -9,6 +9,9 @@ edits to images); this module only lays them out and encodes them::
     fig = figure_grid(grid, ["pca 0", "pca 1"], [-2, 0, 2])
     save_gif("walk.gif", grid[0])
     save_html("walk.html", grid, ["pca 0", "pca 1"], [-2, 0, 2])   # opens from disk, no kernel
+
+Files are written to a temp file beside the target and renamed into place
+(:func:`latentwidgets._checkpoint.atomic_path`): a kill leaves the old file or the new one.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Union
 
 import torch
 
+from ._checkpoint import atomic_path
 from ._imaging import data_url, tile, to_uint8
 from .edit import Edit, render_edits
 
@@ -77,14 +81,31 @@ def figure_grid(grid: torch.Tensor, row_labels: Sequence, col_labels: Sequence, 
     return fig
 
 
+def check_gif_path(path: PathLike) -> Path:
+    """``path`` as a Path if a GIF can be written there, else a ValueError naming the fix (a folder, or a
+    suffix other than ``.gif``).
+
+        check_gif_path("walk.gif")   # PosixPath('walk.gif')
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{str(p)!r} is a folder; give a file name in it, e.g. {str(p / 'traversal.gif')!r}")
+    if p.suffix.lower() != ".gif":
+        raise ValueError(f"save_gif writes GIF files: the name must end in .gif; got {str(p)!r} "
+                         f"(try {str(p.with_suffix('.gif'))!r})")
+    return p
+
+
 def save_gif(path: PathLike, frames: torch.Tensor, *, duration_ms: int = 80, bounce: bool = True,
              scale: int = 1) -> Path:
-    """Write ``frames [T, 3, H, W]`` as a looping GIF (forth and back when ``bounce``).
+    """Write ``frames [T, 3, H, W]`` as a looping GIF (forth and back when ``bounce``); ``path`` must end
+    in ``.gif`` (:func:`check_gif_path`).
 
         save_gif("walk.gif", grid[0])
     """
     from PIL import Image
 
+    path = check_gif_path(path)
     if frames.dim() != 4 or frames.shape[0] < 1:
         raise ValueError(f"frames must be [T, 3, H, W] with T >= 1; got {tuple(frames.shape)}")
     seq = list(frames)
@@ -93,8 +114,8 @@ def save_gif(path: PathLike, frames: torch.Tensor, *, duration_ms: int = 80, bou
     imgs = [Image.fromarray(frame.numpy()) for frame in to_uint8(torch.stack(seq))]
     if scale > 1:
         imgs = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in imgs]
-    path = Path(path)
-    imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=int(duration_ms), loop=0)
+    with atomic_path(path) as tmp:
+        imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:], duration=int(duration_ms), loop=0)
     return path
 
 
@@ -165,5 +186,8 @@ def save_html(path: PathLike, grid: torch.Tensor, row_labels: Sequence, col_labe
 </body></html>
 """
     path = Path(path)
-    path.write_text(doc, encoding="utf-8")
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a folder; give a file name in it, e.g. {str(path / 'figure.html')!r}")
+    with atomic_path(path) as tmp:
+        tmp.write_text(doc, encoding="utf-8")
     return path

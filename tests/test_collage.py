@@ -292,8 +292,9 @@ def test_close_releases_handlers_and_callbacks(model, regressor):
     cc.close()
     assert cc.closed
     cc._handle_custom_msg({"type": "lw:request", "id": "t:9", "state": {"ops": [{"tool": "fill", "source": 0}]}}, [])
-    cc.fill(0)  # no longer rendered or sent
-    assert wire.sent == [] and calls == [] and torch.equal(cc.image, image)
+    with pytest.raises(RuntimeError, match="closed"):  # refused: .image would go stale
+        cc.fill(0)
+    assert cc.ops == [] and wire.sent == [] and calls == [] and torch.equal(cc.image, image)
 
 
 def test_exported_and_served_module_is_valid():

@@ -216,8 +216,9 @@ def test_close_releases_handlers_and_callbacks(model, directions):
     ex.close()
     assert ex.closed
     ex._handle_custom_msg({"type": "lw:request", "id": "t:9", "state": {"strengths": [1, 0, 0]}}, [])
-    ex.strengths = [1.0, 0.0, 0.0]  # no longer rendered or sent
-    assert wire.sent == [] and calls == []
+    with pytest.raises(RuntimeError, match="closed"):  # refused: .image would go stale
+        ex.strengths = [1.0, 0.0, 0.0]
+    assert ex.strengths == [0.0, 0.0, 0.0] and wire.sent == [] and calls == []
     assert torch.equal(ex.image, image)
     assert ex._server._on_msg not in ex._msg_callbacks.callbacks
 

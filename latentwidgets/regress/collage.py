@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["TOOLS", "UNKNOWN", "check_op", "coverage", "rasterize", "composite"]
+__all__ = ["TOOLS", "UNKNOWN", "check_op", "coverage", "extends", "rasterize", "composite"]
 
 #: the painting tools an operation may name
 TOOLS = ("brush", "rect", "fill")
@@ -50,11 +50,22 @@ def _finite(value: Any, what: str) -> float:
     return v
 
 
-def check_op(op: Any, n_sources: int) -> Op:
+def check_op(op: Any, n_sources: int, known: Op | None = None) -> Op:
     """A clean copy of one collage operation, or a ValueError naming what is wrong.
+
+    ``known``: an operation checked before (the same stroke at the previous frame); when ``op`` equals
+    it or continues it (:func:`extends`), only the new points are checked, so checking a stroke in
+    progress does not grow with its length.
 
         check_op({"tool": "rect", "source": 0, "x0": 0, "y0": 0, "x1": 32, "y1": 64}, n_sources=2)
     """
+    if known is not None and isinstance(op, dict) and not isinstance(op.get("radius"), bool):
+        if op == known:
+            return known
+        m = extends(op, known)
+        if m:
+            tail = check_op({**op, "points": op["points"][m:]}, n_sources)
+            return {**known, "points": known["points"] + tail["points"]}
     if not isinstance(op, dict):
         raise ValueError(f"a collage operation is a dict with a 'tool' ({', '.join(TOOLS)}); got {op!r}")
     tool = op.get("tool")
@@ -102,26 +113,87 @@ def coverage(op: Op, height: int, width: int) -> torch.Tensor:
         ys = torch.arange(height, dtype=torch.float64) + 0.5
         return ((ys >= y0) & (ys <= y1))[:, None] & ((xs >= x0) & (xs <= x1))[None, :]
     pts = torch.tensor(op["points"], dtype=torch.float64)
-    r = float(op["radius"])
-    # only the pixels of the stroke's bounding box can be covered
-    i0, j0 = (max(0, math.floor(float(v) - r - 1)) for v in pts.min(0).values)
-    i1, j1 = (min(n - 1, math.ceil(float(v) + r)) for v, n in zip(pts.max(0).values, (width, height), strict=True))
-    if i0 > i1 or j0 > j1:
-        return out
-    ys, xs = torch.meshgrid(torch.arange(j0, j1 + 1, dtype=torch.float64) + 0.5,
-                            torch.arange(i0, i1 + 1, dtype=torch.float64) + 0.5, indexing="ij")
     a = pts if len(pts) == 1 else pts[:-1]
     b = pts if len(pts) == 1 else pts[1:]
-    # distance from every pixel centre to every segment [a, b] (the same arithmetic as collage.js)
-    px, py = xs.reshape(1, -1), ys.reshape(1, -1)
-    ax, ay, bx, by = a[:, :1], a[:, 1:], b[:, :1], b[:, 1:]
-    dx, dy = bx - ax, by - ay
+    # each segment is measured only against a window of pixels around it (its length plus the
+    # radius), in chunks of segments of similar length whose (segments x window pixels) stay under
+    # _CHUNK values: a frame's memory does not grow with the stroke's length
+    r = float(op["radius"])
+    side = ((a - b).abs().max(1).values + 2 * r + 4).ceil()
+    order = side.argsort()
+    a, b, side = a[order], b[order], side[order]
+    # segments whose window would be larger than the image are measured against the whole image
+    large = int((side > max(height, width)).sum())
+    if large:
+        step = max(1, _CHUNK // (height * width))
+        for k in range(len(a) - large, len(a), step):
+            _paint_image(out, a[k:k + step], b[k:k + step], r)
+        a, b, side = a[:-large], b[:-large], side[:-large]
+    start = 0
+    while start < len(a):
+        rest = side[start:start + _CHUNK]
+        pairs = rest * rest * torch.arange(1, len(rest) + 1, dtype=rest.dtype)
+        stop = start + max(1, int((pairs <= _CHUNK).sum()))
+        _paint_segments(out, a[start:stop], b[start:stop], r, int(rest[stop - start - 1]))
+        start = stop
+    return out
+
+
+#: the most (segment, pixel) pairs one step of :func:`coverage` computes at once (bounds its memory)
+_CHUNK = 1 << 18
+
+
+def _paint_segments(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, r: float, side: int) -> None:
+    """Set the pixels of ``out [H, W]`` whose centres lie within ``r`` of a segment ``a[s] -> b[s]``,
+    looking at a ``side x side`` window of pixels from each segment's lower corner."""
+    height, width = out.shape
+    steps = torch.arange(side)
+    x0 = torch.floor(torch.minimum(a[:, 0], b[:, 0]) - r - 1).long()
+    y0 = torch.floor(torch.minimum(a[:, 1], b[:, 1]) - r - 1).long()
+    xi = x0[:, None, None] + steps[None, None, :]  # [S, 1, side] pixel columns
+    yi = y0[:, None, None] + steps[None, :, None]  # [S, side, 1] pixel rows
+    px, py = xi.double() + 0.5, yi.double() + 0.5
+    # distance from every pixel centre to its segment [a, b] (the same arithmetic as collage.js)
+    ax, ay = a[:, 0, None, None], a[:, 1, None, None]
+    dx, dy = b[:, 0, None, None] - ax, b[:, 1, None, None] - ay
     len2 = dx * dx + dy * dy
     tt = torch.where(len2 > 0, ((px - ax) * dx + (py - ay) * dy) / len2.clamp_min(1e-300), torch.zeros(()))
     tt = tt.clamp(0, 1)
     qx, qy = px - (ax + tt * dx), py - (ay + tt * dy)
-    out[j0:j1 + 1, i0:i1 + 1] = ((qx * qx + qy * qy) <= r * r).any(dim=0).view(xs.shape)
-    return out
+    hit = ((qx * qx + qy * qy) <= r * r) & (xi >= 0) & (xi < width) & (yi >= 0) & (yi < height)
+    s_idx, row, col = torch.nonzero(hit, as_tuple=True)
+    out[y0[s_idx] + row, x0[s_idx] + col] = True
+
+
+def _paint_image(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, r: float) -> None:
+    """:func:`_paint_segments` for long segments (or wide brushes): every pixel of the image."""
+    height, width = out.shape
+    py = (torch.arange(height, dtype=torch.float64) + 0.5)[None, :, None]
+    px = (torch.arange(width, dtype=torch.float64) + 0.5)[None, None, :]
+    ax, ay = a[:, 0, None, None], a[:, 1, None, None]
+    dx, dy = b[:, 0, None, None] - ax, b[:, 1, None, None] - ay
+    len2 = dx * dx + dy * dy
+    tt = torch.where(len2 > 0, ((px - ax) * dx + (py - ay) * dy) / len2.clamp_min(1e-300), torch.zeros(()))
+    tt = tt.clamp(0, 1)
+    qx, qy = px - (ax + tt * dx), py - (ay + tt * dy)
+    out |= ((qx * qx + qy * qy) <= r * r).any(dim=0)
+
+
+def extends(op: Op, earlier: Op) -> int:
+    """How many points of brush stroke ``op`` continue ``earlier`` (the same stroke, painted so far):
+    ``len(earlier["points"])`` when ``op`` is ``earlier`` with points added, else 0. Its coverage is then
+    ``earlier``'s plus that of ``op["points"][m - 1:]`` (the new segments only).
+
+        extends({"tool": "brush", "source": 0, "radius": 2, "points": [[1, 1], [5, 5]]},
+                {"tool": "brush", "source": 0, "radius": 2, "points": [[1, 1]]})      # 1
+    """
+    if op.get("tool") != "brush" or earlier.get("tool") != "brush":
+        return 0
+    if op.get("source") != earlier.get("source") or op.get("radius") != earlier.get("radius"):
+        return 0
+    old, new = earlier.get("points") or [], op.get("points") or []
+    m = len(old)
+    return m if 0 < m < len(new) and new[:m] == old else 0
 
 
 def rasterize(ops: Sequence[Op], n_sources: int, height: int, width: int | None = None,

@@ -10,7 +10,11 @@ samples drawn from ``seed``), declares its frame state once, as traits tagged by
 From the tags, :class:`FrameWidget` derives which trait changes recompute and push a frame to every
 view, the :meth:`~FrameWidget.state` dict each frame carries, and which fields a front-end request
 may set (any other field, or a value its trait refuses, is an error shown in the widget; nothing
-is coerced: ``"1234"`` is no list of floats). After its first ``self._refresh()``, ``self._serve()``
+is coerced: ``"1234"`` is no list of floats). On a conditional model (``model.num_classes > 0``) the
+frame state also holds ``class_index`` (the page's class picker): every frame is drawn with that class
+(:meth:`FrameWidget._model_scope`), whatever class the model or another widget has. A compute that
+fails rolls its values back (the last good frame stays, the error shows in the widget and, for a
+change from Python, is raised). After its first ``self._refresh()``, ``self._serve()``
 starts answering the front end (the shared ``static/base.js`` is its browser half)::
 
     class Sketch(SampledFrameWidget):
@@ -35,8 +39,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -48,7 +54,11 @@ from ..directions.record import Directions
 from ..models.base import LatentModel
 from .transport import FORMATS, FrameServer
 
-__all__ = ["FrameWidget", "SampledFrameWidget", "frame_state", "check_directions", "check_encoding"]
+__all__ = ["FrameWidget", "SampledFrameWidget", "frame_state", "check_model", "check_directions", "check_encoding",
+           "model_lock", "MAX_SEED"]
+
+#: seeds are 0 <= seed <= MAX_SEED (torch's generators take 64-bit seeds; the page's seed box stops there too)
+MAX_SEED = 2**63 - 1
 
 ChangeCallback = Callable[[Any], None]
 Trait = TypeVar("Trait", bound=t.TraitType)
@@ -78,6 +88,40 @@ def check_encoding(encoding: str) -> str:
     return encoding
 
 
+def check_model(model: Any, widget: str) -> LatentModel:
+    """``model`` if it is a :class:`LatentModel`, else a TypeError naming the fix (a name string: load it).
+
+        check_model(lw.load("sprites-style"), "DirectionExplorer")
+    """
+    if isinstance(model, str):
+        raise TypeError(f"{widget} takes a loaded model, not its name: model = latentwidgets.load({model!r}); "
+                        f"{widget}(model, ...)")
+    if not isinstance(model, LatentModel):
+        raise TypeError(f"{widget} takes a LatentModel (latentwidgets.load(...)); got {type(model).__name__}")
+    return model
+
+
+_MODEL_LOCKS: weakref.WeakKeyDictionary[LatentModel, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_LOCK = threading.Lock()
+
+
+def model_lock(model: LatentModel) -> threading.RLock:
+    """The lock every widget on ``model`` holds while it renders a frame.
+
+    A model's activation offsets (``model.offset``, the hooks of activation-space edits) are forward
+    hooks on its modules, seen by every thread that runs them; holding this lock keeps one widget's
+    offsets out of another's frames when widgets on one model render from several threads.
+
+        with model_lock(model):
+            latent, image = render_edits(model, z, edits)
+    """
+    with _LOCKS_LOCK:
+        lock = _MODEL_LOCKS.get(model)
+        if lock is None:
+            lock = _MODEL_LOCKS[model] = threading.RLock()
+        return lock
+
+
 def check_directions(model: LatentModel, directions: Any) -> Directions:
     """``directions`` if it is a :class:`Directions` record that fits ``model``, else a clear error.
 
@@ -100,6 +144,10 @@ class FrameWidget(anywidget.AnyWidget):
     _uid = t.Unicode("").tag(sync=True)
     #: the fields of :meth:`state` a front-end request may set (derived from the tags; the page reads it)
     _front_fields = t.List(t.Unicode()).tag(sync=True)
+    #: classes of a conditional model (0: unconditional, no class picker)
+    num_classes = t.Int(0).tag(sync=True)
+    #: the class this widget's frames are drawn with (conditional models only; the page's class picker)
+    class_index = frame_state(t.Int(0)).tag(needs_classes=True)
 
     def __init__(self, *, encoding: str = "auto", **kwargs: Any):
         check_encoding(encoding)
@@ -108,8 +156,16 @@ class FrameWidget(anywidget.AnyWidget):
         self._image: torch.Tensor | None = None
         self._latent: torch.Tensor | None = None
         self.last_compute_ms = 0.0
-        front = [name for name, tr in self.frame_state_traits().items() if tr.metadata.get("from_front", True)]
-        super().__init__(encoding=encoding, _uid=uuid.uuid4().hex, _front_fields=front, **kwargs)
+        classes = int(getattr(getattr(self, "model", None), "num_classes", 0) or 0)
+        #: the frame state of this widget: the tagged traits (``class_index`` only on a conditional model)
+        self._state_names = [name for name, tr in self.frame_state_traits().items()
+                             if classes > 0 or not tr.metadata.get("needs_classes", False)]
+        front = [name for name in self._state_names if self.traits()[name].metadata.get("from_front", True)]
+        if classes > 0:
+            current = self.model.class_index  # type: ignore[attr-defined]
+            kwargs.setdefault("class_index", 0 if current is None else int(current))
+        super().__init__(encoding=encoding, _uid=uuid.uuid4().hex, _front_fields=front, num_classes=classes,
+                         **kwargs)
 
     @classmethod
     def frame_state_traits(cls) -> dict[str, t.TraitType]:
@@ -126,7 +182,12 @@ class FrameWidget(anywidget.AnyWidget):
     # ------------------------------------------------------------------------------ public API
     def state(self) -> dict[str, Any]:
         """The frame state as the front end sees it (a copy): every :func:`frame_state` trait, by name."""
-        return {name: copy.deepcopy(getattr(self, name)) for name in self.frame_state_traits()}
+        return {name: copy.deepcopy(getattr(self, name)) for name in self._state_names}
+
+    def _sent_state(self) -> dict[str, Any]:
+        """:meth:`state` without the copy, for a frame that is encoded at once (trait values are replaced,
+        never changed in place, so no copy is needed; copying a long stroke would cost every frame)."""
+        return {name: getattr(self, name) for name in self._state_names}
 
     @property
     def latent(self) -> torch.Tensor:
@@ -159,11 +220,27 @@ class FrameWidget(anywidget.AnyWidget):
         if server is not None:
             server.close()
             with contextlib.suppress(ValueError):
-                self.unobserve(self._on_state_change, names=list(self.frame_state_traits()))
+                self.unobserve(self._on_state_change, names=list(self._state_names))
             with contextlib.suppress(ValueError):
                 self.unobserve(self._on_encoding, names=["encoding"])
         getattr(self, "_callbacks", []).clear()  # (absent when __init__ failed)
         super().close()
+        if server is not None:  # its frames would go stale: refuse new state (the value is not applied)
+            self._register_validator(FrameWidget._refuse_closed, tuple(self._state_names))
+
+    def _refuse_closed(self, proposal: Any) -> Any:
+        raise RuntimeError(f"this {type(self).__name__} is closed: it no longer computes frames, so "
+                           f"{proposal['trait'].name} cannot change; make a new widget")
+
+    def refresh(self) -> None:
+        """Recompute and send the frame (e.g. after the model changed in place); errors show in the
+        widget and are raised.
+
+            model.set_class(2); ex.refresh()
+        """
+        if self.closed:
+            raise RuntimeError(f"this {type(self).__name__} is closed: make a new widget")
+        self._on_state_change({})
 
     @property
     def closed(self) -> bool:
@@ -172,6 +249,13 @@ class FrameWidget(anywidget.AnyWidget):
         return server is None or server.closed
 
     # ------------------------------------------------------------------------------ plumbing
+    @t.validate("class_index")
+    def _check_class_index(self, proposal: Any) -> int:
+        value, n = int(proposal["value"]), int(self.num_classes)
+        if n and not 0 <= value < n:
+            raise t.TraitError(f"class_index must be a class of the model, 0..{n - 1}; got {value}")
+        return value
+
     @t.validate("encoding")
     def _check_encoding(self, proposal: Any) -> str:
         try:
@@ -182,13 +266,33 @@ class FrameWidget(anywidget.AnyWidget):
     def _serve(self) -> None:
         """Start answering the front end (call once, after the first :meth:`_refresh`)."""
         self._server = FrameServer(self, self._render_request, encoding=self.encoding, on_error=self._show_error)
-        self.observe(self._on_state_change, names=list(self.frame_state_traits()))
+        self.observe(self._on_state_change, names=list(self._state_names))
         self.observe(self._on_encoding, names=["encoding"])
 
+    @contextlib.contextmanager
+    def _model_scope(self) -> Iterator[None]:
+        """Hold :func:`model_lock` and, on a conditional model, condition on this widget's ``class_index``
+        (the model's own class is put back after): every frame and figure renders inside it."""
+        model = getattr(self, "model", None)
+        if model is None:
+            yield
+            return
+        with model_lock(model):
+            if not self.num_classes:
+                yield
+                return
+            previous = model.class_vector.clone()
+            model.set_class(int(self.class_index))
+            try:
+                yield
+            finally:
+                model.set_class(previous)
+
     def _refresh(self) -> None:
-        """Run :meth:`_compute` and time it (``last_compute_ms``)."""
+        """Run :meth:`_compute` (in :meth:`_model_scope`) and time it (``last_compute_ms``)."""
         t0 = time.perf_counter()
-        self._compute()
+        with self._model_scope():
+            self._compute()
         self.last_compute_ms = (time.perf_counter() - t0) * 1e3
 
     def _notify(self) -> None:
@@ -232,21 +336,41 @@ class FrameWidget(anywidget.AnyWidget):
     def _render_request(self, state: dict[str, Any] | None) -> tuple[torch.Tensor, dict[str, Any]]:
         """A request from the front end: apply its state, compute once, return the frame to send."""
         if state is None:  # a view asks for the current frame
-            return self._frames(True), self.state()
+            return self._frames(True), self._sent_state()
+        before = {k: getattr(self, k) for k in state if k in self._state_names}  # (values are replaced, not mutated)
         self._set_from_front(state)
-        self._refresh()
+        try:
+            self._refresh()
+        except Exception:
+            self._roll_back(before)  # the page's next good request starts from here
+            raise
         self._notify()
-        return self._frames(False), self.state()
+        return self._frames(False), self._sent_state()
+
+    def _roll_back(self, old: dict[str, Any]) -> None:
+        """Put frame-state values back after a failed compute (without recomputing per value), then
+        recompute the last good frame's caches; the failure stays the error shown."""
+        self._front_depth += 1  # (the observers skip while it is set)
+        try:
+            with self.hold_trait_notifications():
+                for name, value in old.items():
+                    self.set_trait(name, value)
+        finally:
+            self._front_depth -= 1
+        with contextlib.suppress(Exception):
+            self._refresh()
 
     def _on_state_change(self, change: dict[str, Any]) -> None:
         if self._front_depth:
             return  # a front-end request computes once after applying all of its values
         try:
             self._refresh()
-        except Exception as exc:  # noqa: BLE001 - shown in the widget, then raised to the caller
+        except Exception as exc:  # noqa: BLE001 - rolled back, shown in the widget, then raised to the caller
+            if "name" in change:
+                self._roll_back({change["name"]: change["old"]})
             self._server.send_error(None, exc)
             raise
-        self._server.push(self._frames(False), self.state(), compute_ms=self.last_compute_ms)
+        self._server.push(self._frames(False), self._sent_state(), compute_ms=self.last_compute_ms)
         self._notify()
 
     def _on_encoding(self, change: dict[str, Any]) -> None:
@@ -261,7 +385,7 @@ class SampledFrameWidget(FrameWidget):
 
     def __init__(self, **kwargs: Any):
         self._z: torch.Tensor | None = None
-        self._z_key: tuple[int, int] | None = None
+        self._z_key: tuple[int, int, int] | None = None
         super().__init__(**kwargs)
 
     @property
@@ -277,13 +401,13 @@ class SampledFrameWidget(FrameWidget):
 
     @t.validate("seed")
     def _check_seed(self, proposal: Any) -> int:
-        if int(proposal["value"]) < 0:
-            raise t.TraitError(f"seed must be >= 0; got {proposal['value']}")
+        if not 0 <= int(proposal["value"]) <= MAX_SEED:
+            raise t.TraitError(f"seed must be a whole number from 0 to 2**63 - 1; got {proposal['value']}")
         return int(proposal["value"])
 
     def _latents(self) -> torch.Tensor:
-        """``model.sample_z(n, seed)``, drawn again only when seed or n changed."""
-        key = (int(self.seed), int(self.n))
+        """``model.sample_z(n, seed)``, drawn again only when seed, n or the class changed."""
+        key = (int(self.seed), int(self.n), int(self.class_index))  # (a new class: the caches of images go too)
         if self._z is None or self._z_key != key:
             self._z = self.model.sample_z(key[1], seed=key[0])  # type: ignore[attr-defined]
             self._z_key = key

@@ -32,8 +32,8 @@ import torch
 import traitlets as t
 
 from ..models.base import LatentModel
-from ..regress.collage import UNKNOWN, Op, check_op, composite, rasterize
-from .base import FrameWidget, frame_state
+from ..regress.collage import UNKNOWN, Op, check_op, composite, coverage, extends, rasterize
+from .base import MAX_SEED, FrameWidget, check_model, frame_state
 from .esm import css_source, esm_source
 
 __all__ = ["CollageCanvas"]
@@ -91,12 +91,11 @@ class CollageCanvas(FrameWidget):
     def __init__(self, model: LatentModel, regressor: Any = None, n_sources: int = 3, seed: int = 0, *,
                  brush_radius: float | None = None, encoding: str = "auto", display_size: int | None = None,
                  **kwargs: Any):
-        if not isinstance(model, LatentModel):
-            raise TypeError(f"model must be a LatentModel (latentwidgets.load(...)); got {type(model).__name__}")
+        check_model(model, "CollageCanvas")
         if int(n_sources) < 1:
             raise ValueError(f"n_sources must be >= 1; got {n_sources}")
-        if int(seed) < 0:
-            raise ValueError(f"seed must be >= 0; got {seed}")
+        if not 0 <= int(seed) <= MAX_SEED - int(n_sources):
+            raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1 - n_sources; got {seed}")
         if regressor is None:
             regressor = _default_regressor(model)
         if not callable(getattr(regressor, "project", None)):
@@ -107,10 +106,10 @@ class CollageCanvas(FrameWidget):
             check(model)  # a regressor trained for another model's latents is refused here, with the fix
         self.model = model
         self.regressor = regressor
-        self._source_cache: dict[int, torch.Tensor] = {}
-        self._raster_cache: list[tuple[str, torch.Tensor]] = []  # (op key, labels after that op)
+        self._source_cache: dict[tuple[int, int], torch.Tensor] = {}
+        self._raster_cache: list[tuple[Op, torch.Tensor]] = []  # (checked op, labels after that op)
         self._labels: torch.Tensor | None = None
-        self._sent_seeds: list[int] | None = None  # seeds of the sources last sent to the views
+        self._sent_seeds: tuple[tuple[int, ...], int] | None = None  # (seeds, class) of the sources last sent
         self._projected_key: tuple[Any, ...] | None = None  # (seeds, regressor) of the shown projection
         self._collage: torch.Tensor | None = None
         self._mask: torch.Tensor | None = None
@@ -127,8 +126,9 @@ class CollageCanvas(FrameWidget):
     @t.validate("ops")
     def _check_ops(self, proposal: Any) -> list[Op]:
         n = int(self.n_sources)
+        known = list(self.ops)  # checked already: a stroke in progress only checks its new points
         try:
-            return [check_op(op, n) for op in proposal["value"]]
+            return [check_op(op, n, known[i] if i < len(known) else None) for i, op in enumerate(proposal["value"])]
         except ValueError as exc:
             raise t.TraitError(str(exc)) from None
 
@@ -137,8 +137,8 @@ class CollageCanvas(FrameWidget):
         seeds = list(proposal["value"])  # ints: the trait type refused anything else
         if len(seeds) != int(self.n_sources):
             raise t.TraitError(f"seeds needs {self.n_sources} values (one per source); got {len(seeds)}")
-        if any(s < 0 for s in seeds):
-            raise t.TraitError(f"seeds must be >= 0; got {seeds}")
+        if any(not 0 <= s <= MAX_SEED for s in seeds):
+            raise t.TraitError(f"seeds must be whole numbers from 0 to 2**63 - 1; got {seeds}")
         return seeds
 
     @t.validate("brush_radius")
@@ -235,36 +235,44 @@ class CollageCanvas(FrameWidget):
 
     # ------------------------------------------------------------------------------ compute
     def _sources(self) -> torch.Tensor:
-        seeds = [int(s) for s in self.seeds]
-        missing = [s for s in dict.fromkeys(seeds) if s not in self._source_cache]
+        keys = [(int(s), int(self.class_index)) for s in self.seeds]  # (seed, class) of each source
+        missing = [k for k in dict.fromkeys(keys) if k not in self._source_cache]
         if missing:
-            z = torch.cat([self.model.sample_z(1, seed=s) for s in missing])
-            for s, img in zip(missing, self.model.generate(z), strict=True):
-                self._source_cache[s] = img
+            with self._model_scope():
+                z = torch.cat([self.model.sample_z(1, seed=s) for s, _ in missing])
+                for k, img in zip(missing, self.model.generate(z), strict=True):
+                    self._source_cache[k] = img
         # keep the cache to the shown seeds (new samples on demand must not grow it forever)
-        self._source_cache = {s: self._source_cache[s] for s in seeds}
-        return torch.stack([self._source_cache[s] for s in seeds])
+        self._source_cache = {k: self._source_cache[k] for k in keys}
+        return torch.stack([self._source_cache[k] for k in keys])
 
     def _rasterize(self, ops: Sequence[Op]) -> torch.Tensor:
-        """Labels of ``ops``, reusing the label maps of the longest unchanged prefix (a stroke in
-        progress only re-rasterises itself)."""
+        """Labels of ``ops``, reusing the label maps of the longest unchanged prefix; a stroke in progress
+        (the same stroke with points added) paints only its new segments onto its previous labels, so
+        a frame's time and memory do not grow with the stroke's length."""
         res = int(self.resolution)
-        keys = [repr(sorted(op.items())) for op in ops]
+        cache = self._raster_cache
         k = 0
-        while k < min(len(keys), len(self._raster_cache)) and self._raster_cache[k][0] == keys[k]:
+        while k < min(len(ops), len(cache)) and cache[k][0] == ops[k]:
             k += 1
-        cache = self._raster_cache[:k]
-        labels = cache[-1][1] if cache else torch.full((res, res), UNKNOWN, dtype=torch.int64)
-        for key, op in zip(keys[k:], ops[k:], strict=True):
-            labels = rasterize([op], int(self.n_sources), res, start=labels)
-            cache.append((key, labels))
-        self._raster_cache = cache
+        kept = cache[:k]
+        labels = kept[-1][1] if kept else torch.full((res, res), UNKNOWN, dtype=torch.int64)
+        for i, op in enumerate(ops[k:], start=k):
+            m = extends(op, cache[i][0]) if i == k and i < len(cache) else 0
+            if m:  # labels before this stroke + the stroke so far, then only the new segments
+                labels = cache[i][1].clone()
+                labels[coverage({**op, "points": op["points"][m - 1:]}, res, res)] = \
+                    UNKNOWN if op["source"] is None else op["source"]
+            else:
+                labels = rasterize([op], int(self.n_sources), res, start=labels)
+            kept.append((op, labels))
+        self._raster_cache = kept
         return labels
 
     def _compute(self) -> None:
         sources = self._sources()
         labels = self._rasterize(self.ops)
-        key = (tuple(int(s) for s in self.seeds), id(self.regressor))
+        key = (tuple(int(s) for s in self.seeds), int(self.class_index), id(self.regressor))
         if key == self._projected_key and self._labels is not None and torch.equal(labels, self._labels):
             return  # the stroke moved within pixels it had already painted: the projection is the same
         collage, mask = composite(sources, labels)
@@ -281,13 +289,13 @@ class CollageCanvas(FrameWidget):
         self._projected_key = key
 
     def _frames(self, with_sources: bool) -> torch.Tensor:
-        """What the views draw: the projection, then every source when asked or when the seeds changed
-        since the sources were last sent (every open view receives every frame, so it has them)."""
+        """What the views draw: the projection, then every source when asked or when the seeds (or the
+        class) changed since the sources were last sent (every open view receives every frame, so it has them)."""
         assert self._image is not None
-        seeds = [int(s) for s in self.seeds]
-        if not (with_sources or seeds != self._sent_seeds):
+        sent = (tuple(int(s) for s in self.seeds), int(self.class_index))
+        if not (with_sources or sent != self._sent_seeds):
             return self._image
-        self._sent_seeds = seeds
+        self._sent_seeds = sent
         return torch.cat([self._image, self._sources()])
 
     def __repr__(self) -> str:

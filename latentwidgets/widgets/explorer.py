@@ -27,11 +27,12 @@ from typing import Any
 import torch
 import traitlets as t
 
+from ..directions.layers import resolve_layers
 from ..directions.record import Directions
 from ..edit import Edit, edits_for, render_edits, value_range
 from ..export import traversal
 from ..models.base import LatentModel
-from .base import SampledFrameWidget, check_directions, frame_state
+from .base import SampledFrameWidget, check_directions, check_model, frame_state
 from .esm import css_source, esm_source
 from .figures import TraversalFigures
 
@@ -65,11 +66,12 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
     ``.strengths`` holds one value per direction in its slider's unit
     (:func:`~latentwidgets.edit.value_range`: sigma, the calibration's unit, or an attribute
     controller's requested value in the attribute's own units); set it from Python and the sliders
-    follow. A slider at its default (0, or the middle of a controller's range) edits nothing; the
-    edits come from :func:`~latentwidgets.edit.edits_for`. ``.image [n, 3, H, W]``, ``.latent [n, L, D]``
-    (the edited per-layer latents) and ``.z [n, z_dim]`` are torch tensors of what is shown; ``.edits``
-    lists the :class:`~latentwidgets.edit.Edit` records that produce it (``render_edits(model, ex.z,
-    ex.edits)`` reproduces ``ex.image``); ``.image`` is the edited
+    follow (a value beyond a slider's range widens that slider). A slider at its default (0, or the
+    middle of a controller's range) edits nothing; the edits come from
+    :func:`~latentwidgets.edit.edits_for`. ``.image [n, 3, H, W]``, ``.latent [n, L, D]`` (the edited
+    per-layer latents) and ``.z [n, z_dim]`` are torch tensors of what is shown; ``.edits`` lists
+    the :class:`~latentwidgets.edit.Edit` records that produce it (``render_edits(model, ex.z, ex.edits)``
+    reproduces ``ex.image``); ``.image`` is the edited
     images also while the before/after toggle shows ``.original``. ``on_change(callback)`` runs after
     every new frame; ``close()`` detaches from the front end.
     """
@@ -84,9 +86,12 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
     def __init__(self, model: LatentModel, directions: Directions, seed: int = 0, n: int = 1, *,
                  strength_range: float = 3.0, layers: str | None | tuple[int, int] = "suggested",
                  encoding: str = "auto", display_size: int | None = None, **kwargs: Any):
+        check_model(model, "DirectionExplorer")
         check_directions(model, directions)
         if not (isinstance(layers, tuple) or layers is None or layers == "suggested"):
             raise ValueError(f"layers must be 'suggested', None or a (start, end) tuple; got {layers!r}")
+        if isinstance(layers, tuple):  # checked now, not at the first slider move
+            layers = resolve_layers(layers, int(model.num_layers))
         self.model = model
         self.directions = directions
         self.layer_choice = layers
@@ -111,12 +116,26 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
             raise t.TraitError(f"strengths must be finite numbers; got {vals}")
         return vals
 
+    def _notify(self) -> None:
+        """A value beyond a slider's range (set from Python) widens that slider to it once its frame is
+        computed: the thumb never sits pinned at an end beside a larger readout (a value whose compute
+        failed was rolled back and widens nothing)."""
+        controls = [dict(c) for c in self.controls]
+        wider = False
+        for c, v in zip(controls, self.strengths, strict=False):
+            if v < c["min"] or v > c["max"]:
+                c["min"], c["max"], wider = min(c["min"], v), max(c["max"], v), True
+        if wider:
+            self.controls = controls
+        super()._notify()
+
     # ------------------------------------------------------------------------------ public API
     @property
     def original(self) -> torch.Tensor:
         """The unedited images ``[n, 3, H, W]``."""
         if self._original is None:
-            self._original = render_edits(self.model, self._latents(), [])[1]
+            with self._model_scope():
+                self._original = render_edits(self.model, self._latents(), [])[1]
         return self._original.clone()
 
     @property

@@ -23,13 +23,16 @@ from typing import Any
 import torch
 
 from ..edit import strengths_grid
-from ..export import figure_grid, save_gif, save_html
+from ..export import check_gif_path, figure_grid, save_gif, save_html
 
 __all__ = ["TraversalFigures"]
 
 
 class TraversalFigures:
     """Mixin: ``figure`` / ``save_gif`` / ``save_html`` plumbing over the widget's ``_traversal``."""
+
+    #: the widget's render scope (``FrameWidget._model_scope``: its model lock and class)
+    _model_scope: Any
 
     #: what the rows are (the figure's y label and the HTML's row picker)
     _row_title = "direction"
@@ -47,17 +50,21 @@ class TraversalFigures:
     def _figure(self, rows: Sequence[Any] | None, strengths: Sequence[float] | None, steps: int,
                 title: str | None, index: int | None = None) -> Any:
         values = self._strengths(strengths, steps)
-        labels, grid, default_title = self._traversal(rows, values, index)
+        with self._model_scope():
+            labels, grid, default_title = self._traversal(rows, values, index)
         return figure_grid(grid, labels, values, title=default_title if title is None else title,
                            ylabel=self._row_title)
 
     def _save_gif(self, path: Any, row: Any, strengths: Sequence[float] | None, steps: int, duration_ms: int,
                   index: int | None = None) -> Path:
-        _, grid, _ = self._traversal([row], self._strengths(strengths, steps), index)
+        check_gif_path(path)  # before the frames are rendered
+        with self._model_scope():
+            _, grid, _ = self._traversal([row], self._strengths(strengths, steps), index)
         return save_gif(path, grid[0], duration_ms=duration_ms)
 
     def _save_html(self, path: Any, rows: Sequence[Any] | None, strengths: Sequence[float] | None, steps: int,
                    fmt: str, index: int | None = None) -> Path:
         values = self._strengths(strengths, steps)
-        labels, grid, title = self._traversal(rows, values, index)
+        with self._model_scope():
+            labels, grid, title = self._traversal(rows, values, index)
         return save_html(path, grid, labels, values, title=title, row_title=self._row_title, fmt=fmt)

@@ -35,7 +35,7 @@ from ..directions.record import Directions
 from ..edit import Edit, render_edits
 from ..export import traversal
 from ..models.base import LatentModel
-from .base import SampledFrameWidget, check_directions, frame_state
+from .base import SampledFrameWidget, check_directions, check_model, frame_state
 from .esm import css_source, esm_source
 from .figures import TraversalFigures
 
@@ -77,6 +77,7 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
     def __init__(self, model: LatentModel, directions: Directions, seed: int = 0, n: int = 1, *,
                  strength_range: float = 3.0, strip: Sequence[LayerArg] | None = None,
                  encoding: str = "auto", display_size: int | None = None, **kwargs: Any):
+        check_model(model, "LayerwiseEditor")
         check_directions(model, directions)
         self.model = model
         self.directions = directions
@@ -86,8 +87,8 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
         groups = layer_groups(L)
         if strip is None:
             strip_ranges = [list(groups[g]) for g in ("coarse", "middle", "fine")] + [[0, L]]
-        else:
-            strip_ranges = [list(resolve_layers(s, L) or (0, L)) for s in strip]
+        else:  # checked now, not at the first frame
+            strip_ranges = [list(resolve_layers(tuple(s) if isinstance(s, list) else s, L) or (0, L)) for s in strip]
         uniq: list[list[int]] = []
         for r in strip_ranges:
             if r not in uniq:
@@ -105,28 +106,53 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
 
     # ------------------------------------------------------------------------------ validation
     def _clean_item(self, item: dict[str, Any]) -> dict[str, Any]:
-        k = self.directions.index(item.get("direction", 0) if not isinstance(item.get("direction"), str)
-                                  else item["direction"])
+        """A checked stack item; IndexError / KeyError (no such direction), TypeError or ValueError."""
+        direction = item.get("direction", 0)
+        if isinstance(direction, bool) or not isinstance(direction, (int, str)):
+            raise TypeError(f"an edit's direction is an index or a name of {self.directions.names}; "
+                            f"got {direction!r}")
+        k = self.directions.index(direction)
         s = item.get("strength", 0.0)
-        if isinstance(s, (str, bytes, bool)):
-            raise t.TraitError(f"edit strength must be a number; got {s!r}")
+        if isinstance(s, (str, bytes, bool)) or not isinstance(s, (int, float)):
+            raise TypeError(f"edit strength must be a number; got {s!r}")
         s = float(s)
         if not math.isfinite(s):
-            raise t.TraitError(f"edit strength must be finite; got {s}")
+            raise ValueError(f"edit strength must be finite; got {s}")
         L = int(self.model.num_layers)
         layers = item.get("layers")
-        if not self.layered:
-            rng = [0, L]
-        else:
-            try:
-                rng = list(resolve_layers(layers, L) or (0, L))
-            except ValueError as exc:
-                raise t.TraitError(str(exc)) from None
+        rng = list(resolve_layers(tuple(layers) if isinstance(layers, list) else layers, L) or (0, L)) \
+            if self.layered else [0, L]
         return {"direction": k, "name": self.directions.names[k], "strength": s, "layers": rng}
 
     @t.validate("stack")
     def _check_stack(self, proposal: Any) -> list[dict[str, Any]]:
-        return [self._clean_item(dict(it)) for it in proposal["value"]]
+        try:
+            return [self._clean_item(dict(it)) for it in proposal["value"]]
+        except (IndexError, KeyError, TypeError, ValueError) as exc:
+            raise t.TraitError(exc.args[0] if exc.args else str(exc)) from None
+
+    @t.validate("strip")
+    def _check_strip(self, proposal: Any) -> list[list[int]]:
+        L = int(self.model.num_layers)
+        out = []
+        for r in proposal["value"]:
+            if len(r) != 2:
+                raise t.TraitError(f"strip ranges are [start, end] pairs; got {r}")
+            try:
+                out.append(list(resolve_layers(tuple(r), L) or (0, L)))
+            except ValueError as exc:
+                raise t.TraitError(str(exc)) from None
+        return out
+
+    def _notify(self) -> None:
+        """A strength beyond the slider's range (set from Python) widens it once its frame is computed:
+        the thumb never sits pinned at an end beside a larger readout (a strength whose compute failed
+        was rolled back and widens nothing)."""
+        values = [it["strength"] for it in self.stack]
+        lo, hi = self.controls["min"], self.controls["max"]
+        if values and (min(values) < lo or max(values) > hi):
+            self.controls = {**self.controls, "min": min(lo, min(values)), "max": max(hi, max(values))}
+        super()._notify()
 
     # ------------------------------------------------------------------------------ public API
     def add(self, direction: int | str, strength: float = 1.0, layers: LayerArg = None) -> int:
@@ -137,6 +163,7 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
         """
         item = {"direction": direction, "strength": strength,
                 "layers": list(layers) if isinstance(layers, (tuple, list)) else layers}
+        self._clean_item(item)  # IndexError / KeyError / TypeError / ValueError before the stack changes
         with self.hold_trait_notifications():
             self.stack = list(self.stack) + [item]
             self.selected = len(self.stack) - 1

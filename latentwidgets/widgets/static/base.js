@@ -27,6 +27,38 @@ export function h(tag, attrs = {}, children = []) {
 // keys of a focused slider in command mode). Lumino checks this attribute from the target upwards.
 export const NO_SHORTCUTS = { "data-lm-suppress-shortcuts": "true" };
 
+/** The largest seed a seed box takes: whole numbers stay exact up to here (Python takes up to 2**63 - 1). */
+export const MAX_SEED = Number.MAX_SAFE_INTEGER;
+
+/** A seed box's text as a seed: a whole number in [0, MAX_SEED] (anything else is clamped; NaN is 0). */
+export function clampSeed(value) {
+  const v = Math.floor(Number(value));
+  return Number.isFinite(v) ? Math.min(MAX_SEED, Math.max(0, v)) : 0;
+}
+
+/**
+ * The class picker of a conditional model (`num_classes` > 0; null otherwise): a number box styled
+ * like the seed box that sets the frame state's `class_index`. Returns { el, show(state) }.
+ */
+export function classPicker(model, view, uid) {
+  const n = Number(model.get("num_classes") || 0);
+  if (n <= 0) return null;
+  const input = h("input", {
+    type: "number", min: 0, max: n - 1, step: 1, value: view.state.class_index ?? 0,
+    class: "lw-class", id: `${uid}-class`, title: `class 0..${n - 1}`, ...NO_SHORTCUTS,
+  });
+  const label = h("label", { for: `${uid}-class`, text: "class" });
+  input.addEventListener("change", () => {
+    const v = Math.min(n - 1, Math.max(0, Math.floor(Number(input.value) || 0)));
+    input.value = String(v);
+    view.set({ class_index: v });
+  });
+  return {
+    el: h("span", { class: "lw-class-picker" }, [label, input]),
+    show(state) { input.value = String(state.class_index ?? 0); },
+  };
+}
+
 /** A new random seed different from `current` (what "new sample" asks for). */
 export function newSeed(current, random = Math.random) {
   let s = Math.floor(random() * 2 ** 31);

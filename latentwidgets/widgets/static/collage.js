@@ -9,7 +9,7 @@
 // source null erases (the pixels become unknown). Later operations paint over earlier ones.
 
 import { drawBitmap } from "./transport.js";
-import { connectFrames, h, newSeed, NO_SHORTCUTS, throttledText } from "./base.js";
+import { classPicker, connectFrames, h, newSeed, NO_SHORTCUTS, throttledText } from "./base.js";
 
 export const UNKNOWN = -1;
 
@@ -219,7 +219,9 @@ export function render({ model, el }) {
     rebuild();
     ask();
   });
-  const bar = h("div", { class: "lw-bar" }, [...toolButtons, modeButton, radiusLabel, radius, radiusOut, undoButton, clearButton]);
+  const picker = classPicker(model, view, uid);
+  const bar = h("div", { class: "lw-bar" }, [...toolButtons, modeButton, radiusLabel, radius, radiusOut, undoButton, clearButton,
+    ...(picker ? [picker.el] : [])]);
   const readout = h("div", { class: "lw-readout", "aria-live": "off" });
 
   const sourceRow = h("div", { class: "lw-row lw-sources" }, sources.map((s) => s.cell));
@@ -334,6 +336,7 @@ export function render({ model, el }) {
 
   function showState(s) {
     showSeeds();
+    if (picker) picker.show(s);
     if (Array.isArray(s.ops)) {
       committed = s.ops.map((op) => ({ ...op }));
       rebuild();

@@ -2,7 +2,7 @@
 // of canvases and readouts. State lives in Python; the view state and its requests are base.js's
 // `connectFrames` (the values the user picks go out, the frames that come back are drawn).
 
-import { connectFrames, h, NO_SHORTCUTS, newSeed, throttledText } from "./base.js";
+import { clampSeed, classPicker, connectFrames, h, MAX_SEED, NO_SHORTCUTS, newSeed, throttledText } from "./base.js";
 import { drawBitmap } from "./transport.js";
 
 /** Text for a slider value, e.g. "+1.50 σ" or "-3.2 px". */
@@ -30,7 +30,7 @@ let viewCounter = 0;
 
 export function render({ model, el }) {
   const uid = `lw${++viewCounter}${Math.random().toString(36).slice(2, 6)}`;
-  const controls = model.get("controls") || [];
+  let controls = model.get("controls") || [];
   const defaults = () => controls.map((c) => Number(c.default || 0));
 
   const root = h("div", { class: "lw-widget lw-explorer", "data-uid": model.get("_uid") || "" });
@@ -77,13 +77,13 @@ export function render({ model, el }) {
   }
 
   // ---------------------------------------------------------------- seed, sample, toggle
-  const seedInput = h("input", { type: "number", min: 0, step: 1, value: state().seed ?? 0, class: "lw-seed", id: `${uid}-seed`, ...NO_SHORTCUTS });
+  const seedInput = h("input", { type: "number", min: 0, max: MAX_SEED, step: 1, value: state().seed ?? 0, class: "lw-seed", id: `${uid}-seed`, ...NO_SHORTCUTS });
   const seedLabel = h("label", { for: `${uid}-seed`, text: "seed" });
   const newSample = h("button", { type: "button", class: "lw-new", text: "new sample" });
   const toggle = h("button", { type: "button", class: "lw-toggle", "aria-pressed": "false", text: "before" });
   const resetAll = h("button", { type: "button", class: "lw-reset-all", text: "reset all" });
   seedInput.addEventListener("change", () => {
-    const v = Math.max(0, Math.floor(Number(seedInput.value) || 0));
+    const v = clampSeed(seedInput.value);
     seedInput.value = String(v);
     view.set({ seed: v });
   });
@@ -112,7 +112,20 @@ export function render({ model, el }) {
     });
   }
 
-  const bar = h("div", { class: "lw-bar" }, [seedLabel, seedInput, newSample, toggle, resetAll]);
+  const picker = classPicker(model, view, uid);
+  const bar = h("div", { class: "lw-bar" }, [seedLabel, seedInput, newSample, ...(picker ? [picker.el] : []), toggle, resetAll]);
+  // a value set from Python beyond a slider's range widens that slider (Python sends the new ranges)
+  const onControls = () => {
+    controls = model.get("controls") || [];
+    rows.forEach((r, k) => {
+      if (!controls[k]) return;
+      r.control = controls[k];
+      r.input.min = String(controls[k].min);
+      r.input.max = String(controls[k].max);
+      r.input.value = String(state().strengths[k] ?? 0);
+    });
+  };
+  model.on("change:controls", onControls);
   const sliders = h("div", { class: "lw-sliders" }, rows.map((r) => r.row));
   root.append(title, grid, error, bar, sliders, readout);
   el.append(root);
@@ -145,6 +158,7 @@ export function render({ model, el }) {
     if (!Array.isArray(s.strengths)) s.strengths = defaults();
     showStrengths();
     seedInput.value = String(s.seed ?? 0);
+    if (picker) picker.show(s);
     showToggle();
   }
 
@@ -166,6 +180,7 @@ export function render({ model, el }) {
   }
 
   return () => {
+    model.off("change:controls", onControls);
     view.dispose();
     readoutText.dispose();
   };

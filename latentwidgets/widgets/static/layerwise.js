@@ -3,7 +3,7 @@
 // several layer ranges. State lives in Python; the view state and its requests are base.js's
 // `connectFrames`.
 
-import { connectFrames, h, NO_SHORTCUTS } from "./base.js";
+import { classPicker, connectFrames, h, NO_SHORTCUTS } from "./base.js";
 import { drawBitmap } from "./transport.js";
 
 /** Clamp a two-handle range to 0 <= start < end <= L; `moved` ("start" | "end") keeps its value. */
@@ -37,7 +37,7 @@ let viewCounter = 0;
 
 export function render({ model, el }) {
   const uid = `lwl${++viewCounter}${Math.random().toString(36).slice(2, 6)}`;
-  const c = model.get("controls") || {};
+  let c = model.get("controls") || {};
   const names = c.names || [];
   const L = c.num_layers || 1;
   const groups = c.groups || {};
@@ -71,7 +71,17 @@ export function render({ model, el }) {
     h("label", { for: `${uid}-str`, text: "strength" }), strength, strengthOut, addBtn,
   ]);
   const strip = h("div", { class: "lw-strip", "aria-label": "selected edit at several layer ranges" });
+  const picker = classPicker(model, view, uid);
+  if (picker) editor.append(picker.el);
   root.append(title, grid, error, stackList, editor, rangeBox, strip);
+  // a strength set from Python beyond the slider's range widens it (Python sends the new range)
+  const onControls = () => {
+    c = model.get("controls") || {};
+    strength.min = String(c.min);
+    strength.max = String(c.max);
+    showControls();
+  };
+  model.on("change:controls", onControls);
   el.append(root);
 
   function sel() {
@@ -113,7 +123,11 @@ export function render({ model, el }) {
     }
   }
 
-  function showAll() { showStack(); showControls(); }
+  function showAll() {
+    showStack();
+    showControls();
+    if (picker) picker.show(state());
+  }
 
   function setRange(r) {
     const it = sel();
@@ -169,7 +183,10 @@ export function render({ model, el }) {
   }
 
   showAll();
-  return () => view.dispose();
+  return () => {
+    model.off("change:controls", onControls);
+    view.dispose();
+  };
 }
 
 export default { render };
