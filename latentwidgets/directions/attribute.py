@@ -166,7 +166,7 @@ def _use_clean(n: int, n_clean: Optional[int], clean_only: Union[bool, str]) -> 
 
 
 #: attribute sampling keeps the first BUFFER samples whole (latents and measures); the rest only stream
-BUFFER = 50_000
+BUFFER = 20_000
 #: latents drawn per step of the stream (images are rendered and measured 256 at a time)
 STREAM_BATCH = 4096
 
@@ -193,14 +193,14 @@ def stream_samples(model: Any, n: int, space: str, seed: int, attrs: Dict[str, U
     dim = model.z_dim if space == "z" else model.w_dim
     res = getattr(model, "resolution", 64) or 64
     kept = min(n, buffer)
-    check_memory({"buffer": kept * (dim + len(attrs) + 1) * 4 * 2,
+    check_memory({"buffer": kept * (dim + len(attrs) + 1) * 4,
                   "extremes": len(cols) * 2 * (2 * k * 16 * 2 + 2 * k * dim * 4),
                   "batch": STREAM_BATCH * dim * 4 * 2 + 256 * 3 * res * res * 4 * 4}, model.device,
                  f"pass a smaller percent or n_samples (the top and bottom {percent}% of n_samples are kept) "
                  f"or a smaller buffer= (now {buffer})")
     extremes: Dict[Tuple[str, bool], Extremes] = {}
-    buf_lat: List[torch.Tensor] = []
-    buf_meas: Dict[str, List[torch.Tensor]] = {}
+    lat_buf = torch.empty(kept, dim)                   # filled in place: no second copy when the stream ends
+    meas_buf: Dict[str, torch.Tensor] = {}
     seen, n_clean = 0, None
     for z, lat in latent_batches(model, n, seed, STREAM_BATCH, progress, desc="sampling and measuring"):
         x = (z if space == "z" else lat).cpu()
@@ -215,13 +215,11 @@ def stream_samples(model: Any, n: int, space: str, seed: int, attrs: Dict[str, U
             n_clean = (n_clean or 0) + int(clean.sum())
         if seen < buffer:
             take = min(buffer - seen, x.shape[0])
-            buf_lat.append(x[:take].clone())   # a copy: a view would keep the whole chunk of latents alive
+            lat_buf[seen:seen + take] = x[:take]
             for key, v in meas.items():
-                buf_meas.setdefault(key, []).append(v[:take])
+                meas_buf.setdefault(key, torch.empty(kept, dtype=v.dtype))[seen:seen + take] = v[:take]
         seen += x.shape[0]
         del z, lat, x   # no view of this chunk survives while the sampler draws the next one
-    lat_buf = torch.cat(buf_lat)
-    meas_buf = {key: torch.cat(v) for key, v in buf_meas.items()}
     use_clean = _use_clean(n, n_clean, clean_only)
     used = n_clean if use_clean else n
     k_used = extreme_count(used, percent)
