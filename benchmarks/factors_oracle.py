@@ -28,8 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 import torch
 
@@ -68,7 +69,7 @@ class SpreadProbe:
         return float(torch.stack(vals).std(1).mean())
 
 
-def descend(probe: SpreadProbe, u: torch.Tensor, iters: int, h: float = 0.04, seed: int = 0) -> Dict[str, Any]:
+def descend(probe: SpreadProbe, u: torch.Tensor, iters: int, h: float = 0.04, seed: int = 0) -> dict[str, Any]:
     """Finite-difference descent of ``probe`` over the unit sphere from ``u``."""
     g = torch.Generator().manual_seed(seed)
     best, trace = probe(u), []
@@ -100,7 +101,7 @@ def _record(model: Any, name: str, u: torch.Tensor, g: torch.nn.Module, space: A
                       calibration=[cal], model_id=model.name)
 
 
-def run(quick: bool = False, iters: int = 2, transforms: Sequence[str] = ("shift_x", "shift_y")) -> Dict[str, Any]:
+def run(quick: bool = False, iters: int = 2, transforms: Sequence[str] = ("shift_x", "shift_y")) -> dict[str, Any]:
     model = lw.load("sprites-style")
     fit = dict(ev.EVAL_FIT_QUICK if quick else ev.EVAL_FIT)
     n_trav = 16 if quick else 50
@@ -108,7 +109,7 @@ def run(quick: bool = False, iters: int = 2, transforms: Sequence[str] = ("shift
     d = factor_directions(model, tuple(transforms), seed=0, progress=False, **fit)
     space = InversionSpace(model, "w", 0)  # the same centre, scale and lat0 as factor_directions(seed=0)
     lat0 = space.clip(space.from_z(model.sample_z(fit["n_samples"], seed=0)))
-    out: Dict[str, Any] = {"fit": {k: list(v) if isinstance(v, tuple) else v for k, v in fit.items()},
+    out: dict[str, Any] = {"fit": {k: list(v) if isinstance(v, tuple) else v for k, v in fit.items()},
                            "n_traversals": n_trav, "iters": iters}
     for name in transforms:
         f = ev.FACTOR_OF[name]
@@ -120,7 +121,7 @@ def run(quick: bool = False, iters: int = 2, transforms: Sequence[str] = ("shift
         g, _, _ = line_calibration(space, found["u"], lat0, TRANSFORMS[name], name, fit["steps"], reach,
                                        sigma=d.options["blur_sigma"])
         oracle = _record(model, name, found["u"], g, space, lat0)
-        res: Dict[str, Any] = {"cos_method_oracle": float(found["u"] @ u), "trace": found["trace"]}
+        res: dict[str, Any] = {"cos_method_oracle": float(found["u"] @ u), "trace": found["trace"]}
         for label, rec in (("method", d[k:k + 1]), ("oracle", oracle)):
             res[label] = {}
             for seed in (0, 1):
@@ -130,7 +131,7 @@ def run(quick: bool = False, iters: int = 2, transforms: Sequence[str] = ("shift
     return out
 
 
-def print_table(res: Dict[str, Any]) -> None:
+def print_table(res: dict[str, Any]) -> None:
     print(f"\n{'factor':6s} {'direction':9s} {'traversals':10s} " + " ".join(f"{s:>10s}" for s in STATS))
     for f in [f for f in ("x", "y") if f in res]:
         for label in ("method", "oracle"):
@@ -143,7 +144,7 @@ def print_table(res: Dict[str, Any]) -> None:
     print("targets (fidelity.py): spread <= 0.03 and r2 >= 0.95 for x and y")
 
 
-def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", required=True, help="where to write the results")
     ap.add_argument("--quick", action="store_true", help="small budgets (a few minutes)")

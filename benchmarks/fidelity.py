@@ -56,7 +56,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -102,7 +102,7 @@ def _round(obj: Any, nd: int = 4) -> Any:
     return obj
 
 
-def _weights_id(name: str) -> Dict[str, Any]:
+def _weights_id(name: str) -> dict[str, Any]:
     from latentwidgets import zoo
     p = zoo.weights_path(name)
     h = hashlib.sha256(p.read_bytes()).hexdigest()[:12]
@@ -110,7 +110,7 @@ def _weights_id(name: str) -> Dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------- sections
-def pca_timing(model: Any, n: int = 100_000, k: int = 10, seed: int = 0) -> Dict[str, Any]:
+def pca_timing(model: Any, n: int = 100_000, k: int = 10, seed: int = 0) -> dict[str, Any]:
     """Our streamed covariance PCA vs sklearn IncrementalPCA on the same ``n`` w samples."""
     _, w = sample_latents(model, n, seed)
     w = w.float().cpu()
@@ -122,7 +122,7 @@ def pca_timing(model: Any, n: int = 100_000, k: int = 10, seed: int = 0) -> Dict
         ours = streaming_pca(batches(), k)
         times.append(time.process_time() - c0)
         walls.append(time.perf_counter() - t0)
-    out: Dict[str, Any] = {"pca_seconds_100k": min(times), "pca_wall_seconds_100k": min(walls)}
+    out: dict[str, Any] = {"pca_seconds_100k": min(times), "pca_wall_seconds_100k": min(walls)}
     try:
         from sklearn.decomposition import IncrementalPCA
     except ImportError:
@@ -171,8 +171,8 @@ def _largest_angle(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.rad2deg(torch.arccos(cos.min())))
 
 
-def bench_style(model: Any, b: Dict[str, int], skip: List[str], details: Dict[str, Any]) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
+def bench_style(model: Any, b: dict[str, int], skip: list[str], details: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     _log("PCA timing on 100k w samples (ours vs sklearn IncrementalPCA)")
     timing = pca_timing(model)
     out.update({k: timing[k] for k in ("pca_seconds_100k", "pca_seconds_100k_sklearn_ipca", "pca_subspace_angle_deg")})
@@ -243,7 +243,7 @@ def bench_style(model: Any, b: Dict[str, int], skip: List[str], details: Dict[st
     return out
 
 
-def bench_factors(model: Any, quick: bool, details: Dict[str, Any], notes: List[str]) -> Dict[str, Any]:
+def bench_factors(model: Any, quick: bool, details: dict[str, Any], notes: list[str]) -> dict[str, Any]:
     keys = ("factors_spread", "factors_monotone", "factors_r2", "factors_drift", "factors_spread_mse")
     try:
         from latentwidgets.evaluate.factors import evaluate_factors
@@ -261,7 +261,7 @@ def bench_factors(model: Any, quick: bool, details: Dict[str, Any], notes: List[
     return {k: res.get(k) for k in keys}
 
 
-def bench_control(model: Any, quick: bool, details: Dict[str, Any], notes: List[str]) -> Dict[str, Any]:
+def bench_control(model: Any, quick: bool, details: dict[str, Any], notes: list[str]) -> dict[str, Any]:
     keys = ("control_error", "control_drift")
     try:
         from latentwidgets.evaluate.controllers import evaluate_controllers
@@ -282,14 +282,14 @@ def bench_control(model: Any, quick: bool, details: Dict[str, Any], notes: List[
     return {k: res.get(k) for k in keys}
 
 
-def bench_vae(b: Dict[str, int], skip: List[str]) -> Dict[str, Any]:
+def bench_vae(b: dict[str, int], skip: list[str]) -> dict[str, Any]:
     """sprites-vae: activation PCA (GANSpace's recipe without a mapping), z-space PCA (trivial: an
     isotropic prior has no principal axes), random z, TCA at the 8x8 decoder block. No closed form."""
     from latentwidgets import zoo
     if "sprites-vae" not in zoo.available():
         return {"note": "sprites-vae weights are not installed"}
     vae = lw.load("sprites-vae")
-    out: Dict[str, Any] = {"weights": _weights_id("sprites-vae"),
+    out: dict[str, Any] = {"weights": _weights_id("sprites-vae"),
                            "closed_form": "not applicable (no style affines)"}
     _log("sprites-vae: activation PCA + regression")
     pca = pca_directions(vae, 10, n_samples=b["vae_pca_samples"], regression_samples=b["vae_regression"],
@@ -333,7 +333,7 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def print_table(res: Dict[str, Any]) -> None:
+def print_table(res: dict[str, Any]) -> None:
     rnd = res.get("random_best_abs_corr") or {}
     rows = [
         ("pca_top10_explained_variance", res.get("pca_top10_explained_variance"), "(sum shown in details)"),
@@ -382,7 +382,7 @@ def print_table(res: Dict[str, Any]) -> None:
         print("note:", n)
 
 
-def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", required=True, help="where to write the results")
     ap.add_argument("--quick", action="store_true", help="small budgets (a few minutes)")
@@ -396,9 +396,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     b = QUICK if args.quick else FULL
     t_start = time.time()
     model = lw.load(args.model)
-    details: Dict[str, Any] = {}
-    notes: List[str] = []
-    res: Dict[str, Any] = {}
+    details: dict[str, Any] = {}
+    notes: list[str] = []
+    res: dict[str, Any] = {}
     res.update(bench_style(model, b, args.skip, details))
     if "factors" not in args.skip:
         res.update(bench_factors(model, args.quick, details, notes))

@@ -42,8 +42,9 @@ import statistics
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import torch
 
@@ -76,7 +77,7 @@ def _log(msg: str) -> None:
 
 # ------------------------------------------------------------------------------------------------ test sets
 @torch.no_grad()
-def chai_set(model, n: int, seed: int = CHAI_SEED) -> Tuple[torch.Tensor, torch.Tensor]:
+def chai_set(model, n: int, seed: int = CHAI_SEED) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` held-out samples under Chai masks (a fresh cutoff per group of 4): ``(images, mask)``."""
     images = model.generate(model.sample_z(n, seed=seed))
     g = torch.Generator().manual_seed(seed)
@@ -85,7 +86,7 @@ def chai_set(model, n: int, seed: int = CHAI_SEED) -> Tuple[torch.Tensor, torch.
 
 
 @torch.no_grad()
-def rect_collages(model, n: int, seed: int = RECT_SEED) -> Tuple[torch.Tensor, torch.Tensor]:
+def rect_collages(model, n: int, seed: int = RECT_SEED) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` two-source collages: a rectangle of source A (16-40 px a side) pasted over a rectangle of
     source B (32-56 px a side), at random places; ``(collage, union mask)``, unknown pixels zeroed."""
     r = model.resolution
@@ -95,7 +96,7 @@ def rect_collages(model, n: int, seed: int = RECT_SEED) -> Tuple[torch.Tensor, t
     collage = torch.zeros_like(a)
     mask = torch.zeros(n, 1, r, r)
 
-    def box(lo: int, hi: int) -> Tuple[int, int, int, int]:
+    def box(lo: int, hi: int) -> tuple[int, int, int, int]:
         h, w = (int(torch.randint(lo * r // 64, hi * r // 64 + 1, (1,), generator=g)) for _ in range(2))
         y, x = int(torch.randint(0, r - h + 1, (1,), generator=g)), int(torch.randint(0, r - w + 1, (1,), generator=g))
         return y, x, h, w
@@ -112,7 +113,8 @@ def rect_collages(model, n: int, seed: int = RECT_SEED) -> Tuple[torch.Tensor, t
 
 # ------------------------------------------------------------------------------------------------ methods
 @torch.no_grad()
-def project_images(model, reg: LatentRegressor, images: torch.Tensor, mask: torch.Tensor, batch: int = 100) -> torch.Tensor:
+def project_images(model, reg: LatentRegressor, images: torch.Tensor, mask: torch.Tensor,
+                   batch: int = 100) -> torch.Tensor:
     return torch.cat([model.synthesize(reg.project(images[i:i + batch], mask[i:i + batch]))
                       for i in range(0, images.shape[0], batch)])
 
@@ -136,7 +138,7 @@ def _median_ms(fn, repeats: int) -> float:
 
 
 # ------------------------------------------------------------------------------------------------ browser
-def stroke_latency(skip: bool) -> Tuple[Optional[float], str]:
+def stroke_latency(skip: bool) -> tuple[float | None, str]:
     """``(p95 ms, note)`` from ``benchmarks/collage_browser.py``, or ``(None, why not)``."""
     if skip:
         return None, "skipped (--skip-browser)"
@@ -158,8 +160,9 @@ def stroke_latency(skip: bool) -> Tuple[Optional[float], str]:
 
 
 # ------------------------------------------------------------------------------------------------ run
-def run(quick: bool = False, skip_browser: bool = False, regressor: Optional[str] = None,
-        n_opt: Optional[int] = None, n_fid: Optional[int] = None, progress: bool = True) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+def run(quick: bool = False, skip_browser: bool = False, regressor: str | None = None,
+        n_opt: int | None = None, n_fid: int | None = None,
+        progress: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(results with exactly KEYS, details)``."""
     cfg = dict(QUICK if quick else FULL)
     if n_opt:
@@ -168,7 +171,7 @@ def run(quick: bool = False, skip_browser: bool = False, regressor: Optional[str
         cfg["n_fid"] = n_fid
     model = lw.load("sprites-style")
     reg = load_regressor(regressor or "sprites-style", model)
-    details: Dict[str, Any] = {"settings": {**cfg, "opt_steps": OPT_STEPS, "threads": torch.get_num_threads(),
+    details: dict[str, Any] = {"settings": {**cfg, "opt_steps": OPT_STEPS, "threads": torch.get_num_threads(),
                                             "regressor_step": getattr(reg, "meta", {}).get("step"),
                                             "regressor_generator_step": getattr(reg, "meta", {}).get("generator_step")}}
 
@@ -223,7 +226,7 @@ def run(quick: bool = False, skip_browser: bool = False, regressor: Optional[str
     return res, details
 
 
-def format_table(res: Dict[str, Any]) -> str:
+def format_table(res: dict[str, Any]) -> str:
     """The figures with the baseline side by side and the issue's targets."""
     def f(v: Any) -> str:
         return "null" if v is None else f"{v:.4g}"
@@ -242,11 +245,14 @@ def format_table(res: Dict[str, Any]) -> str:
     ]
     head = ("metric", "regressor", "optimisation (500 Adam steps)", "target")
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
-    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths))
+
+    def line(r: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))
+
     return "\n".join([line(head), line(tuple("-" * w for w in widths))] + [line(r) for r in rows])
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", required=True, help="write the results (exactly the documented keys) here")
     ap.add_argument("--details", default=None, help="also write per-kind figures and settings here")

@@ -19,7 +19,7 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import torch
 
@@ -33,11 +33,11 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def sweep(model: Any, steps: List[int], seeds: List[int], b: Dict[str, int]) -> Dict[str, Any]:
+def sweep(model: Any, steps: list[int], seeds: list[int], b: dict[str, int]) -> dict[str, Any]:
     sel, mod_samples = mod_sample_sets(model, b, measure_samples(model, b["corr_samples"], seed=1))
     _log(f"PCA ({b['pca_samples']} samples)")
     pca = pca_directions(model, 10, n_samples=b["pca_samples"], progress=False)
-    out: Dict[str, Any] = {"pca": mod_for(model, pca, sel, mod_samples)["score"], "runs": []}
+    out: dict[str, Any] = {"pca": mod_for(model, pca, sel, mod_samples)["score"], "runs": []}
     for n in steps:
         for seed in seeds:
             _log(f"TCA: {n} regression steps, seed {seed}")
@@ -49,7 +49,7 @@ def sweep(model: Any, steps: List[int], seeds: List[int], b: Dict[str, int]) -> 
     return out
 
 
-def print_table(res: Dict[str, Any]) -> None:
+def print_table(res: dict[str, Any]) -> None:
     print("\nsteps | regression r2 (mean) | TCA MOD by seed | mean | PCA MOD (baseline)")
     for n in sorted({r["steps"] for r in res["runs"]}):
         rows = [r for r in res["runs"] if r["steps"] == n]
@@ -59,7 +59,7 @@ def print_table(res: Dict[str, Any]) -> None:
         print(f"{n:5d} | {r2:.3f} | {scores} | {mean:.3f} | {res['pca']:.3f}")
 
 
-def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", required=True, help="where to write the results")
     ap.add_argument("--model", default="sprites-style")

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -60,17 +61,18 @@ def _move(x: torch.Tensor, edit: Edit) -> torch.Tensor:
         if off.shape[0] != b:
             raise ValueError(f"edit {edit.name}: offsets for {off.shape[0]} samples, a batch of {b}")
         return x + off.view(b, *([1] * (x.dim() - 2)), off.shape[1])
-    v = edit.directions.vectors[edit.direction].to(x.device, x.dtype)
+    k = edit.directions.index(edit.direction)
+    v = edit.directions.vectors[k].to(x.device, x.dtype)
     s = _strength(edit, b, x.device).view(b, *([1] * (x.dim() - 1)))
     if edit.mode == "add":
-        sigma = edit.directions.sigma[edit.direction].to(x.device)
+        sigma = edit.directions.sigma[k].to(x.device)
         return x + s * sigma * v
     coord = (x * v).sum(-1, keepdim=True)
     return x + (s - coord) * v
 
 
 def apply_latent_edits(model: LatentModel, z: torch.Tensor, edits: Sequence[Edit],
-                       ws: Optional[torch.Tensor] = None) -> torch.Tensor:
+                       ws: torch.Tensor | None = None) -> torch.Tensor:
     """Per-layer synthesis latents ``[B, L, D]`` for ``z`` after the z- and w-space edits.
 
     ``ws`` may give the unedited per-layer latents (e.g. from a projection); then z-space edits are
@@ -108,9 +110,9 @@ def activation_edits(model: LatentModel, edits: Sequence[Edit], batch: int):
     """Context manager adding the activation-space edits at their layers during synthesis."""
     act = [e for e in edits if e.space.startswith("act:")]
     with contextlib.ExitStack() as stack:
-        by_layer: Dict[str, List[Edit]] = {}
+        by_layer: dict[str, list[Edit]] = {}
         for e in act:
-            by_layer.setdefault(e.directions.layer, []).append(e)
+            by_layer.setdefault(e.space.removeprefix("act:"), []).append(e)
         for layer, es in by_layer.items():
             def offset(out: torch.Tensor, es=es) -> torch.Tensor:
                 flat = out.reshape(out.shape[0], -1)
@@ -127,7 +129,7 @@ def activation_edits(model: LatentModel, edits: Sequence[Edit], batch: int):
 
 @torch.no_grad()
 def render_edits(model: LatentModel, z: torch.Tensor, edits: Sequence[Edit],
-                 ws: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+                 ws: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply ``edits`` to latents ``z`` (or to given per-layer ``ws``) and synthesise.
 
     Returns ``(ws [B, L, D], images [B, 3, H, W])``.
@@ -138,14 +140,14 @@ def render_edits(model: LatentModel, z: torch.Tensor, edits: Sequence[Edit],
     return ws, images
 
 
-def strengths_grid(low: float = -3.0, high: float = 3.0, steps: int = 7) -> List[float]:
+def strengths_grid(low: float = -3.0, high: float = 3.0, steps: int = 7) -> list[float]:
     """Evenly spaced strengths including 0 when the range straddles it (for strips and figures)."""
     if steps < 2:
         return [0.0]
     return [low + (high - low) * i / (steps - 1) for i in range(steps)]
 
 
-def factor_edit(model: LatentModel, z: torch.Tensor, directions: Directions, direction: Union[int, str],
+def factor_edit(model: LatentModel, z: torch.Tensor, directions: Directions, direction: int | str,
                 shift: float, layers: LayerSpec = None) -> Edit:
     """An edit that moves each sample's calibrated factor by ``shift`` (in the calibration's unit).
 
@@ -173,10 +175,10 @@ def factor_edit(model: LatentModel, z: torch.Tensor, directions: Directions, dir
 
 
 # ---------------------------------------------------------------------------------- the one edit path
-Value = Union[float, torch.Tensor]
+Value = float | torch.Tensor
 
 
-def direction_kind(directions: Directions, direction: Union[int, str]) -> str:
+def direction_kind(directions: Directions, direction: int | str) -> str:
     """How a direction's value is read: ``"controller"`` (an attribute controller: the value is the
     attribute's requested value), ``"factor"`` (calibrated: a shift in the calibration's unit),
     ``"tca"`` (a TCA direction: sigma, with an optional activation part) or ``"linear"`` (sigma).
@@ -193,8 +195,8 @@ def direction_kind(directions: Directions, direction: Union[int, str]) -> str:
     return "linear"
 
 
-def edits_for(model: LatentModel, directions: Directions, direction: Union[int, str], value: Optional[Value],
-              latents: torch.Tensor, layers: LayerSpec = None, direct: Union[bool, str] = False) -> List[Edit]:
+def edits_for(model: LatentModel, directions: Directions, direction: int | str, value: Value | None,
+              latents: torch.Tensor, layers: LayerSpec = None, direct: bool | str = False) -> list[Edit]:
     """The edits that give ``direction`` the slider value ``value`` on the samples ``latents`` (z ``[B, z_dim]``,
     what :func:`render_edits` takes), for every kind of direction (:func:`direction_kind`):
 
@@ -238,7 +240,7 @@ def _controller_edit(model: LatentModel, d: Directions, k: int, value: Value, z:
     return Edit(d, k, attribute_offset(d, lat, d.names[k], value), layers=layers, mode="offset")
 
 
-def value_range(directions: Directions, direction: Union[int, str], sigma_range: float = 3.0) -> Dict[str, Any]:
+def value_range(directions: Directions, direction: int | str, sigma_range: float = 3.0) -> dict[str, Any]:
     """What a slider for ``direction`` shows: ``kind`` (:func:`direction_kind`), ``unit``, ``min``, ``max``,
     ``step``, ``default`` and ``absolute``. Linear and TCA directions: +-``sigma_range`` sigma; calibrated
     factors: a shift of +- half the calibrated range in the calibration's unit; controllers: the
@@ -258,7 +260,7 @@ def value_range(directions: Directions, direction: Union[int, str], sigma_range:
         return {"kind": kind, "unit": "", "min": lo, "max": hi, "step": step, "default": (lo + hi + step) / 2,
                 "absolute": True}
     if kind == "factor":
-        cal = directions.calibration[k]  # type: ignore[index]
+        cal = (directions.calibration or [])[k] or {}     # a factor direction is calibrated
         ts = [float(x) for x in cal["t"]]
         half = (max(ts) - min(ts)) / 2 or 1.0
         return {"kind": kind, "unit": str(cal.get("unit", "")), "min": -half, "max": half, "step": _step(half),

@@ -18,7 +18,7 @@ after installing. To enable it by hand::
 from __future__ import annotations
 
 import functools
-from typing import Any, Dict, List
+from typing import Any
 
 __all__ = ["patch_kernel_websocket", "_jupyter_server_extension_points", "_load_jupyter_server_extension"]
 
@@ -48,7 +48,7 @@ def patch_kernel_websocket(handler_class: Any) -> bool:
     return True
 
 
-def _jupyter_server_extension_points() -> List[Dict[str, str]]:
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": "latentwidgets_server"}]
 
 

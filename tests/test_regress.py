@@ -14,11 +14,21 @@ import torch.nn as nn
 
 import latentwidgets as lw
 from latentwidgets import zoo
-from latentwidgets.models.decoder import DecoderModel
-from latentwidgets.regress import (HELD_OUT_SEED, LatentRegressor, load_regressor, masked_l1, masked_loss,
-                                   project, refine, regression_loss, sample_masks, train_regressor,
-                                   training_batch)
 from latentwidgets._checkpoint import read_meta
+from latentwidgets.models.decoder import DecoderModel
+from latentwidgets.regress import (
+    HELD_OUT_SEED,
+    LatentRegressor,
+    load_regressor,
+    masked_l1,
+    masked_loss,
+    project,
+    refine,
+    regression_loss,
+    sample_masks,
+    train_regressor,
+    training_batch,
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +67,8 @@ def test_mask_visible_fraction_follows_the_cutoff():
 def test_masks_are_smooth_blobs_on_the_6x6_grid():
     g = torch.Generator().manual_seed(3)
     m = sample_masks(100, size=64, generator=g, cutoff=0.5)
-    flips = float((m[..., 1:, :] != m[..., :-1, :]).float().mean() + (m[..., :, 1:] != m[..., :, :-1]).float().mean()) / 2
+    flips = float((m[..., 1:, :] != m[..., :-1, :]).float().mean()
+                  + (m[..., :, 1:] != m[..., :, :-1]).float().mean()) / 2
     p = float(m.mean())
     iid = 2 * p * (1 - p)                          # neighbour disagreement of an i.i.d. mask with that fraction
     assert flips < iid / 10
@@ -235,7 +246,7 @@ def test_saves_replace_the_file_whole_and_clear_temp_files_a_kill_left(untrained
 def test_a_seeded_run_is_reproducible(untrained_style_model):
     a = train_regressor(untrained_style_model, 2, batch=4, progress=False, seed=7)
     b = train_regressor(untrained_style_model, 2, batch=4, progress=False, seed=7)
-    for pa, pb in zip(a.parameters(), b.parameters()):
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb)
 
 

@@ -12,7 +12,6 @@ import json
 import logging
 from pathlib import Path
 
-import latentwidgets_server
 from latentwidgets_server import patch_kernel_websocket
 
 REPO = Path(__file__).resolve().parents[1]

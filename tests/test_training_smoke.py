@@ -1,8 +1,8 @@
 """Each training recipe runs a few steps (``--smoke``) end to end: what CI runs of training.
 
 Parametrised over the ``train_*.py`` modules present in ``latentwidgets/zoo`` and the regressor's
-``latentwidgets.regress.recipe``, so a new zoo recipe is smoke-tested as soon as it lands. A smoke run writes into a temporary folder, never over the
-shipped weights.
+``latentwidgets.regress.recipe``, so a new zoo recipe is smoke-tested as soon as it lands. A smoke run writes into
+a temporary folder, never over the shipped weights.
 """
 
 from __future__ import annotations

@@ -28,12 +28,12 @@ is the share of samples turning the majority's way). The effect of a hue directi
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 
 from ..directions import Directions
 from ..edit import Edit, render_edits
+from ..models.base import LatentModel
 from .report import Check, Grade
 from .truth import CIRCULAR, FACTORS, SPREAD, UNITS, gradable, load_sprites, measure, require_sprites, signed_change
 
@@ -58,18 +58,19 @@ class DirectionGrade(Grade):
     MIN_CLEAN = 0.6
 
 
-def _model_for(record: Directions, model: Any | None) -> Any:
+def _model_for(record: Directions, model: LatentModel | None) -> LatentModel:
     return require_sprites(model) if model is not None else load_sprites(record.model_id)
 
 
-def _coordinates(model: Any, record: Directions, k: int, z: torch.Tensor) -> torch.Tensor:
+def _coordinates(model: LatentModel, record: Directions, k: int, z: torch.Tensor) -> torch.Tensor:
     """The samples' coordinates along direction ``k`` in the record's space ``[N]``."""
     v = record.vectors[k].float().cpu()
-    if record.space == "z" or not model.has_mapping and record.space == "w":
+    if record.layer is not None:
+        x = model.activations(model.to_synthesis(z), record.layer).reshape(z.shape[0], -1)
+    elif record.space == "z" or not model.has_mapping:
         x = z
     else:
-        w = model.to_synthesis(z)
-        x = w if record.space == "w" else model.activations(w, record.layer).reshape(z.shape[0], -1)
+        x = model.to_synthesis(z)
     return x.float().cpu() @ v
 
 
@@ -99,7 +100,7 @@ def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a * b).sum() / (a.norm() * b.norm()).clamp(min=1e-12))
 
 
-def grade(record: Directions, index: int | str, factor: str, model: Any | None = None, *,
+def grade(record: Directions, index: int | str, factor: str, model: LatentModel | None = None, *,
           n: int = 48, steps: int = 5, span: float = 2.0, seed: int = 20_21,
           layers: LayerChoice = "suggested") -> DirectionGrade:
     """Grade direction ``index`` of ``record`` as a control of ``factor`` (x, y, scale, hue, bg_hue, bg_value).
@@ -150,7 +151,7 @@ def grade(record: Directions, index: int | str, factor: str, model: Any | None =
     side = {s: float(d[-1 if s > 0 else 0][valid[-1 if s > 0 else 0]].mean()) if valid[-1 if s > 0 else 0].any()
             else 0.0 for s in (1, -1)}
     others = {f: v for f, v in moved.items() if f != factor}
-    worst = max(others, key=others.get)
+    worst = max(others, key=lambda f: others[f])
     leak = others[worst] / max(moved[factor], 1e-12)
     whole = valid.all(0)
     incs = (d[1:, whole] - d[:-1, whole]) * sign

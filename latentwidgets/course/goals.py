@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from ..edit import Edit, render_edits
+from ..models.base import LatentModel
 from .report import Check, Grade
 from .truth import CIRCULAR, FACTORS, SPREAD, UNITS, gradable, measure, require_sprites, signed_change
 
@@ -92,7 +93,7 @@ def _hits(factor: str, kind: str, value: float, before: torch.Tensor, after: tor
     return (change - value).abs() <= max(EditGrade.BY_TOLERANCE * abs(value), EditGrade.TO_TOLERANCE * s)
 
 
-def _apply(model: Any, z: torch.Tensor, edits: Any) -> tuple[torch.Tensor, str]:
+def _apply(model: LatentModel, z: torch.Tensor, edits: Any) -> tuple[torch.Tensor, str]:
     """Images of ``z`` after ``edits`` (Edits, or edited latents) and a name for what was applied."""
     if isinstance(edits, torch.Tensor):
         lat = edits.detach().to(model.device).float()
@@ -111,7 +112,7 @@ def _apply(model: Any, z: torch.Tensor, edits: Any) -> tuple[torch.Tensor, str]:
     return render_edits(model, z, chosen)[1], ", ".join(e.name for e in chosen)
 
 
-def grade_edit(model: Any, edits: EditsArg, goals: Mapping[str, Goal], *, n: int = 48,
+def grade_edit(model: LatentModel, edits: EditsArg, goals: Mapping[str, Goal], *, n: int = 48,
                seed: int = 20_21) -> EditGrade:
     """Apply ``edits`` to ``n`` held-out samples of the sprites ``model`` and check each goal (see the module).
 

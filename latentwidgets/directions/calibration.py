@@ -10,7 +10,8 @@ line searches along ``u`` alone, and tabulated as the record's knots::
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -65,8 +66,8 @@ def mean_move_direction(lat: torch.Tensor, lat0: torch.Tensor, t: torch.Tensor) 
 
 def fit_curve(p: torch.Tensor, p0: torch.Tensor, t: torch.Tensor, iters: int = 600, lr: float = 0.02,
               smooth: float = 1e-3, ridge: float = 1e-3,
-              u_fit: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None,
-              ) -> Tuple[torch.Tensor, ScaledCurve, float]:
+              u_fit: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+              ) -> tuple[torch.Tensor, ScaledCurve, float]:
     """Fit a monotone piecewise-linear ``g`` with ``g(p_i) - g(p0_i) = t_i`` on standardised coordinates.
 
     ``ridge`` (relative to the squared moves) damps the slopes and ``smooth`` penalises changes between
@@ -117,7 +118,7 @@ def fit_curve(p: torch.Tensor, p0: torch.Tensor, t: torch.Tensor, iters: int = 6
 
 def fit_direction(lat: torch.Tensor, lat0: torch.Tensor, t: torch.Tensor, center: torch.Tensor, scale: float,
                   iters: int = 600, lr: float = 0.02, smooth: float = 1e-3, ridge: float = 1e-3,
-                  fit_u: bool = False) -> Tuple[torch.Tensor, ScaledCurve, float]:
+                  fit_u: bool = False) -> tuple[torch.Tensor, ScaledCurve, float]:
     """Fit unit ``u`` and monotone ``g`` with ``g(<u, lat - c>/r) - g(<u, lat0 - c>/r) = t`` on free moves.
 
     ``u`` is :func:`mean_move_direction`. Fitting ``u`` freely (the paper's joint gradient descent) is
@@ -141,24 +142,21 @@ def fit_direction(lat: torch.Tensor, lat0: torch.Tensor, t: torch.Tensor, center
 @torch.no_grad()
 def register_along(space: InversionSpace, u: torch.Tensor, lat0: torch.Tensor, transform: Transform, name: str,
                    steps: Sequence[float], reach: float, loss: str = "blur", sigma: float = 1.0, n_grid: int = 41,
-                   batch_size: int = 64, progress: bool = False) -> Dict[str, torch.Tensor]:
+                   batch_size: int = 64, progress: bool = False) -> dict[str, torch.Tensor]:
     """Line-search inversions along ``u``: for each sample and each ``t`` in ``+-steps``, the move
     ``delta`` along ``u`` alone whose render ``G(lat0 + delta u)`` best matches ``T_t(G(lat0))`` under the
     same masked loss as the inversions.
 
     A traversal moves along ``u`` only, so ``g`` is fitted to these pairs rather than to the free
-    inversions, each of which also moves off ``u``, where part of its change is made (on sprites-style at
-    step 12,897 the parts along ``u`` delivered 0.76 of the requested shift). Measured there on the 50-sample
-    traversals (``benchmarks/fidelity.py``), the slope of measured against requested change went from
-    0.85 / 0.81 (x / y, free) to 1.07 / 1.04 (line); the line searches' own moves, measured, deliver
-    0.78-0.90 of ``t``, so what remains is not the calibration's alone. ``delta`` is searched on ``n_grid``
+    inversions, each of which also moves off ``u``, where part of its change is made (what that did to
+    the calibration, measured: ``docs/measurements.md``). ``delta`` is searched on ``n_grid``
     points over ``[-reach, reach]`` (raw latent units), refined by a parabola through the best three;
     a minimum on the grid's edge counts as failed (``err`` = inf). Returns ``{"t", "delta", "err",
     "sample"}`` over all (sample, t) pairs.
     """
     deltas = torch.linspace(-reach, reach, n_grid, device=lat0.device)
     ts = [s * sign for s in sorted(float(v) for v in steps) for sign in (1.0, -1.0)]
-    out: Dict[str, List[torch.Tensor]] = {"t": [], "delta": [], "err": [], "sample": []}
+    out: dict[str, list[torch.Tensor]] = {"t": [], "delta": [], "err": [], "sample": []}
     n_batches = (lat0.shape[0] + batch_size - 1) // batch_size
     bar = tqdm(total=n_batches * n_grid, desc=f"calibrating {name} along u", disable=not progress, leave=False)
     for b0 in range(0, lat0.shape[0], batch_size):
@@ -205,7 +203,7 @@ class ScaledCurve(torch.nn.Module):
         return self.g(p) * self.t_scale
 
 
-def _to_units(name: str, t: torch.Tensor, resolution: int) -> Tuple[torch.Tensor, str]:
+def _to_units(name: str, t: torch.Tensor, resolution: int) -> tuple[torch.Tensor, str]:
     if name in ("shift_x", "shift_y"):
         return t * resolution, "px"
     if name == "zoom":
@@ -223,7 +221,7 @@ def _strictly_increasing(v: torch.Tensor) -> torch.Tensor:
 def line_calibration(space: InversionSpace, u: torch.Tensor, lat0: torch.Tensor, transform: Transform, name: str,
                      steps: Sequence[float], reach: float, loss: str = "blur", sigma: float = 1.0,
                      drop_worst: float = 0.1, fit_iters: int = 600, batch_size: int = 64, progress: bool = False,
-                     ) -> Tuple[ScaledCurve, float, Dict[str, Any]]:
+                     ) -> tuple[ScaledCurve, float, dict[str, Any]]:
     """``g`` for direction ``u`` from :func:`register_along` (widening ``reach`` while most best moves
     sit on its edge), dropping the worst ``drop_worst`` of the line searches. Returns ``(g, rmse in t
     units, info)``."""
@@ -246,7 +244,7 @@ def line_calibration(space: InversionSpace, u: torch.Tensor, lat0: torch.Tensor,
 
 
 def calibration_entry(space: InversionSpace, u: torch.Tensor, g: torch.nn.Module, lat0: torch.Tensor, name: str,
-                      resolution: int) -> Tuple[torch.Tensor, Dict[str, Any]]:
+                      resolution: int) -> tuple[torch.Tensor, dict[str, Any]]:
     """The record's calibration of one direction: ``g`` tabulated at its knots as raw coordinates
     ``alpha`` and factor values ``t`` in the transform's unit, relative to the median sample of
     ``lat0``, with ``u`` oriented so that the factor grows with alpha. Returns ``(u, entry)``."""

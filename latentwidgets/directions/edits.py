@@ -19,14 +19,14 @@ model then too::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any
 
 import torch
 
 from .layers import LayerSpec, check_layers, resolve_layers
 from .record import Directions
 
-Strength = Union[float, torch.Tensor]
+Strength = float | torch.Tensor
 #: "add": move by strength x sigma along the direction; "set": put the coordinate at strength;
 #: "offset": add per-sample offsets [B, D]
 MODES = ("add", "set", "offset")
@@ -35,7 +35,7 @@ MODES = ("add", "set", "offset")
 @dataclass
 class Edit:
     directions: Directions
-    direction: Union[int, str]
+    direction: int | str
     strength: Strength = 0.0
     layers: LayerSpec = None
     mode: str = "add"
@@ -65,9 +65,9 @@ class Edit:
             r = self.layers
         else:
             r = f"{self.layers[0]}-{self.layers[1]}"
-        return f"E({self.directions.names[self.direction]}, {r})"
+        return f"E({self.directions.names[self.directions.index(self.direction)]}, {r})"
 
-    def layer_range(self, num_layers: int) -> Optional[Tuple[int, int]]:
+    def layer_range(self, num_layers: int) -> tuple[int, int] | None:
         """The edit's ``(start, end)`` on a model with ``num_layers`` per-layer latents (None = all),
         group names resolved; raises when the range does not fit the model."""
         try:
@@ -75,18 +75,19 @@ class Edit:
         except ValueError as exc:
             raise ValueError(f"{self.name}: {exc}") from None
 
-    def to_record(self) -> Dict[str, Any]:
+    def to_record(self) -> dict[str, Any]:
         """A JSON-able description (the direction by name and index, not the vectors)."""
         s = self.strength
-        return {"direction": self.direction, "name": self.directions.names[self.direction],
+        k = self.directions.index(self.direction)
+        return {"direction": k, "name": self.directions.names[k],
                 "strength": s.tolist() if isinstance(s, torch.Tensor) else float(s),
                 "layers": list(self.layers) if isinstance(self.layers, tuple) else self.layers, "mode": self.mode,
                 "space": self.space, "method": self.directions.method}
 
     @classmethod
-    def from_record(cls, record: Dict[str, Any], directions: Directions) -> "Edit":
+    def from_record(cls, record: dict[str, Any], directions: Directions) -> Edit:
         name = record.get("name")
-        which = name if name in directions.names else int(record["direction"])
+        which = name if isinstance(name, str) and name in directions.names else int(record["direction"])
         s = record["strength"]
         return cls(directions, which, torch.tensor(s) if isinstance(s, list) else float(s),
                    record.get("layers") or None, record.get("mode", "add"))

@@ -26,18 +26,17 @@ Optimiser: the paper uses Adam, whose per-coordinate step normalisation is not r
 early steps move every coordinate by about ``lr`` whatever its effect, so latents drift along
 directions that barely change the image, the drift is the same for every sample moving the same way,
 and it leaks into ``u``. ``optimizer="adam_iso"`` (the default) keeps Adam's step sizes but uses one
-second-moment scalar per sample, so moves stay in the span of the gradients; ``optimizer="adam"`` is
-the paper's. On a synthetic model with planted directions (tests/sprite_decoder.py, z_dim 16) the
-recovered |cos| rose from about 0.55-0.75 (adam) to 0.65-0.95 (adam_iso). The fit of ``u`` adds a
-small ridge penalty on the slope of ``g`` (see ``calibration.fit_direction``).
+second-moment scalar per sample, so moves stay in the span of the gradients (it recovers planted
+directions better: ``docs/measurements.md``); ``optimizer="adam"`` is the paper's. The fit of ``u``
+adds a small ridge penalty on the slope of ``g`` (see ``calibration.fit_direction``).
 
 Fitting ``u`` and ``g``: the paper fits both jointly on the inverted latents. Here ``u`` is the mean
 move per unit ``t`` (a joint fit is ill-posed with CPU-sized budgets, see ``calibration.fit_direction``), and
 ``g`` is fitted, by default (``calibrate="line"``), to line-search inversions along ``u`` alone
 (``calibration.register_along``): the traversal moves along ``u`` only, while each free inversion also moves
-off ``u`` and makes part of its change there, so a ``g`` fitted to the free inversions promised 15-20%
-more than the traversals delivered on sprites-style (step 12,897,
-before its centre hint). ``calibrate="free"`` is the paper's fit.
+off ``u`` and makes part of its change there, so a ``g`` fitted to the free inversions promises more
+than the traversals deliver (measured: ``docs/measurements.md``). ``calibrate="free"`` is the
+paper's fit.
 
 Calibration units (per direction, ``t`` increases with ``alpha``): shifts in ``"px"``, zoom as the
 multiplicative ``"x zoom"`` factor relative to the typical sample (the direction is oriented so that
@@ -47,10 +46,12 @@ larger alpha = larger object), brightness in ``"brightness"`` (added intensity),
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Mapping, Optional, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
+from ..models.base import LatentModel
 from .calibration import KNOT_RANGE, N_KNOTS, calibration_entry, fit_direction, line_calibration
 from .inversion import InversionSpace, invert_trajectories
 from .record import Directions
@@ -62,13 +63,13 @@ DEFAULT_STEPS = (0.1, 0.2, 0.3, 0.4, 0.5)
 # ----------------------------------------------------------------------------------------------
 # the method
 
-TransformSpec = Union[Sequence[Union[str, Transform]], Mapping[str, Union[str, Transform]]]
+TransformSpec = Sequence[str | Transform] | Mapping[str, str | Transform]
 
 
-def factor_directions(model: Any, transforms: TransformSpec = (
+def factor_directions(model: LatentModel, transforms: TransformSpec = (
         "shift_x", "shift_y", "zoom", "brightness"), n_samples: int = 64, steps: Sequence[float] = DEFAULT_STEPS,
-        adam_steps: int = 50, lr: float = 0.01, loss: str = "blur", blur_sigma: Optional[float] = None,
-        drop_worst: float = 0.1, space: Optional[str] = None, clip: Union[str, float, None] = "auto",
+        adam_steps: int = 50, lr: float = 0.01, loss: str = "blur", blur_sigma: float | None = None,
+        drop_worst: float = 0.1, space: str | None = None, clip: str | float | None = "auto",
         optimizer: str = "adam_iso", calibrate: str = "line", seed: int = 0, batch_size: int = 64,
         fit_iters: int = 600, progress: bool = True) -> Directions:
     """Calibrated directions for image transforms, the way Plumerault et al. find them.
@@ -118,7 +119,8 @@ def factor_directions(model: Any, transforms: TransformSpec = (
     z0 = model.sample_z(n_samples, seed=seed)
     lat0 = sp.clip(sp.from_z(z0))
 
-    vectors, sigmas, cals, per = [], [], [], {}
+    vectors, sigmas, per = [], [], {}
+    cals: list[dict[str, Any] | None] = []
     for name, fn in items:
         traj = invert_trajectories(model, fn, lat0, steps, space=space, adam_steps=adam_steps, lr=lr, loss=loss,
                                    blur_sigma=sigma_px, batch_size=batch_size, name=name, progress=progress,
@@ -131,7 +133,7 @@ def factor_directions(model: Any, transforms: TransformSpec = (
         keep = keep[torch.isfinite(err[keep])]
         u, g, rmse = fit_direction(traj["lat"][keep], traj["lat0"][keep], traj["t"][keep], sp.center, sp.scale,
                                    iters=fit_iters)
-        info_cal: Dict[str, Any] = {"fit_rmse_t_free": rmse}
+        info_cal: dict[str, Any] = {"fit_rmse_t_free": rmse}
         if calibrate == "line":
             reach = 1.6 * float(((traj["lat"][keep] - traj["lat0"][keep]) @ u).abs().max())
             g, rmse, line_info = line_calibration(sp, u, lat0, fn, name, steps, reach, loss, sigma_px, drop_worst,

@@ -12,13 +12,13 @@ rotation-invariant Adam (see :mod:`~latentwidgets.directions.factors`)::
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from contextlib import closing as _closing
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from tqdm.auto import tqdm
 
-from ..models.base import frozen
+from ..models.base import LatentModel, frozen
 from .transforms import Transform, apply_transform, blur
 
 
@@ -46,7 +46,7 @@ class MaskedLoss:
 class InversionSpace:
     """Generator access, centre, scale and norm clipping for the latent space being optimised."""
 
-    def __init__(self, model: Any, space: str, seed: int, clip: Union[str, float, None] = "auto"):
+    def __init__(self, model: LatentModel, space: str, seed: int, clip: str | float | None = "auto"):
         self.model, self.space = model, space
         if space == "z":
             self.dim = model.z_dim
@@ -118,7 +118,7 @@ class IsoAdam:
 
 
 def _invert_step(space: InversionSpace, start: torch.Tensor, loss_fn: MaskedLoss, adam_steps: int, lr: float,
-                 optimizer: str = "adam") -> Tuple[torch.Tensor, torch.Tensor]:
+                 optimizer: str = "adam") -> tuple[torch.Tensor, torch.Tensor]:
     lat = start.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([lat], lr=lr) if optimizer == "adam" else IsoAdam(lat, lr)
     for _ in range(adam_steps):
@@ -135,11 +135,11 @@ def _invert_step(space: InversionSpace, start: torch.Tensor, loss_fn: MaskedLoss
     return lat.detach(), err.detach()
 
 
-def invert_trajectories(model: Any, transform: Transform, lat0: torch.Tensor, steps: Sequence[float],
+def invert_trajectories(model: LatentModel, transform: Transform, lat0: torch.Tensor, steps: Sequence[float],
                         space: str = "z", adam_steps: int = 50, lr: float = 0.01, loss: str = "blur",
-                        blur_sigma: Optional[float] = None, batch_size: int = 64, name: str = "transform",
+                        blur_sigma: float | None = None, batch_size: int = 64, name: str = "transform",
                         progress: bool = True, optimizer: str = "adam",
-                        _space: Optional[InversionSpace] = None) -> Dict[str, torch.Tensor]:
+                        _space: InversionSpace | None = None) -> dict[str, torch.Tensor]:
     """Invert ``T_t(G(lat0))`` for every t in ``+-steps``, walking outwards from 0 with warm starts.
 
     Returns ``{"t": [P], "lat": [P, D], "lat0": [P, D], "err": [P], "sample": [P]}`` over all

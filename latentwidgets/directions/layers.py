@@ -16,14 +16,14 @@ split into thirds; a single-latent model has one group::
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
 
 GROUPS = ("coarse", "middle", "fine")
 
-LayerSpec = Union[None, str, Tuple[int, int], Sequence[int]]
+LayerSpec = None | str | tuple[int, int] | Sequence[int]
 
 
-def layer_groups(num_layers: int) -> Dict[str, Tuple[int, int]]:
+def layer_groups(num_layers: int) -> dict[str, tuple[int, int]]:
     """``{'coarse': (0, a), 'middle': (a, b), 'fine': (b, L)}`` (end exclusive) for L per-layer latents."""
     L = int(num_layers)
     if L < 1:
@@ -37,7 +37,7 @@ def layer_groups(num_layers: int) -> Dict[str, Tuple[int, int]]:
     return {"coarse": (0, a), "middle": (a, b), "fine": (b, L)}
 
 
-def check_layers(layers: LayerSpec) -> Union[None, str, Tuple[int, int]]:
+def check_layers(layers: LayerSpec) -> None | str | tuple[int, int]:
     """A layer spec checked as far as it can be without a model: ``None`` / ``"all"`` -> None, a group
     name stays the name, ``(start, end)`` -> ints with ``0 <= start < end``.
 
@@ -59,7 +59,7 @@ def check_layers(layers: LayerSpec) -> Union[None, str, Tuple[int, int]]:
     return (start, end)
 
 
-def resolve_layers(layers: LayerSpec, num_layers: int) -> Optional[Tuple[int, int]]:
+def resolve_layers(layers: LayerSpec, num_layers: int) -> tuple[int, int] | None:
     """Turn ``None`` (all), a group name, or ``(start, end)`` into a checked ``(start, end)`` or None."""
     spec = check_layers(layers)
     if spec is None:
@@ -73,6 +73,6 @@ def resolve_layers(layers: LayerSpec, num_layers: int) -> Optional[Tuple[int, in
     return spec
 
 
-def layer_range(layers: LayerSpec, num_layers: int) -> Tuple[int, int]:
+def layer_range(layers: LayerSpec, num_layers: int) -> tuple[int, int]:
     """:func:`resolve_layers`, with every layer spelled out: ``None`` -> ``(0, num_layers)``."""
     return resolve_layers(layers, num_layers) or (0, int(num_layers))

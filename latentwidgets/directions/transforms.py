@@ -12,18 +12,19 @@ A transform maps images ``[B, 3, H, W]`` and ``t`` (float) to ``(transformed ima
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-Transform = Callable[[torch.Tensor, float], Tuple[torch.Tensor, Optional[torch.Tensor]]]
+Transform = Callable[[torch.Tensor, float], tuple[torch.Tensor, torch.Tensor | None]]
 
 
 # ----------------------------------------------------------------------------------------------
 # transforms: images [B, 3, H, W], t (float) -> (transformed images, validity mask [B, 1, H, W])
 
-def _warp(images: torch.Tensor, grid: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def _warp(images: torch.Tensor, grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     ones = torch.ones_like(images[:, :1])
     mask = F.grid_sample(ones, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
@@ -38,21 +39,21 @@ def _base_grid(images: torch.Tensor) -> torch.Tensor:
     return torch.stack([gx, gy], -1).unsqueeze(0).expand(b, h, w, 2)
 
 
-def shift_x(images: torch.Tensor, t: float) -> Tuple[torch.Tensor, torch.Tensor]:
+def shift_x(images: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Move the content right by ``t * width`` pixels; the strip shifted in is masked out."""
     grid = _base_grid(images).clone()
     grid[..., 0] -= 2 * t
     return _warp(images, grid)
 
 
-def shift_y(images: torch.Tensor, t: float) -> Tuple[torch.Tensor, torch.Tensor]:
+def shift_y(images: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Move the content down by ``t * height`` pixels; the strip shifted in is masked out."""
     grid = _base_grid(images).clone()
     grid[..., 1] -= 2 * t
     return _warp(images, grid)
 
 
-def zoom(images: torch.Tensor, t: float) -> Tuple[torch.Tensor, torch.Tensor]:
+def zoom(images: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Zoom about the centre by the factor ``1 / (1 + t)`` (t > 0 shrinks the content)."""
     if t <= -1:
         raise ValueError(f"zoom needs t > -1; got {t}")
@@ -60,18 +61,18 @@ def zoom(images: torch.Tensor, t: float) -> Tuple[torch.Tensor, torch.Tensor]:
     return _warp(images, grid)
 
 
-def brightness(images: torch.Tensor, t: float) -> Tuple[torch.Tensor, torch.Tensor]:
+def brightness(images: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Add ``t`` to every intensity; pixels that would leave [0, 1] are masked out."""
     out = images + t
     mask = ((out >= 0) & (out <= 1)).all(1, keepdim=True).float()
     return out.clamp(0, 1), mask
 
 
-TRANSFORMS: Dict[str, Transform] = {"shift_x": shift_x, "shift_y": shift_y, "zoom": zoom, "brightness": brightness}
+TRANSFORMS: dict[str, Transform] = {"shift_x": shift_x, "shift_y": shift_y, "zoom": zoom, "brightness": brightness}
 UNITS = {"shift_x": "px", "shift_y": "px", "zoom": "x zoom", "brightness": "brightness"}
 
 
-def resolve_transforms(transforms: Any) -> List[Tuple[str, Transform]]:
+def resolve_transforms(transforms: Any) -> list[tuple[str, Transform]]:
     if isinstance(transforms, (str,)) or callable(transforms):
         transforms = [transforms]
     if isinstance(transforms, Mapping):
@@ -101,7 +102,7 @@ def resolve_transforms(transforms: Any) -> List[Tuple[str, Transform]]:
     return out
 
 
-def apply_transform(fn: Transform, name: str, images: torch.Tensor, t: float) -> Tuple[torch.Tensor, torch.Tensor]:
+def apply_transform(fn: Transform, name: str, images: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
     res = fn(images, t)
     if isinstance(res, torch.Tensor):
         out, mask = res, None

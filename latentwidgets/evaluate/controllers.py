@@ -9,7 +9,7 @@ controller (``edit.edits_for``, i.e. ``set_attribute``'s offsets), measure with 
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Optional
+from typing import Any
 
 import torch
 
@@ -17,6 +17,7 @@ from ..directions.attribute import attribute_directions, measure_attributes
 from ..directions.record import Directions
 from ..directions.sampling import sample_latents
 from ..edit import edits_for, render_edits
+from ..models.base import LatentModel
 from ..zoo import sprites
 from ..zoo.sprites import CIRCULAR_FACTORS
 
@@ -54,9 +55,9 @@ def _controls(model, d, n, seed, attrs):
     return err, drift, details
 
 
-def evaluate_controllers(model: Any, directions: Optional[Directions] = None, n: int = 200, seed: int = 0,
-                         quick: bool = False, fit_options: Optional[Dict[str, Any]] = None,
-                         progress: bool = True) -> Dict[str, Any]:
+def evaluate_controllers(model: LatentModel, directions: Directions | None = None, n: int = 200, seed: int = 0,
+                         quick: bool = False, fit_options: dict[str, Any] | None = None,
+                         progress: bool = True) -> dict[str, Any]:
     """Explicit control on a sprites model: request x, y, scale or hue for ``n`` samples (values drawn
     from the model's own range), apply the controller through :func:`~latentwidgets.edit.edits_for` (the
     offsets of :func:`~latentwidgets.directions.controllers.set_attribute`), measure with ``sprites.measure``.
@@ -73,7 +74,7 @@ def evaluate_controllers(model: Any, directions: Optional[Directions] = None, n:
     if quick:
         n = min(n, 64)
     t0 = time.time()
-    fit = dict(EVAL_CONTROLLER_FIT_QUICK if quick else EVAL_CONTROLLER_FIT)
+    fit: dict[str, Any] = dict(EVAL_CONTROLLER_FIT_QUICK if quick else EVAL_CONTROLLER_FIT)
     fit.update(fit_options or {})
     if directions is None:
         directions = attribute_directions(model, "sprites", kind="controller", seed=seed, progress=progress, **fit)

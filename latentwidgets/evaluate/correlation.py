@@ -14,16 +14,18 @@ a circle::
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
 from ..directions.record import Directions
 from ..directions.sampling import check_count, sample_latents
+from ..models.base import LatentModel
 from ..zoo import sprites
 from ..zoo.sprites import CIRCULAR_FACTORS, MEASURED_FACTORS
 
-Measure = Callable[[torch.Tensor], Dict[str, torch.Tensor]]
+Measure = Callable[[torch.Tensor], dict[str, torch.Tensor]]
 
 
 def default_measure() -> Measure:
@@ -55,8 +57,8 @@ def factor_corr(x: torch.Tensor, values: torch.Tensor, factor: str) -> torch.Ten
     return _pearson(x, values).abs()
 
 
-def measure_samples(model: Any, n: int = 2000, seed: int = 0, batch_size: int = 256,
-                    measure: Optional[Measure] = None) -> Dict[str, Any]:
+def measure_samples(model: LatentModel, n: int = 2000, seed: int = 0, batch_size: int = 256,
+                    measure: Measure | None = None) -> dict[str, Any]:
     """Seeded latents, their images' measured factors and the clean mask (for reuse across records).
 
     Returns ``{"z", "lat", "factors": {name: [n]}, "clean": [n] bool, "seed", "n"}``.
@@ -72,21 +74,21 @@ def measure_samples(model: Any, n: int = 2000, seed: int = 0, batch_size: int = 
     return {"z": z.cpu(), "lat": lat.cpu(), "factors": factors, "clean": clean, "seed": seed, "n": n}
 
 
-def coordinates(model: Any, d: Directions, z: torch.Tensor, lat: torch.Tensor) -> torch.Tensor:
+def coordinates(model: LatentModel, d: Directions, z: torch.Tensor, lat: torch.Tensor) -> torch.Tensor:
     """Coordinates ``[N, K]`` of samples along each direction, in the record's space."""
     d.check(model)
-    if d.space == "w" or (d.space == "z" and not model.has_mapping):
-        x = lat
-    elif d.space == "z":
-        x = z
-    else:
+    if d.layer is not None:
         x = torch.cat([model.activations(lat[i:i + 256].to(model.device), d.layer).reshape(
             min(256, lat.shape[0] - i), -1).cpu() for i in range(0, lat.shape[0], 256)])
+    elif d.space == "w" or not model.has_mapping:
+        x = lat
+    else:
+        x = z
     return x.float().cpu() @ d.vectors.float().cpu().t()
 
 
-def corr_matrix(model: Any, d: Directions, samples: Dict[str, Any], factors: Sequence[str] = MEASURED_FACTORS,
-                clean_only: bool = True, min_clean: int = 30) -> Dict[str, torch.Tensor]:
+def corr_matrix(model: LatentModel, d: Directions, samples: dict[str, Any], factors: Sequence[str] = MEASURED_FACTORS,
+                clean_only: bool = True, min_clean: int = 30) -> dict[str, torch.Tensor]:
     """``{factor: [K] |corr|}`` of every direction's coordinate with every factor."""
     mask = samples["clean"] if clean_only and int(samples["clean"].sum()) >= min_clean else \
         torch.ones_like(samples["clean"])
@@ -101,8 +103,9 @@ def corr_matrix(model: Any, d: Directions, samples: Dict[str, Any], factors: Seq
     return out
 
 
-def best_abs_corr(model: Any, d: Directions, n: int = 2000, seed: int = 0, factors: Sequence[str] = MEASURED_FACTORS,
-                  samples: Optional[Dict[str, Any]] = None, clean_only: bool = True) -> Dict[str, float]:
+def best_abs_corr(model: LatentModel, d: Directions, n: int = 2000, seed: int = 0,
+                  factors: Sequence[str] = MEASURED_FACTORS, samples: dict[str, Any] | None = None,
+                  clean_only: bool = True) -> dict[str, float]:
     """For each factor, the best |correlation| of any direction's coordinate with the measured factor
     (circular-linear correlation for hues; clean images only when at least 30 are clean).
 
@@ -113,7 +116,7 @@ def best_abs_corr(model: Any, d: Directions, n: int = 2000, seed: int = 0, facto
     return {f: float(v.max()) for f, v in mat.items()}
 
 
-def random_directions(model: Any, k: int = 10, seed: int = 0, space: Optional[str] = None) -> Directions:
+def random_directions(model: LatentModel, k: int = 10, seed: int = 0, space: str | None = None) -> Directions:
     """``k`` random unit directions (the chance baseline), in w (or z without a mapping)."""
     space = space or model.synthesis_space
     dim = model.w_dim if space == "w" else model.z_dim

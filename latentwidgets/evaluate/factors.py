@@ -9,7 +9,8 @@ traversals measured with ``sprites.measure`` (spread, monotonicity, r2 against t
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -18,6 +19,7 @@ from ..directions.factors import factor_directions
 from ..directions.record import Directions
 from ..directions.sampling import sample_latents
 from ..edit import Edit, render_edits
+from ..models.base import LatentModel
 from ..zoo import sprites
 
 #: which sprites factor each built-in transform controls
@@ -27,7 +29,7 @@ EVAL_FIT = {"n_samples": 32, "steps": (0.04, 0.08, 0.12), "adam_steps": 30, "lr"
 EVAL_FIT_QUICK = {"n_samples": 12, "steps": (0.05, 0.1), "adam_steps": 20, "lr": 0.05}
 
 
-def factor_value(meas: Dict[str, torch.Tensor], f: str) -> torch.Tensor:
+def factor_value(meas: dict[str, torch.Tensor], f: str) -> torch.Tensor:
     """The measured factor ``f`` as traversals compare it: x, y in image widths; scale as log(scale), so
     that differences are relative changes."""
     return meas["scale"].clamp(min=1e-4).log() if f == "scale" else meas[f]
@@ -43,7 +45,7 @@ def _requested(d: Directions, k: int, alpha: torch.Tensor, resolution: int) -> t
     return t
 
 
-def alpha_population(model: Any, space: str, seed: int = 0) -> torch.Tensor:
+def alpha_population(model: LatentModel, space: str, seed: int = 0) -> torch.Tensor:
     """The 2048 sampled latents (in ``space``) whose coordinates set the default traversal range."""
     z, lat = sample_latents(model, 2048, seed=seed + 4242)
     return z if space == "z" else lat
@@ -54,19 +56,19 @@ def coordinate_alphas(latents: torch.Tensor, u: torch.Tensor, n: int = 9) -> tor
     return torch.quantile((latents @ u.to(latents.device)).cpu(), torch.linspace(0.05, 0.95, n))
 
 
-def traversal_z(model: Any, n_traversals: int, seed: int = 0) -> torch.Tensor:
+def traversal_z(model: LatentModel, n_traversals: int, seed: int = 0) -> torch.Tensor:
     """The samples :func:`traversal_stats` traverses."""
     return model.sample_z(n_traversals, seed=seed + 101)
 
 
-def default_alphas(model: Any, d: Directions, k: int, n: int = 9, seed: int = 0) -> torch.Tensor:
+def default_alphas(model: LatentModel, d: Directions, k: int, n: int = 9, seed: int = 0) -> torch.Tensor:
     """``n`` coordinates along direction k spanning the 5th to 95th percentile of sampled latents."""
     return coordinate_alphas(alpha_population(model, d.space, seed), d.vectors[k], n)
 
 
 @torch.no_grad()
-def traversal_stats(model: Any, d: Directions, n_traversals: int = 50, alphas: Optional[Sequence[float]] = None,
-                    seed: int = 0, progress: bool = False) -> Dict[str, Dict[str, Any]]:
+def traversal_stats(model: LatentModel, d: Directions, n_traversals: int = 50, alphas: Sequence[float] | None = None,
+                    seed: int = 0, progress: bool = False) -> dict[str, dict[str, Any]]:
     """Measure the paper's traversals (``Edit(d, k, alpha, mode='set')`` on ``n_traversals`` samples
     at each alpha) for every direction of ``d`` named after a built-in geometric transform.
 
@@ -79,14 +81,15 @@ def traversal_stats(model: Any, d: Directions, n_traversals: int = 50, alphas: O
     """
     z = traversal_z(model, n_traversals, seed)
     base = sprites.measure(model.generate(z))
-    out: Dict[str, Dict[str, Any]] = {}
+    out: dict[str, dict[str, Any]] = {}
     names = [n for n in d.names if n in FACTOR_OF]
     for name in tqdm(names, desc="traversals", disable=not progress, leave=False):
         k = d.index(name)
         f = FACTOR_OF[name]
         al = (torch.as_tensor(alphas, dtype=torch.float32) if alphas is not None
               else default_alphas(model, d, k, seed=seed))
-        vals, others, clean = [], {o: [] for o in ("x", "y", "scale") if o != f}, []
+        others: dict[str, list[torch.Tensor]] = {o: [] for o in ("x", "y", "scale") if o != f}
+        vals, clean = [], []
         for a in al:
             _, img = render_edits(model, z, [Edit(d, k, float(a), mode="set")])
             m = sprites.measure(img)
@@ -118,10 +121,10 @@ def traversal_stats(model: Any, d: Directions, n_traversals: int = 50, alphas: O
     return out
 
 
-def evaluate_factors(model: Any, directions: Optional[Directions] = None, n_traversals: int = 50,
-                     alphas: Optional[Sequence[float]] = None, seed: int = 0, quick: bool = False,
-                     directions_mse: Optional[Directions] = None, fit_options: Optional[Dict[str, Any]] = None,
-                     progress: bool = True) -> Dict[str, Any]:
+def evaluate_factors(model: LatentModel, directions: Directions | None = None, n_traversals: int = 50,
+                     alphas: Sequence[float] | None = None, seed: int = 0, quick: bool = False,
+                     directions_mse: Directions | None = None, fit_options: dict[str, Any] | None = None,
+                     progress: bool = True) -> dict[str, Any]:
     """Fidelity of calibrated factor directions on a sprites model (x, y, scale measured by ``sprites.measure``).
 
     Fits shift_x / shift_y / zoom directions when ``directions`` is None (budget :data:`EVAL_FIT`,
@@ -137,7 +140,7 @@ def evaluate_factors(model: Any, directions: Optional[Directions] = None, n_trav
         raise ValueError(f"n_traversals must be >= 2 (a spread needs samples); got {n_traversals}")
     if quick:
         n_traversals = min(n_traversals, 16)
-    fit = dict(EVAL_FIT_QUICK if quick else EVAL_FIT)
+    fit: dict[str, Any] = dict(EVAL_FIT_QUICK if quick else EVAL_FIT)
     fit.update(fit_options or {})
     timings = {}
     if directions is None:

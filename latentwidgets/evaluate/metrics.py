@@ -130,7 +130,7 @@ def wasserstein1(a: torch.Tensor, b: torch.Tensor, circular: bool = False) -> fl
     return float(((diff - c).abs() * widths).sum())
 
 
-def factor_w1(images: torch.Tensor, real_images: torch.Tensor,
+def factor_w1(images: torch.Tensor, real_images: torch.Tensor | None,
               real_factors: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
     """Per-factor Wasserstein-1 between the factors :func:`sprites.measure` reads from ``images`` and
     from ``real_images`` (both ``[N, 3, 64, 64]`` in [0, 1]).
@@ -143,7 +143,11 @@ def factor_w1(images: torch.Tensor, real_images: torch.Tensor,
     >>> factor_w1(fake, real)["x"] * 64      # in pixels
     """
     fake = sprites.measure(_check_images(images))
-    real = real_factors if real_factors is not None else sprites.measure(_check_images(real_images, "real_images"))
+    real = real_factors
+    if real is None:
+        if real_images is None:
+            raise ValueError("factor_w1 needs real_images, or real_factors = sprites.measure(real_images)")
+        real = sprites.measure(_check_images(real_images, "real_images"))
     return {k: wasserstein1(fake[k], real[k], circular=k in CIRCULAR_FACTORS) for k in W1_FACTORS}
 
 

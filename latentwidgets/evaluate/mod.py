@@ -18,12 +18,14 @@ protocol (candidates, sample sets, TCA's edits) is :mod:`~latentwidgets.evaluate
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from ..directions.record import Directions
 from ..edit import edits_for, render_edits
+from ..models.base import LatentModel
 from ..zoo import sprites
 from ..zoo.sprites import CIRCULAR_FACTORS, MEASURED_FACTORS
 from .correlation import Measure, default_measure, measure_samples
@@ -33,10 +35,10 @@ def _factor_delta(f: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return sprites.hue_distance(a, b) if f in CIRCULAR_FACTORS else (a - b).abs()
 
 
-def edit_effects(model: Any, d: Directions, k: int, strength: float = 2.0, n: int = 200, seed: int = 0,
-                 factors: Sequence[str] = MEASURED_FACTORS, measure: Optional[Measure] = None, both_signs: bool = True,
-                 samples: Optional[Dict[str, Any]] = None, direct: Union[bool, str] = False,
-                 min_clean: int = 10) -> Dict[str, float]:
+def edit_effects(model: LatentModel, d: Directions, k: int, strength: float = 2.0, n: int = 200, seed: int = 0,
+                 factors: Sequence[str] = MEASURED_FACTORS, measure: Measure | None = None, both_signs: bool = True,
+                 samples: dict[str, Any] | None = None, direct: bool | str = False,
+                 min_clean: int = 10) -> dict[str, float]:
     """Mean |change| of each measured factor when editing direction ``k`` by ``strength`` (both
     signs averaged; the edits of :func:`~latentwidgets.edit.edits_for`, so sigma for linear and TCA
     directions), over samples whose original and edited images are both clean (all samples
@@ -71,9 +73,9 @@ def edit_effects(model: Any, d: Directions, k: int, strength: float = 2.0, n: in
     return {f: v / count for f, v in sums.items()}
 
 
-def select_edit(model: Any, d: Directions, factor: str, candidates: Optional[Sequence[int]] = None,
-                strength: float = 2.0, samples: Optional[Dict[str, Any]] = None, n: int = 100, seed: int = 0,
-                measure: Optional[Measure] = None, direct: Union[bool, str] = False) -> Tuple[int, Dict[int, float]]:
+def select_edit(model: LatentModel, d: Directions, factor: str, candidates: Sequence[int] | None = None,
+                strength: float = 2.0, samples: dict[str, Any] | None = None, n: int = 100, seed: int = 0,
+                measure: Measure | None = None, direct: bool | str = False) -> tuple[int, dict[int, float]]:
     """The direction (among ``candidates``, default all) whose ``strength``-sigma edit moves ``factor``
     the most on average: how a user picks "the x slider" of an unsupervised method.
     ``direct``: the edits as they will be scored (a TCA record's latent edit plus its activation
@@ -86,13 +88,13 @@ def select_edit(model: Any, d: Directions, factor: str, candidates: Optional[Seq
     valid = {k: v for k, v in eff.items() if v == v}
     if not valid:
         raise ValueError(f"no candidate edit of {d.method} left any clean image to measure {factor!r}")
-    return max(valid, key=valid.get), eff
+    return max(valid, key=lambda k: valid[k]), eff
 
 
-def mod_matrix(model: Any, edits: Dict[str, Tuple[Directions, int]], strength: Union[float, Dict[str, float]] = 2.0,
-               n: int = 200, seed: int = 0, samples: Optional[Dict[str, Any]] = None,
-               direct: Union[bool, str, Dict[str, Union[bool, str]]] = False,
-               measure: Optional[Measure] = None) -> torch.Tensor:
+def mod_matrix(model: LatentModel, edits: dict[str, tuple[Directions, int]], strength: float | dict[str, float] = 2.0,
+               n: int = 200, seed: int = 0, samples: dict[str, Any] | None = None,
+               direct: bool | str | dict[str, bool | str] = False,
+               measure: Measure | None = None) -> torch.Tensor:
     """``M [F, F]``: row i = edit found for factor i, column j = mean |change| of factor j.
     ``strength``: sigma units, one for all edits or a dict per factor; ``direct`` likewise (TCA
     records: add the activation edit too)."""
@@ -130,10 +132,10 @@ def mod_from_matrix(m: torch.Tensor) -> float:
     return float((n.sum() - torch.diagonal(n).sum()) / (f * (f - 1)))
 
 
-def mod_score(model: Any, edits: Dict[str, Tuple[Directions, int]], strength: Union[float, Dict[str, float]] = 2.0,
-              n: int = 200, seed: int = 0, samples: Optional[Dict[str, Any]] = None,
-              direct: Union[bool, str, Dict[str, Union[bool, str]]] = False,
-              measure: Optional[Measure] = None) -> Dict[str, Any]:
+def mod_score(model: LatentModel, edits: dict[str, tuple[Directions, int]], strength: float | dict[str, float] = 2.0,
+              n: int = 200, seed: int = 0, samples: dict[str, Any] | None = None,
+              direct: bool | str | dict[str, bool | str] = False,
+              measure: Measure | None = None) -> dict[str, Any]:
     """Oldfield et al.'s MOD for edits ``{factor: (directions, k)}``; lower = better separated.
     ``strength`` in sigma units, one for all or per factor (see :func:`matched_strengths`).
 
@@ -144,11 +146,11 @@ def mod_score(model: Any, edits: Dict[str, Tuple[Directions, int]], strength: Un
             "edits": {f: edits[f][0].names[edits[f][1]] for f in edits}, "strength": strength}
 
 
-def match_strength(model: Any, d: Directions, k: int, factor: str, target: float,
-                   samples: Optional[Dict[str, Any]] = None, direct: Union[bool, str] = False,
-                   measure: Optional[Measure] = None, guess: Optional[Tuple[float, float]] = None,
+def match_strength(model: LatentModel, d: Directions, k: int, factor: str, target: float,
+                   samples: dict[str, Any] | None = None, direct: bool | str = False,
+                   measure: Measure | None = None, guess: tuple[float, float] | None = None,
                    low: float = 0.25, high: float = 8.0, rtol: float = 0.03, max_evals: int = 10,
-                   n: int = 100, seed: int = 0) -> Dict[str, Any]:
+                   n: int = 100, seed: int = 0) -> dict[str, Any]:
     """The strength (sigma units) at which editing direction ``k`` moves ``factor`` by ``target`` on
     average, measured as :func:`mod_matrix` measures it (both signs, :func:`edit_effects`), found
     by a bracketing search on ``samples`` within ``[low, high]``. Sigma means different things for
@@ -182,8 +184,8 @@ def match_strength(model: Any, d: Directions, k: int, factor: str, target: float
             raise ValueError(f"the edit for {factor!r} moved it by {guess[1]}: cannot match its strength")
         s = guess[0] * target / guess[1]
     s = clip(s)
-    below: Optional[Tuple[float, float]] = None   # (strength, effect) with effect < target
-    above: Optional[Tuple[float, float]] = None
+    below: tuple[float, float] | None = None   # (strength, effect) with effect < target
+    above: tuple[float, float] | None = None
     seen: list = []
     for _ in range(max_evals):
         e = effect(s)
@@ -212,12 +214,12 @@ def match_strength(model: Any, d: Directions, k: int, factor: str, target: float
     return {"strength": best[0], "effect": best[1], "evals": len(seen)}
 
 
-def matched_strengths(model: Any, edits: Dict[str, Tuple[Directions, int]], targets: Dict[str, float],
-                      samples: Optional[Dict[str, Any]] = None,
-                      direct: Union[bool, str, Dict[str, Union[bool, str]]] = False,
-                      measure: Optional[Measure] = None,
-                      guesses: Optional[Dict[str, Tuple[float, float]]] = None, **options: Any
-                      ) -> Dict[str, Dict[str, Any]]:
+def matched_strengths(model: LatentModel, edits: dict[str, tuple[Directions, int]], targets: dict[str, float],
+                      samples: dict[str, Any] | None = None,
+                      direct: bool | str | dict[str, bool | str] = False,
+                      measure: Measure | None = None,
+                      guesses: dict[str, tuple[float, float]] | None = None, **options: Any
+                      ) -> dict[str, dict[str, Any]]:
     """:func:`match_strength` for each edit ``{factor: (directions, k)}`` of a MOD matrix: per factor
     ``{"strength", "effect", "evals"}``, so MOD compares leakage per unit of intended effect.
 

@@ -17,10 +17,12 @@ and edited for it. ``benchmarks/fidelity.py`` and ``benchmarks/tca_mod_sweep.py`
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 from ..directions.record import Directions
 from ..directions.tensor import tensor_directions
+from ..models.base import LatentModel
 from .correlation import measure_samples
 from .mod import matched_strengths, mod_score, select_edit
 
@@ -38,9 +40,9 @@ MOD_TARGETS = {"x": 0.05, "hue": 0.05}
 TCA_MULTILINEAR = tuple((i, j, k) for i in range(3) for j in range(2) for k in range(2))
 
 
-def mod_for(model: Any, d: Any, samples_sel: Dict[str, Any], samples_mod: Dict[str, Any],
-            candidates: Optional[Dict[str, List[int]]] = None, direct: Any = False,
-            other_sizes: Sequence[float] = ()) -> Dict[str, Any]:
+def mod_for(model: LatentModel, d: Any, samples_sel: dict[str, Any], samples_mod: dict[str, Any],
+            candidates: dict[str, list[int]] | None = None, direct: Any = False,
+            other_sizes: Sequence[float] = ()) -> dict[str, Any]:
     """MOD of the hue and x edits of ``d`` (one record, or a record per factor ``{"hue": d1, "x": d2}``
     with the same candidates): each edit = the candidate whose 2-sigma edit moves its
     factor most; strengths then searched on the selection samples so each moves its own factor by
@@ -61,7 +63,7 @@ def mod_for(model: Any, d: Any, samples_sel: Dict[str, Any], samples_mod: Dict[s
         effects[f] = {rec.names[i]: v for i, v in eff.items()}
     guesses = {f: (MOD_STRENGTH, own[f]) for f in own}
 
-    def matched_mod(targets: Dict[str, float]) -> Dict[str, Any]:
+    def matched_mod(targets: dict[str, float]) -> dict[str, Any]:
         matched = matched_strengths(model, picks, targets, samples=samples_sel, direct=dmap, guesses=guesses)
         r = mod_score(model, picks, {f: v["strength"] for f, v in matched.items()}, samples=samples_mod, direct=dmap)
         r["matched_on_selection"] = matched
@@ -77,7 +79,7 @@ def mod_for(model: Any, d: Any, samples_sel: Dict[str, Any], samples_mod: Dict[s
     return res
 
 
-def tca_candidates(tca: Directions) -> Dict[str, List[int]]:
+def tca_candidates(tca: Directions) -> dict[str, list[int]]:
     """TCA's MOD candidates, the paper's semantics: hue among the channel-mode edits, x among the
     width-mode and multilinear edits."""
     kinds = [e["kind"] for e in tca.info["edits"]]
@@ -85,15 +87,15 @@ def tca_candidates(tca: Directions) -> Dict[str, List[int]]:
             "x": [i for i, k in enumerate(kinds) if k in ("width", "multi")]}
 
 
-def fit_tca(model: Any, b: Dict[str, int], seed: int = 0, steps: Optional[int] = None) -> Directions:
+def fit_tca(model: LatentModel, b: dict[str, int], seed: int = 0, steps: int | None = None) -> Directions:
     """TCA as the benchmark fits it: ``b["tca_samples"]`` activations, ``steps`` (default
     ``b["tca_steps"]``) regression steps, the multilinear candidates TCA_MULTILINEAR."""
     return tensor_directions(model, n_samples=b["tca_samples"], steps=b["tca_steps"] if steps is None else steps,
                              multilinear=TCA_MULTILINEAR, progress=False, seed=seed)
 
 
-def mod_tca(model: Any, tca: Directions, samples_sel: Dict[str, Any], samples_mod: Dict[str, Any],
-            other_sizes: Sequence[float] = ()) -> Dict[str, Any]:
+def mod_tca(model: LatentModel, tca: Directions, samples_sel: dict[str, Any], samples_mod: dict[str, Any],
+            other_sizes: Sequence[float] = ()) -> dict[str, Any]:
     """The headline TCA MOD: the paper's candidates, edits applied as the authors' code edits a
     style-based generator (mode-wise edits through the regression to the latent, multilinear edits
     through the latent plus the same edit added to the activation at the layer)."""
@@ -101,12 +103,13 @@ def mod_tca(model: Any, tca: Directions, samples_sel: Dict[str, Any], samples_mo
                    other_sizes=other_sizes)
 
 
-def mod_sample_sets(model: Any, b: Dict[str, int], samples: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+def mod_sample_sets(model: LatentModel, b: dict[str, int],
+                    samples: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(selection, scoring)`` samples of every MOD: the first ``b["select_samples"]`` of the
     correlation samples (seed 1) pick and match the edits; ``b["mod_samples"]`` others (seed 2) score."""
     return subset_samples(samples, b["select_samples"]), measure_samples(model, b["mod_samples"], seed=2)
 
 
-def subset_samples(samples: Dict[str, Any], n: int) -> Dict[str, Any]:
+def subset_samples(samples: dict[str, Any], n: int) -> dict[str, Any]:
     return {**samples, "z": samples["z"][:n], "lat": samples["lat"][:n], "clean": samples["clean"][:n],
             "factors": {k: v[:n] for k, v in samples["factors"].items()}, "n": n}

@@ -28,10 +28,12 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
+from ..models.base import LatentModel
 from ..models.decoder import DecoderModel
 from ..models.zoo_style import ZooStyleModel
 from ..zoo import available, build, sprites, weights_path
@@ -53,7 +55,7 @@ TARGETS: dict[str, dict[str, list]] = {
 }
 
 
-def _wrap(name: str, net: torch.nn.Module):
+def _wrap(name: str, net: Any) -> LatentModel:
     """The LatentModel adapter of zoo model ``name`` around ``net`` (trained or at random init)."""
     if name == "sprites-style":
         return ZooStyleModel(net, name=name)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -51,6 +52,11 @@ class LatentRegressor(nn.Module):
     >>> reg.project(images, mask).shape                  # [B, 10, 32]
     """
 
+    latent_mean: torch.Tensor   # buffers [D]
+    latent_std: torch.Tensor
+    #: the metadata of the file it was loaded from (set by :meth:`load`)
+    meta: dict[str, Any]
+
     def __init__(self, num_layers: int, latent_dim: int, resolution: int, space: str = "w",
                  width: int = 24, hidden: int = 256, model_name: str = "model"):
         super().__init__()
@@ -68,10 +74,10 @@ class LatentRegressor(nn.Module):
             size, c = (size + 1) // 2, c_out
         layers.append(nn.AdaptiveAvgPool2d(4))
         self.convs = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c * 16, hidden), act(),
-                                  nn.Linear(hidden, self.num_layers * self.latent_dim))
-        nn.init.zeros_(self.head[-1].weight)   # start at the mean latent
-        nn.init.zeros_(self.head[-1].bias)
+        fc, out = nn.Linear(c * 16, hidden), nn.Linear(hidden, self.num_layers * self.latent_dim)
+        nn.init.zeros_(out.weight)   # start at the mean latent
+        nn.init.zeros_(out.bias)
+        self.head = nn.Sequential(nn.Flatten(), fc, act(), out)
         self.register_buffer("latent_mean", torch.zeros(self.latent_dim))
         self.register_buffer("latent_std", torch.ones(self.latent_dim))
 

@@ -6,11 +6,10 @@ predicts the generator's 10 per-layer latents ``w+``. It trains on samples of th
 random masks (6x6 uniform noise, bilinear up, cutoff ~ U(0.3, 1.0) per batch), with the loss of
 :func:`latentwidgets.regress.regression_loss`: 0.3 x the latent squared error in units of the
 latent's spread + 100 x pixel MSE + the perceptual distance on ``sprites-features`` activations
-(LPIPS cannot be had offline). Adam, beta1 0.5, batch 16 (on 2 CPU cores batch 16 gave the most samples per second).
-From step 12177 a quarter of each batch (``--collage 0.25``) is pasted collages of two samples (a
-rectangle or a coarse blob of one over the other), judged on their known pixels only: the inputs
-``CollageCanvas`` sends. Chai et al. train on masked samples alone; on this small net that left
-collages projected about 1.6x worse than by optimisation.
+(LPIPS cannot be had offline). Adam, beta1 0.5, batch 16. With ``--collage 0.25`` a quarter of each
+batch is pasted collages of two samples (a rectangle or a coarse blob of one over the other), judged
+on their known pixels only: the inputs ``CollageCanvas`` sends. Why, and from which step the
+shipped file used it: ``docs/training.md``.
 
 The generator must already be trained: the recipe reads the shipped ``sprites-style`` weights, and
 when those change (the generator is still training) resume on the new ones with the same command;
@@ -25,8 +24,8 @@ Run (resumes from ``--ckpt`` when it exists; ``--export`` writes the shipped wei
 Every ``--eval-every`` steps it prints the masked L1 of projections of held-out samples under Chai
 masks (``eval`` lines). ``--smoke`` runs a few steps into a temporary folder (what CI runs).
 
-Until issue 17 this recipe was ``latentwidgets.zoo.train_regressor``: the shipped file's metadata and
-the logs in ``training/`` keep that name.
+The shipped file's metadata and the logs in ``training/`` name this recipe by its former module,
+``latentwidgets.zoo.train_regressor`` (``docs/training.md``).
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict, Tuple
 
 import torch
 import torch.nn as nn
@@ -40,7 +40,7 @@ def nvlabs_code_dir() -> Path:
     return path
 
 
-def nvlabs_networks(c_dim: int = 0, seed: int = 0) -> Tuple[nn.Module, nn.Module]:
+def nvlabs_networks(c_dim: int = 0, seed: int = 0) -> tuple[nn.Module, nn.Module]:
     """A random-init NVlabs StyleGAN2-ADA G (64 px, channel_base 256, 10 ws of dim 32) and a tiny D."""
     nvlabs_code_dir()
     from training.networks import Discriminator, Generator  # type: ignore
@@ -56,7 +56,7 @@ def nvlabs_networks(c_dim: int = 0, seed: int = 0) -> Tuple[nn.Module, nn.Module
     return G.eval().requires_grad_(False), D.eval().requires_grad_(False)
 
 
-def build_nvlabs(c_dim: int = 0) -> Tuple["object", Raw]:
+def build_nvlabs(c_dim: int = 0) -> tuple[object, Raw]:
     from latentwidgets.models.stylegan_nvlabs import NVlabsStyleGAN
 
     G, _ = nvlabs_networks(c_dim)
@@ -83,7 +83,7 @@ def rosinality_class() -> type:
     return SmallGenerator
 
 
-def build_rosinality() -> Tuple["object", Raw]:
+def build_rosinality() -> tuple[object, Raw]:
     from latentwidgets.models.stylegan_rosinality import RosinalityStyleGAN
 
     torch.manual_seed(0)
@@ -115,7 +115,7 @@ def biggan_net(seed: int = 0) -> nn.Module:
     return net.eval().requires_grad_(False)
 
 
-def build_biggan() -> Tuple["object", Raw]:
+def build_biggan() -> tuple[object, Raw]:
     from latentwidgets.models.biggan import BigGANModel
 
     net = biggan_net()
@@ -146,7 +146,7 @@ def diffusers_vae(kind: str, seed: int = 0) -> nn.Module:
     return vae.eval().requires_grad_(False)
 
 
-def build_diffusers(kind: str) -> Tuple["object", Raw]:
+def build_diffusers(kind: str) -> tuple[object, Raw]:
     from latentwidgets.models.diffusers_decoders import diffusers_decoder
 
     vae = diffusers_vae(kind)
@@ -167,7 +167,7 @@ def pythae_vae(seed: int = 0) -> nn.Module:
     return VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=8)).eval().requires_grad_(False)
 
 
-def build_pythae() -> Tuple["object", Raw]:
+def build_pythae() -> tuple[object, Raw]:
     from latentwidgets.models.pythae_decoders import pythae_decoder
 
     vae = pythae_vae()
@@ -193,7 +193,7 @@ class TinyDCGAN(nn.Module):
         return self.main(z)
 
 
-def build_dcgan() -> Tuple["object", Raw]:
+def build_dcgan() -> tuple[object, Raw]:
     from latentwidgets.models.decoder import DecoderModel
 
     torch.manual_seed(0)
@@ -206,7 +206,7 @@ def build_dcgan() -> Tuple["object", Raw]:
     return model, raw
 
 
-def build_faces() -> Tuple["object", Raw]:
+def build_faces() -> tuple[object, Raw]:
     from latentwidgets.models.faces import load_faces
 
     model = load_faces()
@@ -219,7 +219,7 @@ def build_faces() -> Tuple["object", Raw]:
 
 
 #: adapter id -> (builder, the optional package it needs or None)
-BUILDERS: Dict[str, Tuple[Callable[[], Tuple[object, Raw]], object]] = {
+BUILDERS: dict[str, tuple[Callable[[], tuple[object, Raw]], object]] = {
     "nvlabs": (build_nvlabs, "draggan"),
     "rosinality": (build_rosinality, "draggan"),
     "biggan": (build_biggan, "pytorch_pretrained_biggan"),

@@ -12,15 +12,16 @@ see ``RECIPES``)::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict
 
 import torch.nn as nn
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
-_DESCRIPTIONS: Dict[str, str] = {
-    "sprites-style": "style-based generator (mapping z->w, 10 per-layer styles, 64x64), distilled from an entangling teacher",
+_DESCRIPTIONS: dict[str, str] = {
+    "sprites-style": "style-based generator (mapping z->w, 10 per-layer styles, 64x64), "
+                     "distilled from an entangling teacher",
     "sprites-vae": "beta-VAE (conv encoder and decoder) on the sprites world, 64x64",
     "sprites-features": "sprites factor regressor; its penultimate features define the sprite-FID",
     "sprites-style-regressor": "latent regressor for sprites-style (masked image -> w+, Chai et al.); "
@@ -34,12 +35,14 @@ AUXILIARY = ("sprites-features", "sprites-style-regressor")
 WEIGHTS_ONLY = ("sprites-style-regressor",)
 
 #: the command that trained each shipped weight file (also stored in each file's metadata)
-RECIPES: Dict[str, str] = {
+RECIPES: dict[str, str] = {
     "sprites-style": "python -m latentwidgets.zoo.train_style --threads 1 --minutes 60 "
                      "--ckpt training/sprites-style.resume.safetensors "
-                     "--export latentwidgets/zoo/weights/sprites-style.safetensors  (resumes; repeat until the report passes)",
+                     "--export latentwidgets/zoo/weights/sprites-style.safetensors"
+                     "  (resumes; repeat until the report passes)",
     "sprites-vae": "python -m latentwidgets.zoo.train_vae --threads 1 --minutes 70 "
-                   "--ckpt training/sprites-vae.resume.safetensors --export latentwidgets/zoo/weights/sprites-vae.safetensors",
+                   "--ckpt training/sprites-vae.resume.safetensors "
+                   "--export latentwidgets/zoo/weights/sprites-vae.safetensors",
     "sprites-features": "python -m latentwidgets.zoo.train_features --threads 1 --minutes 40 "
                         "--ckpt training/sprites-features.resume.safetensors "
                         "--export latentwidgets/zoo/weights/sprites-features.safetensors",
@@ -50,11 +53,11 @@ RECIPES: Dict[str, str] = {
 }
 
 
-def _builders() -> Dict[str, Callable[[], nn.Module]]:
+def _builders() -> dict[str, Callable[[], nn.Module]]:
     from .style_net import StyleGenerator
     from .teacher import Z_DIM
 
-    out: Dict[str, Callable[[], nn.Module]] = {"sprites-style": lambda: StyleGenerator(z_dim=Z_DIM)}
+    out: dict[str, Callable[[], nn.Module]] = {"sprites-style": lambda: StyleGenerator(z_dim=Z_DIM)}
     try:
         from .vae_net import build_vae
         out["sprites-vae"] = build_vae
@@ -68,13 +71,13 @@ def _builders() -> Dict[str, Callable[[], nn.Module]]:
     return out
 
 
-def generative() -> Dict[str, str]:
+def generative() -> dict[str, str]:
     """The shipped zoo models that ``latentwidgets.load`` turns into generators (``available`` minus
     :data:`AUXILIARY`)."""
     return {k: v for k, v in available().items() if k not in AUXILIARY}
 
 
-def available() -> Dict[str, str]:
+def available() -> dict[str, str]:
     """Names of the embedded models whose weights ship with this install, with a description."""
     buildable = set(_builders()) | set(WEIGHTS_ONLY)
     return {k: v for k, v in _DESCRIPTIONS.items() if (WEIGHTS_DIR / f"{k}.safetensors").exists()

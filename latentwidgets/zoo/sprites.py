@@ -27,7 +27,7 @@ project is measured against::
 from __future__ import annotations
 
 import math
-from typing import Dict, Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +40,7 @@ CONTINUOUS = FACTORS[1:]
 MEASURED_FACTORS = ("x", "y", "scale", "hue", "bg_hue", "bg_value")
 #: measured factors living on a circle of circumference 1 (hues)
 CIRCULAR_FACTORS = ("hue", "bg_hue")
-RANGES: Dict[str, tuple] = {
+RANGES: dict[str, tuple] = {
     "scale": (0.14, 0.30),
     "rotation": (0.0, 2 * math.pi),
     "x": (0.32, 0.68),
@@ -53,7 +53,7 @@ OBJECT_SATURATION, OBJECT_VALUE = 0.85, 0.95
 BG_SATURATION = 0.55
 _ELLIPSE_ASPECT = 1.6
 
-Factors = Dict[str, torch.Tensor]
+Factors = dict[str, torch.Tensor]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -277,7 +277,7 @@ def measure(images: torch.Tensor, batch_size: int = 512) -> Factors:
     return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
 
 
-def coverage(images: torch.Tensor) -> Dict[str, torch.Tensor]:
+def coverage(images: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-pixel object coverage read from images ``[B, 3, H, W]``: the projection of each pixel onto
     the segment from the background colour (median of the 2-px border) to the object colour (mean of
     the pixels farthest from the background). Returns ``alpha [B, H, W]`` in [0, 1], ``bg [B, 3]``,

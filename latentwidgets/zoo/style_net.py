@@ -25,7 +25,8 @@ no stochastic detail.
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
+from itertools import pairwise
 
 import torch
 import torch.nn as nn
@@ -40,7 +41,7 @@ class MappingNetwork(nn.Module):
     def __init__(self, z_dim: int, w_dim: int, hidden: int = 128, depth: int = 4):
         super().__init__()
         dims = [z_dim] + [hidden] * (depth - 1) + [w_dim]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(dims))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = z
@@ -75,11 +76,12 @@ class ModulatedConv(nn.Module):
             extra = self.weight.shape[1] - state_dict[w].shape[1]
             old = state_dict[w]
             state_dict[w] = torch.cat([old, old.new_zeros(old.shape[0], extra, *old.shape[2:])], 1)
-            state_dict[a_w] = torch.cat([state_dict[a_w], state_dict[a_w].new_zeros(extra, state_dict[a_w].shape[1])], 0)
+            a_old = state_dict[a_w]
+            state_dict[a_w] = torch.cat([a_old, a_old.new_zeros(extra, a_old.shape[1])], 0)
             state_dict[a_b] = torch.cat([state_dict[a_b], state_dict[a_b].new_ones(extra)], 0)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, coords: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, coords: torch.Tensor | None = None) -> torch.Tensor:
         if self.coords:
             if coords is None:
                 raise ValueError("this layer reads coordinate channels: pass coords=")
@@ -145,17 +147,17 @@ class ColorHead(nn.Module):
 
 
 class SynthesisNetwork(nn.Module):
-    """Constant 4x4 -> 64x64 RGB (composited, see module doc). Layer ``i`` of ``ws`` feeds conv ``i``; toRGB outputs read the
-    latent of the next block's first conv, as in StyleGAN2, so ``num_ws = len(convs) + 1``."""
+    """Constant 4x4 -> 64x64 RGB (composited, see module doc). Layer ``i`` of ``ws`` feeds conv ``i``; toRGB
+    outputs read the latent of the next block's first conv, as in StyleGAN2, so ``num_ws = len(convs) + 1``."""
 
     def __init__(self, w_dim: int, channels: Sequence[int] = (64, 64, 48, 32, 24), start: int = 4):
         super().__init__()
         self.channels = list(channels)
         self.const = nn.Parameter(torch.randn(1, channels[0], start, start))
-        convs: List[ModulatedConv] = [ModulatedConv(channels[0], channels[0], w_dim)]
-        torgb: List[ModulatedConv] = [ModulatedConv(channels[0], 1, w_dim, coords=False, kernel=1,
+        convs: list[ModulatedConv] = [ModulatedConv(channels[0], channels[0], w_dim)]
+        torgb: list[ModulatedConv] = [ModulatedConv(channels[0], 1, w_dim, coords=False, kernel=1,
                                                     demodulate=False, activate=False)]
-        for c_prev, c in zip(channels[:-1], channels[1:]):
+        for c_prev, c in pairwise(channels):
             convs += [ModulatedConv(c_prev, c, w_dim), ModulatedConv(c, c, w_dim)]
             torgb.append(ModulatedConv(c, 1, w_dim, coords=False, kernel=1, demodulate=False, activate=False))
         self.convs, self.torgb = nn.ModuleList(convs), nn.ModuleList(torgb)
@@ -176,7 +178,7 @@ class SynthesisNetwork(nn.Module):
         state_dict.setdefault(prefix + "edge_sharpness", torch.ones(()))  # ... and before calibration
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def layer_names(self) -> List[str]:
+    def layer_names(self) -> list[str]:
         """Hookable block outputs, coarse to fine (``b4`` .. ``b64``): the feature maps after each block."""
         return [f"b{4 * 2 ** i}" for i in range(len(self.channels))]
 
@@ -202,11 +204,11 @@ class SynthesisNetwork(nn.Module):
             return img, logit
         return (img, feats) if return_features else img
 
-    def style_affines(self) -> List[List[nn.Linear]]:
+    def style_affines(self) -> list[list[nn.Linear]]:
         """For each latent index i, the affine layers that read ``ws[:, i]`` (a conv, and for odd i
         also the toRGB that shares it; index 0 also feeds the input transform, the last index the
         final toRGB and the colour head)."""
-        out: List[List[nn.Linear]] = [[c.affine] for c in self.convs] + [[]]
+        out: list[list[nn.Linear]] = [[c.affine] for c in self.convs] + [[]]
         for i, t in enumerate(self.torgb):
             out[2 * i + 1].append(t.affine)
         out[-1].append(self.colors.affine)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Dict, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -128,8 +127,8 @@ def _pair(angle: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.cos(angle), torch.sin(angle)], 1)
 
 
-def features_loss(out: torch.Tensor, factors: Dict[str, torch.Tensor], kind: torch.Tensor,
-                  s: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, float]]:
+def features_loss(out: torch.Tensor, factors: dict[str, torch.Tensor], kind: torch.Tensor,
+                  s: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
     """Total loss and its parts for raw outputs ``out`` of a batch with known factors and damage."""
     h = {k: out[:, a:b] for k, (a, b) in HEADS.items()}
     wt = 1 - 0.5 * s * (kind > 0).float()  # factor weight per image
@@ -158,7 +157,8 @@ def make_batch(n: int, seed: int, gen: torch.Generator):
     """Fresh scenes, half of them damaged: ``(images, factors, kind, strength)``."""
     x, factors = sprites.sample(n, seed=seed)
     damaged = torch.rand(n, generator=gen) < DAMAGED_FRACTION
-    kind = torch.where(damaged, torch.randint(1, len(CORRUPTIONS), (n,), generator=gen), torch.zeros(n, dtype=torch.long))
+    kind = torch.where(damaged, torch.randint(1, len(CORRUPTIONS), (n,), generator=gen),
+                       torch.zeros(n, dtype=torch.long))
     s = torch.rand(n, generator=gen) * damaged.float()
     return damage(x, kind, s, gen), factors, kind, s
 

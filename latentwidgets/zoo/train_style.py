@@ -1,30 +1,16 @@
 """Recipe that trains ``sprites-style``: distil the entangling teacher into the style-based generator.
 
 Objective: pixel reconstruction of the teacher's scene, ``G(z) ~ render(T(z))``, for fresh
-``z ~ N(0, I)`` every step (see :mod:`teacher`). The latent stays a plain Gaussian, sampling is
-exact, and training is stable and fast on a CPU, which a GAN at this size is not (field notes: a
-GAN of this size still drew blobs after 15 minutes at 2 s/step).
+``z ~ N(0, I)`` every step (see :mod:`teacher`), plus a coverage cross-entropy
+(:func:`distill_loss`). The latent stays a plain Gaussian and sampling is exact.
 
-One auxiliary term, the *pose hint*: the input transform (:class:`style_net.FrameHead`) is pulled
-towards the teacher's pose (position, rotation, size). Without it the frame learned position but
-never rotation (measured at step 4764: circular correlation 0.03 between frame angle and object
-rotation), and with an unrotated frame the convolutions could only hedge between orientations:
-the generator drew soft round blobs for every shape. The hint touches only the frame head and the
-mapping; z stays a plain Gaussian with no factor on any axis.
-
-Another auxiliary term from step 12,897, the *centre hint*: the centroid of the drawn coverage is
-pulled to the frame's translation, on the batch and on latents moved along the frame's translation
-rows (set-mode moves, the traversals of the continuous-factor method). It reads no factor values.
-The frame's translation is linear in ``w``, but the convolutions drew the object 0.023 image widths
-(std) away from it, and moving ``w`` along the frame's row moved the object by 0.27 of the frame's
-move: position was a curved function of ``w`` that no single linear direction could hold, and the
-factor traversals (Plumerault et al.) spread 0.028 widths between samples. After 3,527 steps with
-the hint the object follows 0.85 of the frame's move and the traversals spread 0.017; the
-sprite-FID went from 13.1 to 9.9, while the drawn position's mean error against the teacher's
-scene (``quick_eval``'s ``x_err_px``, at training sharpness) went from 0.56 to 0.96 px, and the
-x edits PCA and TCA find leak more into hue (MOD of PCA and TCA 0.12 and 0.10 before, 0.30 and
-0.31 after, both with the strengths then scaled linearly from one 2-sigma probe; a move along
-the frame's row itself leaks less than before).
+Three training-time hints help the tiny net; z stays a plain Gaussian with no factor on any axis.
+The *pose hint* pulls the input transform (:class:`style_net.FrameHead`) towards the teacher's pose
+(position, rotation, size); the *shape hint* keeps the shape readable from ``w`` by a linear probe
+(:func:`shape_hint_loss`); the *centre hint* pulls the centroid of the drawn coverage to the frame's
+translation, on the batch and on latents moved along the frame's translation rows (set-mode moves,
+the traversals of the continuous-factor method), and reads no factor values. When each was added
+and what it changed, with the measured figures: ``docs/training.md``.
 
 Run (resumes from ``--ckpt`` when it exists; writes the shipped weights with ``--export``)::
 
@@ -205,8 +191,10 @@ def main(argv=None) -> int:
     def save(step: int) -> None:
         ema_net.w_avg.copy_(estimate_w_avg(ema_net))
         meta = {"step": step, "recipe": "latentwidgets.zoo.train_style", "seed": SEED, "batch": args.batch,
-                "lr": args.lr, "objective": "distillation of teacher.teacher_images: object-weighted L1+4*MSE + coverage BCE + coarse L1"
-                     f" + {POSE_WEIGHT} * pose hint on the input transform (from step 4764)"
+                "lr": args.lr,
+                "objective": "distillation of teacher.teacher_images: object-weighted L1+4*MSE + coverage BCE"
+                             " + coarse L1"
+                             f" + {POSE_WEIGHT} * pose hint on the input transform (from step 4764)"
                      f" + {SHAPE_WEIGHT} * shape hint (linear probe of w, CE)"
                      f" + {CENTRE_WEIGHT} * centre hint (coverage centroid at the frame's translation, on the batch"
                      f" and {CENTRE_MOVED} set-mode moves along the frame rows; from step 12897)"}
@@ -238,7 +226,8 @@ def main(argv=None) -> int:
         ema.update(beta=min(0.998, (1 + step) / (10 + step)))
         if step % 100 == 0:
             print(log_line(step, t0, loss=float(loss.detach()), pose=float(pose.detach()),
-                           shape=float(shape.detach()), centre=float(centre.detach()), edge_gain=float(gain.detach().exp())), flush=True)
+                           shape=float(shape.detach()), centre=float(centre.detach()),
+                           edge_gain=float(gain.detach().exp())), flush=True)
         if step % 1000 == 0 and step > start:
             print("eval", quick_eval(ema_net), flush=True)
     return 0

@@ -5,15 +5,10 @@ fixed ``sigma = 0.1``, plus ``beta * KL(q(z|x) || N(0, I))`` summed over the 10 
 ``beta = 4`` (linearly warmed up over the first 1,000 steps so the posterior does not collapse before
 the decoder learns anything).
 
-Why these choices: dSprites-style beta-VAEs use a Bernoulli likelihood, which suits black/white
-pixels; our scenes have coloured backgrounds of brightness 0.15-0.45, where a Bernoulli likelihood
-acts like Gaussian noise of std ~0.45 per pixel. A first run with it collapsed the posterior (KL 2
-nats after 800 steps: the object was not worth encoding). With sigma = 0.1 a 1-pixel shift of the
-object costs over a thousand nats, so every factor is worth its few nats, and ``beta = 4`` (the
-original paper's value for 64x64 sprites) still presses the ~25 nats the scene needs onto few,
-separate axes: position, scale and colours become clean sliders, which is what users explore. Each step
-draws new scenes (``sprites.sample``) with a seed derived from the step, so a resumed run sees new
-data.
+With ``sigma = 0.1`` a 1-pixel shift of the object costs over a thousand nats, so every factor is
+worth encoding, and ``beta = 4`` presses them onto few, separate axes (why not a Bernoulli
+likelihood: ``docs/training.md``). Each step draws new scenes (``sprites.sample``) with a seed
+derived from the step, so a resumed run sees new data.
 
 Run (resumes from ``--ckpt`` when it exists; ``--export`` writes the shipped weights)::
 
@@ -85,7 +80,8 @@ def main(argv=None) -> int:
         meta = {"step": step, "recipe": "latentwidgets.zoo.train_vae", "seed": SEED, "batch": args.batch,
                 "beta": args.beta, "z_dim": vae.z_dim,
                 "sigma": SIGMA,
-                "objective": "beta-VAE: Gaussian NLL (sigma 0.1) summed over pixels + beta * KL, beta warm-up 1000 steps"}
+                "objective": "beta-VAE: Gaussian NLL (sigma 0.1) summed over pixels + beta * KL,"
+                             " beta warm-up 1000 steps"}
         checkpoint(args, {"net": vae}, {"g": vae}, meta)
 
     vae.train()

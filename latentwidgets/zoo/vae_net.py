@@ -14,7 +14,6 @@ variance. Decoder: the mirror image, ending in a sigmoid so images are in [0, 1]
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Tuple
 
 import torch
 import torch.nn as nn
@@ -27,7 +26,7 @@ HIDDEN = 256
 class VAEDecoder(nn.Module):
     """z ``[B, z_dim]`` -> image ``[B, 3, 64, 64]`` in [0, 1]."""
 
-    def __init__(self, z_dim: int = Z_DIM, channels: Tuple[int, ...] = CHANNELS, hidden: int = HIDDEN):
+    def __init__(self, z_dim: int = Z_DIM, channels: tuple[int, ...] = CHANNELS, hidden: int = HIDDEN):
         super().__init__()
         self.z_dim = z_dim
         c = list(channels)[::-1]  # 64, 64, 32, 32
@@ -56,7 +55,7 @@ class VAEDecoder(nn.Module):
 class VAEEncoder(nn.Module):
     """image ``[B, 3, 64, 64]`` in [0, 1] -> ``[B, 2 * z_dim]`` (posterior mean, then log variance)."""
 
-    def __init__(self, z_dim: int = Z_DIM, channels: Tuple[int, ...] = CHANNELS, hidden: int = HIDDEN):
+    def __init__(self, z_dim: int = Z_DIM, channels: tuple[int, ...] = CHANNELS, hidden: int = HIDDEN):
         super().__init__()
         layers = []
         prev = 3
@@ -80,7 +79,7 @@ class SpritesVAE(nn.Module):
         self.encoder = VAEEncoder(z_dim)
         self.decoder = VAEDecoder(z_dim)
 
-    def encode(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior ``(mu, logvar)``, each ``[B, z_dim]``, of images ``[B, 3, 64, 64]`` in [0, 1]."""
         if x.dim() != 4 or tuple(x.shape[1:]) != (3, 64, 64):
             raise ValueError(f"encode() expects images [B, 3, 64, 64] in [0, 1]; got {tuple(x.shape)}")
