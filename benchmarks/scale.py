@@ -84,7 +84,22 @@ def _rss_mb() -> float:
 
 
 def _peak_mb() -> float:
+    """Peak RSS of this process: since the last :func:`_reset_peak` (VmHWM), else since it started."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _reset_peak() -> None:
+    """Restart the peak at the current RSS (Linux ``clear_refs`` 5), so an increase over a baseline is not blurred
+    by import-time peaks or by pages the kernel reclaimed from the baseline under memory pressure."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 def _act_stream(model, n: int, seed: int = 0):
@@ -106,6 +121,7 @@ def child(kind: str, n: int) -> dict[str, Any]:
     warm = model.generate(model.sample_z(8, seed=12345)) if growth else next(_act_stream(model, 256, seed=12345))
     del warm
     base = _rss_mb()
+    _reset_peak()
     t0 = time.perf_counter()
     c0 = time.process_time()
     if kind == "ours":
