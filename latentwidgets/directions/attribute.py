@@ -32,7 +32,8 @@ seen data. Circular attributes are predicted and requested as (cos, sin) of the 
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +52,7 @@ AttributeFn = Callable[[torch.Tensor], torch.Tensor]
 # ----------------------------------------------------------------------------------------------
 # sampling and measuring
 
-def _resolve_attributes(attributes: Any) -> Tuple[Dict[str, Union[str, AttributeFn]], bool]:
+def _resolve_attributes(attributes: Any) -> tuple[dict[str, str | AttributeFn], bool]:
     """name -> ('sprites' factor key | callable); also whether the sprites reader is used."""
     if isinstance(attributes, str):
         if attributes != "sprites":
@@ -117,14 +118,14 @@ def _render(model: Any, lat: torch.Tensor, space: str) -> torch.Tensor:
 
 @torch.no_grad()
 def measure_attributes(model: Any, lat: torch.Tensor, space: str, attributes: Any,
-                       batch_size: int = 256, progress: bool = False) -> Dict[str, torch.Tensor]:
+                       batch_size: int = 256, progress: bool = False) -> dict[str, torch.Tensor]:
     """Render ``lat`` (in ``space``) and measure every attribute -> dict name -> ``[N]`` (plus ``clean``
     when the sprites reader runs)."""
     from ..zoo import sprites
 
     attrs, use_sprites = _resolve_attributes(attributes)
-    cols: Dict[str, List[torch.Tensor]] = {k: [] for k in attrs}
-    clean: List[torch.Tensor] = []
+    cols: dict[str, list[torch.Tensor]] = {k: [] for k in attrs}
+    clean: list[torch.Tensor] = []
     for i in tqdm(range(0, lat.shape[0], batch_size), desc="measuring", disable=not progress, leave=False):
         img = _render(model, lat[i:i + batch_size], space)
         meas = sprites.measure(img) if use_sprites else {}
@@ -144,7 +145,7 @@ def measure_attributes(model: Any, lat: torch.Tensor, space: str, attributes: An
     return out
 
 
-def _check_common(model: Any, n_samples: int, space: Optional[str], default: str) -> str:
+def _check_common(model: Any, n_samples: int, space: str | None, default: str) -> str:
     from .sampling import check_count
 
     check_count(n_samples, "n_samples", minimum=10)
@@ -156,7 +157,7 @@ def _check_common(model: Any, n_samples: int, space: Optional[str], default: str
     return space
 
 
-def _use_clean(n: int, n_clean: Optional[int], clean_only: Union[bool, str]) -> bool:
+def _use_clean(n: int, n_clean: int | None, clean_only: bool | str) -> bool:
     """Whether to keep clean sprites renders only (``n_clean`` None: the sprites reader did not run)."""
     if n_clean is None or clean_only is False or (clean_only == "auto" and n_clean < 0.5 * n):
         return False
@@ -171,9 +172,9 @@ BUFFER = 20_000
 STREAM_BATCH = 4096
 
 
-def stream_samples(model: Any, n: int, space: str, seed: int, attrs: Dict[str, Union[str, AttributeFn]],
-                   circular: Sequence[str], percent: float, clean_only: Union[bool, str], buffer: int = BUFFER,
-                   progress: bool = False) -> Dict[str, Any]:
+def stream_samples(model: Any, n: int, space: str, seed: int, attrs: dict[str, str | AttributeFn],
+                   circular: Sequence[str], percent: float, clean_only: bool | str, buffer: int = BUFFER,
+                   progress: bool = False) -> dict[str, Any]:
     """Sample, render and measure ``n`` seeded samples batch by batch, holding only
 
     - the first ``buffer`` samples whole (latents in ``space``, measures, clean flags): a uniform sample of
@@ -198,9 +199,9 @@ def stream_samples(model: Any, n: int, space: str, seed: int, attrs: Dict[str, U
                   "batch": STREAM_BATCH * dim * 4 * 2 + 256 * 3 * res * res * 4 * 4}, model.device,
                  f"pass a smaller percent or n_samples (the top and bottom {percent}% of n_samples are kept) "
                  f"or a smaller buffer= (now {buffer})")
-    extremes: Dict[Tuple[str, bool], Extremes] = {}
+    extremes: dict[tuple[str, bool], Extremes] = {}
     lat_buf = torch.empty(kept, dim)                   # filled in place: no second copy when the stream ends
-    meas_buf: Dict[str, torch.Tensor] = {}
+    meas_buf: dict[str, torch.Tensor] = {}
     seen, n_clean = 0, None
     for z, lat in latent_batches(model, n, seed, STREAM_BATCH, progress, desc="sampling and measuring"):
         x = (z if space == "z" else lat).cpu()
@@ -251,8 +252,8 @@ def stream_samples(model: Any, n: int, space: str, seed: int, attrs: Dict[str, U
 # the method
 
 def attribute_directions(model: Any, attributes: Any = "sprites", kind: str = "boundary", n_samples: int = 5000,
-                         percent: float = 2.0, condition_on: Sequence[str] = (), space: Optional[str] = None,
-                         circular: Optional[Sequence[str]] = None, clean_only: Union[bool, str] = "auto",
+                         percent: float = 2.0, condition_on: Sequence[str] = (), space: str | None = None,
+                         circular: Sequence[str] | None = None, clean_only: bool | str = "auto",
                          hidden: int = 128, pred_iters: int = 3000, ctrl_iters: int = 1500, w_keep: float = 1.0,
                          w_move: float = 1e-3, refine: int = 30, seed: int = 0, progress: bool = True,
                          buffer: int = BUFFER) -> Directions:
@@ -294,7 +295,7 @@ def attribute_directions(model: Any, attributes: Any = "sprites", kind: str = "b
             {k: (v if isinstance(v, str) else getattr(v, "__name__", "fn")) for k, v in attrs.items()},
             "kind": kind, "n_samples": n_samples, "percent": percent, "condition_on": list(condition_on),
             "space": space, "circular": circ, "clean_only": clean_only, "buffer": buffer}
-    info: Dict[str, Any] = {"used_samples": int(sample["used"]), "clean_fraction": sample["clean_fraction"]}
+    info: dict[str, Any] = {"used_samples": int(sample["used"]), "clean_fraction": sample["clean_fraction"]}
     if kind == "boundary":
         ext = sample["extremes"]
         names, N, b = fit_boundaries(ext["lat"], targets, circ, percent, list(condition_on), progress,

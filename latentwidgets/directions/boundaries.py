@@ -9,13 +9,14 @@ the binned-median calibration of a coordinate to attribute values::
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 
-def linear_svm(x: torch.Tensor, y: torch.Tensor, c: float = 1.0, iters: int = 300) -> Tuple[torch.Tensor, float]:
+def linear_svm(x: torch.Tensor, y: torch.Tensor, c: float = 1.0, iters: int = 300) -> tuple[torch.Tensor, float]:
     """Linear SVM (squared hinge, L2 penalty ``1 / (2 c n)``) on features ``x [N, D]``, labels 0/1.
     Features are standardised inside; returns ``(normal [D] in x's coordinates, intercept)`` with
     decision ``x @ normal + intercept`` (positive = label 1), the normal of unit length."""
@@ -41,7 +42,7 @@ def linear_svm(x: torch.Tensor, y: torch.Tensor, c: float = 1.0, iters: int = 30
         return (wr / nrm).float(), br / nrm
 
 
-def median_calibration(coord: torch.Tensor, values: torch.Tensor, bins: int = 20) -> Optional[Dict[str, Any]]:
+def median_calibration(coord: torch.Tensor, values: torch.Tensor, bins: int = 20) -> dict[str, Any] | None:
     """Calibration knots ``{"alpha", "t"}`` from a boundary coordinate to attribute values: the medians of
     both in ``bins`` quantile bins, ``t`` made increasing (None when fewer than 3 bins hold 3 samples)."""
     qs = torch.quantile(coord, torch.linspace(0, 1, bins + 1))
@@ -63,10 +64,10 @@ def _base(name: str) -> str:
     return name[:-4] if name.endswith(("_cos", "_sin")) else name
 
 
-def boundary_columns(targets: Dict[str, torch.Tensor], circular: Sequence[str]) -> Dict[str, torch.Tensor]:
+def boundary_columns(targets: dict[str, torch.Tensor], circular: Sequence[str]) -> dict[str, torch.Tensor]:
     """The scores each boundary separates: the attribute's values, or ``cos`` and ``sin`` of a circular one's
     angle (``<name>_cos``, ``<name>_sin``), in the order of ``targets``."""
-    cols: Dict[str, torch.Tensor] = {}
+    cols: dict[str, torch.Tensor] = {}
     for name, v in targets.items():
         if name in circular:
             cols[f"{name}_cos"], cols[f"{name}_sin"] = torch.cos(2 * math.pi * v), torch.sin(2 * math.pi * v)
@@ -80,10 +81,10 @@ def extreme_count(n: int, percent: float) -> int:
     return max(2, int(round(n * percent / 100.0)))
 
 
-def fit_boundaries(lat: torch.Tensor, targets: Dict[str, torch.Tensor], circular: Sequence[str], percent: float,
+def fit_boundaries(lat: torch.Tensor, targets: dict[str, torch.Tensor], circular: Sequence[str], percent: float,
                    condition_on: Sequence[str], progress: bool = False,
-                   selections: Optional[Dict[str, torch.Tensor]] = None
-                   ) -> Tuple[List[str], torch.Tensor, torch.Tensor]:
+                   selections: dict[str, torch.Tensor] | None = None
+                   ) -> tuple[list[str], torch.Tensor, torch.Tensor]:
     """One SVM boundary per attribute of ``targets`` (two, ``<name>_cos`` and ``<name>_sin``, for a
     ``circular`` one) on the top and bottom ``percent`` % of latents ``lat [N, D]``; with
     ``condition_on``, each normal projected off the normals of the other listed attributes.

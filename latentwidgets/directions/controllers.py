@@ -10,7 +10,8 @@ record's state, applied by :func:`set_attribute`::
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -21,7 +22,7 @@ from .record import Directions
 
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
-    layers: List[nn.Module] = []
+    layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
@@ -29,8 +30,8 @@ def _mlp(sizes: Sequence[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def encode_targets(targets: Dict[str, torch.Tensor], circular: Sequence[str]
-                   ) -> Tuple[torch.Tensor, Dict[str, List[int]]]:
+def encode_targets(targets: dict[str, torch.Tensor], circular: Sequence[str]
+                   ) -> tuple[torch.Tensor, dict[str, list[int]]]:
     cols, layout, j = [], {}, 0
     for name, v in targets.items():
         if name in circular:
@@ -47,7 +48,7 @@ def encode_targets(targets: Dict[str, torch.Tensor], circular: Sequence[str]
 class Controllers:
     """The predictor and the per-attribute controllers, rebuilt from (or stored into) a record's state."""
 
-    def __init__(self, dim: int, layout: Dict[str, List[int]], circular: Sequence[str], hidden: int):
+    def __init__(self, dim: int, layout: dict[str, list[int]], circular: Sequence[str], hidden: int):
         self.dim, self.layout, self.circular, self.hidden = dim, layout, list(circular), hidden
         self.out_dim = max(e for _, e in layout.values())
         self.pred = _mlp([dim, hidden, hidden, hidden, self.out_dim])
@@ -61,14 +62,14 @@ class Controllers:
         self.out_std = torch.ones(self.out_dim)
 
     # state
-    def state(self) -> Dict[str, torch.Tensor]:
+    def state(self) -> dict[str, torch.Tensor]:
         st = {f"pred.{k}": v.detach().cpu() for k, v in self.pred.state_dict().items()}
         st.update({f"ctrl.{k}": v.detach().cpu() for k, v in self.ctrl.state_dict().items()})
         st.update({"in_mean": self.in_mean, "in_std": self.in_std, "out_mean": self.out_mean, "out_std": self.out_std})
         return st
 
     @classmethod
-    def from_record(cls, d: Directions) -> "Controllers":
+    def from_record(cls, d: Directions) -> Controllers:
         info = d.info.get("controllers")
         if not info:
             raise ValueError(f"{d!r} holds no controllers; fit them with attribute_directions(..., kind='controller')")
@@ -124,7 +125,7 @@ class Controllers:
         return hit + w_keep * kept + w_move * move
 
 
-def observed_range(values: torch.Tensor, circular: bool) -> List[float]:
+def observed_range(values: torch.Tensor, circular: bool) -> list[float]:
     """``[low, high]`` requests a controller was trained on: the 1st to 99th percentile of the measured
     values (``[0, 1]`` for a circular attribute)."""
     if circular:
@@ -133,7 +134,7 @@ def observed_range(values: torch.Tensor, circular: bool) -> List[float]:
     return [float(q[0]), float(q[1])]
 
 
-def attribute_range(directions: Directions, name: str) -> Tuple[float, float]:
+def attribute_range(directions: Directions, name: str) -> tuple[float, float]:
     """The range of values controller ``name`` of the record was trained on (a slider's range)::
 
         attribute_range(d, "x")        # (0.21, 0.79): x in image widths, 1st to 99th percentile
@@ -152,9 +153,9 @@ def attribute_range(directions: Directions, name: str) -> Tuple[float, float]:
     return mean - 2 * std, mean + 2 * std
 
 
-def fit_controllers(lat: torch.Tensor, targets: Dict[str, torch.Tensor], circular: Sequence[str], hidden: int,
+def fit_controllers(lat: torch.Tensor, targets: dict[str, torch.Tensor], circular: Sequence[str], hidden: int,
                      pred_iters: int, ctrl_iters: int, w_keep: float, w_move: float, seed: int,
-                     progress: bool) -> Tuple[Controllers, Dict[str, Any]]:
+                     progress: bool) -> tuple[Controllers, dict[str, Any]]:
     torch.manual_seed(seed)
     y, layout = encode_targets(targets, circular)
     n = lat.shape[0]
@@ -177,7 +178,7 @@ def fit_controllers(lat: torch.Tensor, targets: Dict[str, torch.Tensor], circula
         sched.step()
     with torch.no_grad():
         resid = (c.predict(lat[val]) - ys[val]).pow(2).mean(0)
-    stats: Dict[str, Any] = {"predictor_val_r2_" + k: float(1 - resid[s:e].mean()) for k, (s, e) in layout.items()}
+    stats: dict[str, Any] = {"predictor_val_r2_" + k: float(1 - resid[s:e].mean()) for k, (s, e) in layout.items()}
     stats["ranges"] = {k: observed_range(v, k in circular) for k, v in targets.items()}
     for p in c.pred.parameters():
         p.requires_grad_(False)
@@ -206,7 +207,7 @@ def fit_controllers(lat: torch.Tensor, targets: Dict[str, torch.Tensor], circula
 
 
 def set_attribute(model: Any, directions: Directions, latents: torch.Tensor, name: str,
-                  value: Union[float, torch.Tensor], refine: Optional[int] = None) -> torch.Tensor:
+                  value: float | torch.Tensor, refine: int | None = None) -> torch.Tensor:
     """Latents with attribute ``name`` set to ``value`` (float or ``[B]``) and the others kept, using
     the controllers in ``directions`` (from ``attribute_directions(..., kind='controller')``).
 
@@ -221,8 +222,8 @@ def set_attribute(model: Any, directions: Directions, latents: torch.Tensor, nam
     return (lat.cpu() + delta).to(lat.device)
 
 
-def attribute_offset(directions: Directions, latents: torch.Tensor, name: str, value: Union[float, torch.Tensor],
-                     refine: Optional[int] = None) -> torch.Tensor:
+def attribute_offset(directions: Directions, latents: torch.Tensor, name: str, value: float | torch.Tensor,
+                     refine: int | None = None) -> torch.Tensor:
     """The per-sample offsets ``[B, D]`` (on the CPU) that :func:`set_attribute` adds to ``latents``::
 
         delta = attribute_offset(d, z, "x", 0.3)          # set_attribute(model, d, z, "x", 0.3) == z + delta
@@ -262,7 +263,7 @@ def attribute_offset(directions: Directions, latents: torch.Tensor, name: str, v
     return delta
 
 
-def predict_attributes(directions: Directions, latents: torch.Tensor) -> Dict[str, torch.Tensor]:
+def predict_attributes(directions: Directions, latents: torch.Tensor) -> dict[str, torch.Tensor]:
     """The controller record's predictor: attribute values predicted from latents ``[B, D]``."""
     c = Controllers.from_record(directions)
     with torch.no_grad():

@@ -43,9 +43,10 @@ LayerRange = tuple[int, int] | None
 class Directions:
     vectors: torch.Tensor
     space: str
-    sigma: torch.Tensor | None = None
-    names: list[str] | None = None
-    layers: list[LayerRange] | None = None
+    # None at construction means the default (ones, 'method i', no range); always set after __post_init__
+    sigma: torch.Tensor = None  # type: ignore[assignment]
+    names: list[str] = None  # type: ignore[assignment]
+    layers: list[LayerRange] = None  # type: ignore[assignment]
     method: str = "manual"
     options: dict[str, Any] = field(default_factory=dict)
     samples: int = 0
@@ -76,7 +77,7 @@ class Directions:
         if len(self.names) != k:
             raise ValueError(f"names must have {k} entries; got {len(self.names)}")
         self.layers = list(self.layers) if self.layers is not None else [None] * k
-        self.layers = [tuple(int(a) for a in r) if r is not None else None for r in self.layers]
+        self.layers = [(int(r[0]), int(r[1])) if r is not None else None for r in self.layers]
         if len(self.layers) != k:
             raise ValueError(f"layers must have {k} entries; got {len(self.layers)}")
         if self.calibration is not None and len(self.calibration) != k:
@@ -103,12 +104,11 @@ class Directions:
         if isinstance(idx, slice):
             idx = list(range(len(self)))[idx]
         idx = list(idx)
-        pick = lambda seq: [seq[i] for i in idx] if seq is not None else None  # noqa: E731
         return Directions(
-            vectors=self.vectors[idx], space=self.space, sigma=self.sigma[idx], names=pick(self.names),
-            layers=pick(self.layers), method=self.method, options=dict(self.options), samples=self.samples,
+            vectors=self.vectors[idx], space=self.space, sigma=self.sigma[idx], names=[self.names[i] for i in idx],
+            layers=[self.layers[i] for i in idx], method=self.method, options=dict(self.options), samples=self.samples,
             seed=self.seed, model_id=self.model_id, state=dict(self.state), info=dict(self.info),
-            calibration=pick(self.calibration),
+            calibration=[self.calibration[i] for i in idx] if self.calibration is not None else None,
         )
 
     def index(self, name_or_index: int | str) -> int:
@@ -146,7 +146,8 @@ class Directions:
     def _cal(self, k: int) -> dict[str, Any]:
         if not self.is_calibrated(k):
             raise ValueError(f"direction {k} ({self.names[k]!r}) carries no calibration")
-        return self.calibration[k]  # type: ignore[index]
+        cal: dict[str, Any] = self.calibration[k]  # type: ignore[index,assignment]
+        return cal
 
     # ------------------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> Path:

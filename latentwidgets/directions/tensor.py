@@ -52,8 +52,8 @@ since channel edits at ``b8`` barely move hue without the latent (later layers s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -70,7 +70,7 @@ ACT_BATCH = 256
 
 
 # ------------------------------------------------------------------------------------------- MPCA
-def _sorted_basis(scat: torch.Tensor, rank: int) -> Tuple[torch.Tensor, torch.Tensor]:
+def _sorted_basis(scat: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Eigenvectors of a scatter matrix sorted by eigenvalue, with deterministic signs (the largest-magnitude
     entry of each is positive), cut to ``rank``; and their eigenvalues (clamped at 0)."""
     ev, vec = torch.linalg.eigh(0.5 * (scat + scat.t()))
@@ -82,7 +82,7 @@ def _sorted_basis(scat: torch.Tensor, rank: int) -> Tuple[torch.Tensor, torch.Te
     return (vec * sgn)[:, :rank], ev[order][:rank].clamp(min=0)
 
 
-def _check_ranks(ranks: Sequence[int], dims: Sequence[int]) -> List[int]:
+def _check_ranks(ranks: Sequence[int], dims: Sequence[int]) -> list[int]:
     ranks = [int(r) for r in ranks]
     if len(ranks) != 3:
         raise ValueError(f"ranks must have 3 entries (channel, height, width); got {ranks}")
@@ -93,8 +93,8 @@ def _check_ranks(ranks: Sequence[int], dims: Sequence[int]) -> List[int]:
 
 
 def multilinear_pca_streamed(batches: Callable[[], Iterable[torch.Tensor]], ranks: Sequence[int], sweeps: int = 5,
-                             shift: Optional[torch.Tensor] = None, centre: bool = True, reduce: bool = True
-                             ) -> Tuple[List[torch.Tensor], List[torch.Tensor], ModeScatterSums]:
+                             shift: torch.Tensor | None = None, centre: bool = True, reduce: bool = True
+                             ) -> tuple[list[torch.Tensor], list[torch.Tensor], ModeScatterSums]:
     """Multilinear PCA over activation batches ``[B, C, H, W]`` that ``batches()`` replays (regenerated from
     seeds): one pass gives the three mode scatters (full ranks: the answer); reduced ranks add, per
     later sweep, one pass per mode (that mode's scatter after projecting the others onto their current
@@ -137,7 +137,7 @@ def multilinear_pca_streamed(batches: Callable[[], Iterable[torch.Tensor]], rank
 
 
 def multilinear_pca(x: torch.Tensor, ranks: Sequence[int], sweeps: int = 5, batch: int = 512
-                    ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+                    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Bases ``[U_channel [C, r1], U_height [H, r2], U_width [W, r3]]`` (orthonormal columns, sorted by
     eigenvalue) and the eigenvalues per mode, for centred samples ``x [N, C, H, W]`` held in memory
     (:func:`multilinear_pca_streamed` over slices of ``batch`` rows)::
@@ -166,7 +166,7 @@ class TuckerRegression(torch.nn.Module):
         ranks = [int(r) for r in ranks]
         u = lambda *s: torch.nn.Parameter(torch.rand(*s, generator=generator) * 0.2 - 0.1)  # noqa: E731
         self.core = u(*ranks)
-        self.factors = torch.nn.ParameterList([u(n, r) for n, r in zip(sizes, ranks)])
+        self.factors = torch.nn.ParameterList([u(n, r) for n, r in zip(sizes, ranks, strict=True)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         u1, u2, u3, u4 = self.factors
@@ -178,7 +178,7 @@ class TuckerRegression(torch.nn.Module):
 
 
 # ------------------------------------------------------------------------------------------ edits
-def _edit_tensor(kind: str, index: Tuple[int, ...], bases: Sequence[torch.Tensor]) -> torch.Tensor:
+def _edit_tensor(kind: str, index: tuple[int, ...], bases: Sequence[torch.Tensor]) -> torch.Tensor:
     """Unit-norm activation edit ``[C, H, W]`` for a mode-wise or multilinear edit."""
     uc, uh, uw = bases
     c, h, w = uc.shape[0], uh.shape[0], uw.shape[0]
@@ -219,9 +219,9 @@ def _data_parallel_step(reg: TuckerRegression, opt: torch.optim.Optimizer, model
 
 
 def _memory_plan(c: int, h: int, w: int, d: int, act_batch: int, batch_size: int, tucker: Sequence[int]
-                 ) -> Dict[str, int]:
+                 ) -> dict[str, int]:
     """Estimated bytes of a TCA run: scatters and sums (float64), activation batches, the regression (Adam)."""
-    params = int(torch.tensor(tucker).prod()) + sum(n * r for n, r in zip((c, h, w, d), tucker))
+    params = int(torch.tensor(tucker).prod()) + sum(n * r for n, r in zip((c, h, w, d), tucker, strict=True))
     return {"mode scatters": 8 * (3 * (c * c + h * h + w * w) + 4 * c * h * w),
             "activation batch": act_batch * c * h * w * 4 * 4,
             "regression": 4 * 4 * params + batch_size * (c * h * w + d) * 4 * 4}
@@ -241,11 +241,11 @@ def _default_layer(model: Any) -> str:
     raise ValueError(f"{model.name} has no layer with [C, H, W] activations; pass layer=... (layers: {names})")
 
 
-def tensor_directions(model: Any, layer: Optional[str] = None, ranks: Optional[Sequence[int]] = None,
-                      tucker_ranks: Optional[Sequence[int]] = None, n_samples: int = 4000, steps: int = 600,
+def tensor_directions(model: Any, layer: str | None = None, ranks: Sequence[int] | None = None,
+                      tucker_ranks: Sequence[int] | None = None, n_samples: int = 4000, steps: int = 600,
                       batch_size: int = 64, lam: float = 1e-3, lr: float = 1e-2, seed: int = 0,
-                      modes: Optional[Dict[str, int]] = None,
-                      multilinear: Sequence[Tuple[int, int, int]] = ((0, 0, 0), (0, 1, 0), (0, 0, 1)),
+                      modes: dict[str, int] | None = None,
+                      multilinear: Sequence[tuple[int, int, int]] = ((0, 0, 0), (0, 1, 0), (0, 0, 1)),
                       sweeps: int = 5, eval_samples: int = 1000, progress: bool = True) -> Directions:
     """TCA directions of ``model`` at ``layer`` (default ``"b8"`` on the zoo model, else the first
     layer with ``[C, H, W]`` activations).
@@ -280,7 +280,7 @@ def tensor_directions(model: Any, layer: Optional[str] = None, ranks: Optional[S
     for m in modes:
         if m not in MODES:
             raise ValueError(f"unknown mode {m!r} in modes; use {list(MODES)}")
-    specs: List[Tuple[str, Tuple[int, ...]]] = []
+    specs: list[tuple[str, tuple[int, ...]]] = []
     for mi, m in enumerate(MODES):
         for i in range(min(int(modes.get(m, 0)), ranks[mi])):
             specs.append((m, (i,)))
@@ -306,7 +306,7 @@ def tensor_directions(model: Any, layer: Optional[str] = None, ranks: Optional[S
         first_batch.close()
     act_shift = model.activations(first, layer).double().mean(0)   # every rank subtracts the same shift
     lat_moments = MomentSums(first.double().mean(0))
-    passes_done: List[int] = []
+    passes_done: list[int] = []
 
     def act_batches() -> Iterable[torch.Tensor]:
         """This rank's activations, regenerated from the seeds at every call; the first pass also sums the latents."""
@@ -333,11 +333,11 @@ def tensor_directions(model: Any, layer: Optional[str] = None, ranks: Optional[S
     opt = torch.optim.Adam(reg.parameters(), lr=lr)
     mean_d, lat_mean_d = act_mean.to(dev), lat_mean.to(dev)
     stream = latent_batches(model, max(steps, 1) * batch_size, seed + 2, batch_size)
-    losses: List[float] = []
+    losses: list[float] = []
     interrupted = None
     bar = tqdm(range(steps), desc="TCA: tensor regression", disable=not progress or rank > 0, leave=False)
     try:
-        for step in bar:
+        for _step in bar:
             _, lat = next(stream)
             if world == 1:
                 with torch.no_grad():
@@ -384,7 +384,7 @@ def tensor_directions(model: Any, layer: Optional[str] = None, ranks: Optional[S
     act_mean, lat_mean = act_mean.cpu(), lat_mean.cpu()
     norms = deltas.norm(dim=1)
     if (norms < 1e-12).any():
-        bad = [f"{k} {i}" for (k, i), n in zip(specs, norms) if n < 1e-12]
+        bad = [f"{k} {i}" for (k, i), n in zip(specs, norms, strict=True) if n < 1e-12]
         raise ValueError(f"the regression maps edits {bad} to no latent change; train longer (steps=...)")
     vecs = deltas / norms[:, None]
     sigma = act_sigma * norms
@@ -423,8 +423,8 @@ def tca_activation_directions(d: Directions) -> Directions:
     )
 
 
-def tca_edits(d: Directions, direction: Union[int, str], strength: Any,
-              direct: Union[bool, str] = False, layers: LayerSpec = None) -> List[Edit]:
+def tca_edits(d: Directions, direction: int | str, strength: Any,
+              direct: bool | str = False, layers: LayerSpec = None) -> list[Edit]:
     """Edits for one TCA direction: the latent edit through the regression (over ``layers``) and, with
     ``direct=True``, the same activation edit added at the layer (the authors' optional direct edit).
     ``direct="multilinear"`` adds it for multilinear edits only, as the authors' code edits

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any
 
 from .base import LatentModel, LatentShapeError, layer_slice
 
@@ -29,11 +29,11 @@ def _load_zoo(name: str) -> LatentModel:
 
     if name == "sprites-style":
         from .zoo_style import ZooStyleModel
-        return ZooStyleModel(zoo.build(name), name=name)
+        return ZooStyleModel(zoo.build(name), name=name)  # type: ignore[arg-type]
     if name == "sprites-vae":
         from .decoder import DecoderModel
         vae = zoo.build(name)
-        return DecoderModel(vae.decoder, z_dim=vae.z_dim, name=name, output_range=(0.0, 1.0))
+        return DecoderModel(vae.decoder, z_dim=vae.z_dim, name=name, output_range=(0.0, 1.0))  # type: ignore[arg-type]
     hint = (" (a latent regressor: latentwidgets.load_regressor('sprites-style', model))"
             if name.endswith("-regressor") else "")
     raise KeyError(f"{name!r} is not a generative zoo model{hint}; generative zoo models: {sorted(zoo.generative())}")
@@ -90,7 +90,7 @@ def _wrap_module(module: Any, **options: Any) -> LatentModel:
     return DecoderModel(module, **options)
 
 
-def _load_state_dict_file(path: Path, module: Any, trust: bool, options: Dict[str, Any]) -> LatentModel:
+def _load_state_dict_file(path: Path, module: Any, trust: bool, options: dict[str, Any]) -> LatentModel:
     import torch.nn as nn
 
     from .files import read_weights
@@ -128,7 +128,7 @@ def _load_state_dict_file(path: Path, module: Any, trust: bool, options: Dict[st
     return _wrap_module(module, **options)
 
 
-def _load_path(path: Path, options: Dict[str, Any]) -> LatentModel:
+def _load_path(path: Path, options: dict[str, Any]) -> LatentModel:
     import json
 
     from .files import trusted
@@ -184,7 +184,7 @@ def load(source: Any, **options: Any) -> LatentModel:
     return model
 
 
-def _build(source: Any, options: Dict[str, Any]) -> LatentModel:
+def _build(source: Any, options: dict[str, Any]) -> LatentModel:
     import os
 
     from .. import zoo
@@ -197,7 +197,7 @@ def _build(source: Any, options: Dict[str, Any]) -> LatentModel:
     try:
         import torch.nn as nn
     except ImportError:  # pragma: no cover
-        nn = None
+        nn = None  # type: ignore[assignment]
     if nn is not None and isinstance(source, nn.Module):
         return _wrap_module(source, **options)
     if isinstance(source, (str, os.PathLike)):

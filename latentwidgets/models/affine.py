@@ -10,14 +10,12 @@ reads ``style_affines()``; it gets ``nn.Linear`` modules holding the weights act
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 import torch.nn as nn
 
 
 @torch.no_grad()
-def effective_linear(weight: torch.Tensor, bias: Optional[torch.Tensor], weight_gain: float = 1.0,
+def effective_linear(weight: torch.Tensor, bias: torch.Tensor | None, weight_gain: float = 1.0,
                      bias_gain: float = 1.0) -> nn.Linear:
     """A frozen ``nn.Linear`` with weight ``weight * weight_gain`` and bias ``bias * bias_gain``.
 

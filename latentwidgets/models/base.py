@@ -36,7 +36,7 @@ import contextlib
 import math
 import operator
 import warnings
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 import torch.nn as nn
@@ -110,7 +110,7 @@ class LatentModel:
             return b.device
         return torch.device("cpu")
 
-    def to(self, device: Union[str, torch.device]) -> "LatentModel":
+    def to(self, device: str | torch.device) -> LatentModel:
         """Move the wrapped generator; latents and images follow the model's device."""
         self.module.to(device)
         return self
@@ -186,7 +186,7 @@ class LatentModel:
         return self._map(z) if self.has_mapping else z
 
     # -------------------------------------------------------------------------------- layers
-    def layers(self) -> List[str]:
+    def layers(self) -> list[str]:
         """Names of hookable layers, in forward order."""
         return list(self._hook_modules().keys())
 
@@ -200,7 +200,7 @@ class LatentModel:
     def activations(self, latents: torch.Tensor, layer: str) -> torch.Tensor:
         """The output of ``layer`` when synthesising ``latents`` (the rest of the forward is skipped)."""
         module = self._module_at(layer)
-        store: Dict[str, torch.Tensor] = {}
+        store: dict[str, torch.Tensor] = {}
 
         def hook(_m, _inp, out):
             store["a"] = out
@@ -218,7 +218,7 @@ class LatentModel:
         return store["a"]
 
     @contextlib.contextmanager
-    def offset(self, layer: str, delta: Union[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]) -> Iterator[None]:
+    def offset(self, layer: str, delta: torch.Tensor | Callable[[torch.Tensor], torch.Tensor]) -> Iterator[None]:
         """Within the block, add ``delta`` (broadcast to the activation, or a function of it that
         returns the offset) to the output of ``layer`` in every forward pass."""
         module = self._module_at(layer)
@@ -238,7 +238,7 @@ class LatentModel:
         finally:
             handle.remove()
 
-    def style_affines(self) -> List[List[nn.Linear]]:
+    def style_affines(self) -> list[list[nn.Linear]]:
         """For each per-layer latent index, the affine layers reading it (style-based models only)."""
         raise NotImplementedError(f"{type(self).__name__} has no style-affine layers (closed-form "
                                   "factorisation needs a style-based generator)")
@@ -295,7 +295,7 @@ class LatentModel:
         """``[B, L, D]`` -> images ``[B, 3, H, W]`` roughly in [0, 1] (the caller clamps)."""
         raise NotImplementedError
 
-    def _hook_modules(self) -> Dict[str, nn.Module]:
+    def _hook_modules(self) -> dict[str, nn.Module]:
         return {}
 
 
@@ -310,7 +310,7 @@ def whole_number(value: object, what: str) -> int:
         return int(value)
     if not isinstance(value, bool):
         try:
-            return operator.index(value)
+            return operator.index(value)  # type: ignore[arg-type]
         except TypeError:
             pass
     hint = f", e.g. {math.floor(value)}" if isinstance(value, float) and math.isfinite(value) else ""
@@ -326,7 +326,7 @@ def check_weights(module: nn.Module, name: str) -> None:
                                  "training diverged; load other weights")
 
 
-def layer_slice(num_layers: int, layers: Optional[Sequence[int] | range | slice | tuple]) -> torch.Tensor:
+def layer_slice(num_layers: int, layers: Sequence[int] | range | slice | tuple | None) -> torch.Tensor:
     """Boolean mask ``[num_layers]`` for a layer range given as ``(start, end)`` (end exclusive),
     ``range``, ``slice`` or ``None`` (all layers)."""
     mask = torch.zeros(num_layers, dtype=torch.bool)

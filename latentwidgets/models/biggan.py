@@ -21,7 +21,7 @@ sampled noise and picks the batch-norm statistics for that truncation.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Dict, List
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -105,13 +105,13 @@ class BigGANModel(ClassConditional, LatentModel):
         return (img.float() + 1) / 2
 
     # ------------------------------------------------------------------ layers
-    def _hook_modules(self) -> Dict[str, nn.Module]:
+    def _hook_modules(self) -> dict[str, nn.Module]:
         out = {f"block{i}": m for i, m in enumerate(self._blocks)}
         out.update({("attn" if i == 0 else f"attn{i}"): m for i, m in enumerate(self._attn)})
         order = {id(m): k for k, m in enumerate(self.net.generator.layers)}
         return dict(sorted(out.items(), key=lambda kv: order[id(kv[1])]))
 
-    def block_resolutions(self) -> List[int]:
+    def block_resolutions(self) -> list[int]:
         """Output resolution of each GenBlock, in order."""
         res, out = 4, []
         for layer in self.net.config.layers:

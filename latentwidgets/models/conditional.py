@@ -27,19 +27,20 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Dict, Iterator, Optional, Sequence, Union
+from collections.abc import Iterator, Sequence
+from typing import Union
 
 import torch
 
-ClassLabel = Union[int, Sequence[float], torch.Tensor, Dict[int, float]]
-ClassLabels = Union[torch.Tensor, Sequence[int], Sequence[Sequence[float]]]
+ClassLabel = Union[int, Sequence[float], torch.Tensor, dict[int, float]]  # noqa: UP007 - a runtime alias on 3.10
+ClassLabels = Union[torch.Tensor, Sequence[int], Sequence[Sequence[float]]]  # noqa: UP007
 
 
 class ClassConditional:
     """Mixin: holds the class vector ``[num_classes]`` and turns it into a batch ``[B, num_classes]``."""
 
     num_classes: int = 0
-    _class_vector: Optional[torch.Tensor] = None
+    _class_vector: torch.Tensor | None = None
 
     def _not_conditional(self) -> ValueError:
         return ValueError(f"{getattr(self, 'name', 'this model')} is not class-conditional (num_classes is 0)")
@@ -85,7 +86,7 @@ class ClassConditional:
         return self._class_vector
 
     @property
-    def class_index(self) -> Optional[int]:
+    def class_index(self) -> int | None:
         """The current class when it is a single one-hot class, else ``None``."""
         v = self.class_vector
         nz = torch.nonzero(v).flatten()

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -42,7 +43,7 @@ def _label_like(name: str) -> bool:
     return low in _LABEL_NAMES or "label" in low or "class" in low
 
 
-def label_parameter(module: nn.Module, n_classes_given: bool = False) -> Optional[str]:
+def label_parameter(module: nn.Module, n_classes_given: bool = False) -> str | None:
     """The name of ``module.forward``'s second argument when the module should be treated as
     conditional: the argument is required, or optional but named like a label (``labels=None``,
     ``y=None``, ``class_idx=None``), or ``n_classes`` was given; else ``None``.
@@ -69,11 +70,11 @@ class LabelSpec:
     form: str                              # "index" ([B] LongTensor) or "onehot" ([B, C] float)
     n_classes: int
     z_dim: int
-    latent_shape: Tuple[int, ...]
-    embedding: Optional[nn.Embedding]      # the embedding that reads index labels, when one does
+    latent_shape: tuple[int, ...]
+    embedding: nn.Embedding | None      # the embedding that reads index labels, when one does
 
 
-def _first_layer(module: nn.Module) -> Tuple[Optional[int], bool]:
+def _first_layer(module: nn.Module) -> tuple[int | None, bool]:
     """(input width, is a convolution) of the first weighted layer that is not an embedding."""
     for m in module.modules():
         if isinstance(m, nn.Embedding):
@@ -85,7 +86,7 @@ def _first_layer(module: nn.Module) -> Tuple[Optional[int], bool]:
     return None, False
 
 
-def _attr(module: nn.Module, names: Sequence[str]) -> Optional[int]:
+def _attr(module: nn.Module, names: Sequence[str]) -> int | None:
     for a in names:
         v = getattr(module, a, None)
         if isinstance(v, int) and not isinstance(v, bool) and v > 0:
@@ -93,7 +94,7 @@ def _attr(module: nn.Module, names: Sequence[str]) -> Optional[int]:
     return None
 
 
-def _positive(value: Any, what: str) -> Optional[int]:
+def _positive(value: Any, what: str) -> int | None:
     """``value`` (None or a whole number) as an int, refusing numbers below 1."""
     if value is None:
         return None
@@ -113,11 +114,11 @@ def _device(module: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def _trial(module: nn.Module, z_shape: Tuple[int, ...], labels: torch.Tensor,
-           embeddings: List[nn.Embedding]) -> Tuple[Optional[str], Optional[nn.Embedding]]:
+def _trial(module: nn.Module, z_shape: tuple[int, ...], labels: torch.Tensor,
+           embeddings: list[nn.Embedding]) -> tuple[str | None, nn.Embedding | None]:
     """Call ``module`` on two zero latents of ``z_shape`` and ``labels``: (None, the embedding that
     read the labels) when it returns images, else (the reason, None)."""
-    seen: List[nn.Embedding] = []
+    seen: list[nn.Embedding] = []
     labels_read = labels.long()
 
     def hook(m, inp, _out):
@@ -140,8 +141,8 @@ def _trial(module: nn.Module, z_shape: Tuple[int, ...], labels: torch.Tensor,
     return None, (seen[0] if seen else None)
 
 
-def probe_labels(module: nn.Module, z_dim: Optional[int] = None, n_classes: Optional[int] = None,
-                 latent_shape: Optional[Sequence[int]] = None, name: Optional[str] = None) -> LabelSpec:
+def probe_labels(module: nn.Module, z_dim: int | None = None, n_classes: int | None = None,
+                 latent_shape: Sequence[int] | None = None, name: str | None = None) -> LabelSpec:
     """Find how ``module.forward(z, labels)`` takes its labels, how many classes it has and how wide
     z is, by trial calls (see the module docstring). Raises a ``TypeError`` naming the fix when the
     second argument is not a class label or the number of classes cannot be inferred.
@@ -159,12 +160,12 @@ def probe_labels(module: nn.Module, z_dim: Optional[int] = None, n_classes: Opti
     n_known = n_classes if n_classes is not None else _attr(module, _CLASS_COUNT_ATTRS)
     z_known = z_dim if z_dim is not None else _attr(module, _Z_ATTRS)
 
-    def shapes(z: int) -> List[Tuple[int, ...]]:
+    def shapes(z: int) -> list[tuple[int, ...]]:
         if latent_shape is not None:
             return [tuple(int(v) for v in latent_shape)]
         return [(z,), (z, 1, 1)] if conv else [(z,)]
 
-    def z_candidates(label_width: Optional[int]) -> List[int]:
+    def z_candidates(label_width: int | None) -> list[int]:
         if z_known is not None:
             return [z_known]
         out = [] if width is None else [width] + [width - e.embedding_dim for e in embeddings]
@@ -172,7 +173,7 @@ def probe_labels(module: nn.Module, z_dim: Optional[int] = None, n_classes: Opti
             out.append(width - label_width)
         return list(dict.fromkeys(z for z in out if z > 0))
 
-    failures: Dict[str, str] = {}
+    failures: dict[str, str] = {}
     try:
         # 1. class indices [B]
         index_n = n_known if n_known is not None else (embeddings[0].num_embeddings if embeddings else None)
@@ -222,9 +223,9 @@ class ConditionalDecoderModel(ClassConditional, DecoderModel):
     Example: ``model = ConditionalDecoderModel(net); model.set_class(2); img = model.generate(z)``
     """
 
-    def __init__(self, module: nn.Module, z_dim: Optional[int] = None, n_classes: Optional[int] = None,
-                 name: Optional[str] = None, output_range: Optional[Tuple[float, float]] = None,
-                 latent_shape: Optional[Sequence[int]] = None, layers: Optional[Any] = None,
+    def __init__(self, module: nn.Module, z_dim: int | None = None, n_classes: int | None = None,
+                 name: str | None = None, output_range: tuple[float, float] | None = None,
+                 latent_shape: Sequence[int] | None = None, layers: Any | None = None,
                  class_label: Any = 0):
         spec = probe_labels(module, z_dim=z_dim, n_classes=n_classes, latent_shape=latent_shape,
                             name=name or type(module).__name__)
@@ -265,7 +266,7 @@ class ConditionalDecoderModel(ClassConditional, DecoderModel):
         finally:
             handle.remove()
 
-    def _hook_modules(self) -> Dict[str, nn.Module]:
+    def _hook_modules(self) -> dict[str, nn.Module]:
         mods = super()._hook_modules()
         if self._layer_paths is None and self._embedding is not None:  # reads the label, not z
             mods = {k: m for k, m in mods.items() if m is not self._embedding}

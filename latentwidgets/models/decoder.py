@@ -19,7 +19,7 @@ at load that the module returns one image tensor per latent with finite pixels.
 from __future__ import annotations
 
 import math
-from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn as nn
@@ -31,9 +31,9 @@ class DecoderModel(LatentModel):
     has_mapping = False
     num_layers = 1
 
-    def __init__(self, module: nn.Module, z_dim: Optional[int] = None, name: Optional[str] = None,
-                 output_range: Optional[Tuple[float, float]] = None, latent_shape: Optional[Sequence[int]] = None,
-                 layers: Optional[Union[Sequence[str], Mapping[str, str]]] = None):
+    def __init__(self, module: nn.Module, z_dim: int | None = None, name: str | None = None,
+                 output_range: tuple[float, float] | None = None, latent_shape: Sequence[int] | None = None,
+                 layers: Sequence[str] | Mapping[str, str] | None = None):
         super().__init__(module)
         self.name = name or type(module).__name__
         if z_dim is None:
@@ -88,14 +88,14 @@ class DecoderModel(LatentModel):
         img = (img - lo) / (hi - lo)
         return img.expand(-1, 3, -1, -1) if img.shape[1] == 1 else img
 
-    def _hook_modules(self) -> Dict[str, nn.Module]:
+    def _hook_modules(self) -> dict[str, nn.Module]:
         named = dict(self.module.named_modules())
         if self._layer_paths is not None:
             return {k: named[p] for k, p in self._layer_paths.items()}
         return {k: m for k, m in named.items() if k and len(list(m.children())) == 0}
 
 
-def _infer_latent(module: nn.Module) -> Tuple[Optional[int], Optional[Tuple[int, ...]]]:
+def _infer_latent(module: nn.Module) -> tuple[int | None, tuple[int, ...] | None]:
     """(z_dim, latent_shape) read from the first layer with weights: a Linear reads ``[B, z]``, a
     (transposed) convolution reads ``[B, z, 1, 1]`` (the DCGAN layout)."""
     for m in module.modules():
@@ -108,7 +108,7 @@ def _infer_latent(module: nn.Module) -> Tuple[Optional[int], Optional[Tuple[int,
     return None, None
 
 
-def _range_of_probe(probe: torch.Tensor, name: str) -> Tuple[float, float]:
+def _range_of_probe(probe: torch.Tensor, name: str) -> tuple[float, float]:
     """The output range a probe batch shows, by the rule of the module docstring, or a ValueError."""
     lo, hi = float(probe.min()), float(probe.max())
     if lo >= -0.05 and hi <= 1.1:
@@ -122,7 +122,7 @@ def _range_of_probe(probe: torch.Tensor, name: str) -> Tuple[float, float]:
                      "map to black and white, e.g. latentwidgets.load(net, output_range=(-1, 1))")
 
 
-def _guess_range(module: nn.Module) -> Optional[Tuple[float, float]]:
+def _guess_range(module: nn.Module) -> tuple[float, float] | None:
     """(-1, 1) when the last leaf module is a Tanh, (0, 1) for a Sigmoid, else None."""
     leaves = [m for m in module.modules() if len(list(m.children())) == 0]
     if leaves and isinstance(leaves[-1], nn.Tanh):

@@ -12,7 +12,7 @@ are the decoder's blocks (``mid``, ``up0``, ... or ``block0``, ... for Autoencod
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -22,7 +22,7 @@ from .decoder import DecoderModel
 KINDS = ("AutoencoderKL", "AutoencoderTiny", "VQModel")
 
 
-def diffusers_kind(obj: Any) -> Optional[str]:
+def diffusers_kind(obj: Any) -> str | None:
     """The supported diffusers class ``obj`` is an instance of (by class hierarchy name), or None."""
     if not isinstance(obj, nn.Module):
         return None
@@ -46,7 +46,7 @@ class _Decode(nn.Module):
         return self.vae.decode(z / self.scale + self.shift).sample
 
 
-def _decoder_layers(kind: str, vae: nn.Module) -> Dict[str, str]:
+def _decoder_layers(kind: str, vae: nn.Module) -> dict[str, str]:
     dec = vae.decoder
     if kind == "AutoencoderTiny":
         return {f"block{i}": f"vae.decoder.layers.{j}" for i, j in enumerate(
@@ -62,7 +62,7 @@ def _upscale(wrapper: _Decode, channels: int, device: torch.device) -> int:
     return out.shape[-1] // 4
 
 
-def diffusers_decoder(vae: nn.Module, latent_size: Optional[int] = None, name: Optional[str] = None) -> DecoderModel:
+def diffusers_decoder(vae: nn.Module, latent_size: int | None = None, name: str | None = None) -> DecoderModel:
     """Wrap a diffusers ``AutoencoderKL``, ``AutoencoderTiny`` or ``VQModel``; ``latent_size`` is the
     side of the spatial latent (default: the config's ``sample_size`` over the decoder's upscaling,
     else 8). Images come out at ``latent_size * upscaling`` pixels.

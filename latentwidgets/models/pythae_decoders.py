@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -30,7 +30,7 @@ def is_pythae_model(obj: Any) -> bool:
 
 
 class _Decode(nn.Module):
-    def __init__(self, decoder: nn.Module, input_dim: Tuple[int, ...]):
+    def __init__(self, decoder: nn.Module, input_dim: tuple[int, ...]):
         super().__init__()
         self.decoder = decoder
         self.input_dim = tuple(int(v) for v in input_dim)
@@ -40,8 +40,8 @@ class _Decode(nn.Module):
         return out.reshape(out.shape[0], *self.input_dim)
 
 
-def pythae_decoder(model: nn.Module, name: Optional[str] = None,
-                   output_range: Tuple[float, float] = (0.0, 1.0)) -> DecoderModel:
+def pythae_decoder(model: nn.Module, name: str | None = None,
+                   output_range: tuple[float, float] = (0.0, 1.0)) -> DecoderModel:
     """Wrap a pythae model's decoder; hookable layers are its leaf modules (``decoder.layers.0.0``, ...).
 
     Example: ``pythae_decoder(VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=8)))``

@@ -22,7 +22,7 @@ import os
 import pickle
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -56,7 +56,7 @@ class NVlabsStyleGAN(ClassConditional, LatentModel):
     has_mapping = True
 
     def __init__(self, G: nn.Module, name: str = "stylegan-nvlabs", noise_mode: str = "const",
-                 class_label: Optional[Any] = None):
+                 class_label: Any | None = None):
         missing = [a for a in _REQUIRED if not hasattr(G, a)]
         if missing:
             raise TypeError(f"{type(G).__name__} is not an NVlabs StyleGAN generator: it lacks {missing} "
@@ -76,7 +76,7 @@ class NVlabsStyleGAN(ClassConditional, LatentModel):
             self.set_class(class_label)
 
     # ------------------------------------------------------------------ mapping and synthesis
-    def _c(self, batch: int) -> Optional[torch.Tensor]:
+    def _c(self, batch: int) -> torch.Tensor | None:
         if not self.num_classes:
             return None
         return self._class_batch(batch, self.device)
@@ -96,11 +96,11 @@ class NVlabsStyleGAN(ClassConditional, LatentModel):
         return (img.float() + 1) / 2
 
     # ------------------------------------------------------------------ layers
-    def _blocks(self) -> List[nn.Module]:
+    def _blocks(self) -> list[nn.Module]:
         syn = self.G.synthesis
         return [getattr(syn, f"b{res}") for res in syn.block_resolutions]
 
-    def _hook_modules(self) -> Dict[str, nn.Module]:
+    def _hook_modules(self) -> dict[str, nn.Module]:
         syn = self.G.synthesis
         if self.stylegan3:
             return {name: getattr(syn, name) for name in syn.layer_names}
@@ -108,9 +108,9 @@ class NVlabsStyleGAN(ClassConditional, LatentModel):
         # architectures, and read by the block's own toRGB, so an offset there shows in the image
         return {f"b{res}": getattr(syn, f"b{res}").conv1 for res in syn.block_resolutions}
 
-    def style_affines(self) -> List[List[nn.Linear]]:
+    def style_affines(self) -> list[list[nn.Linear]]:
         """For each ws index, the affine layers reading it (effective ``nn.Linear`` copies)."""
-        out: List[List[nn.Linear]] = [[] for _ in range(self.num_layers)]
+        out: list[list[nn.Linear]] = [[] for _ in range(self.num_layers)]
         syn = self.G.synthesis
         if self.stylegan3:
             out[0].append(_fc(syn.input.affine))
@@ -132,8 +132,8 @@ class NVlabsStyleGAN(ClassConditional, LatentModel):
         return out
 
 
-def load_nvlabs_pickle(path: Union[str, os.PathLike], trust: bool = False, key: str = "G_ema",
-                       code_dir: Optional[Union[str, os.PathLike]] = None) -> nn.Module:
+def load_nvlabs_pickle(path: str | os.PathLike, trust: bool = False, key: str = "G_ema",
+                       code_dir: str | os.PathLike | None = None) -> nn.Module:
     """The generator ``key`` (default ``G_ema``) of an NVlabs network pickle.
 
     Unpickling runs code stored in the file, so this refuses unless ``trust=True``: pass it only for

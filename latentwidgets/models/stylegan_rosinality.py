@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -46,7 +47,7 @@ class RosinalityStyleGAN(LatentModel):
 
     has_mapping = True
 
-    def __init__(self, g: nn.Module, latent_avg: Optional[torch.Tensor] = None,
+    def __init__(self, g: nn.Module, latent_avg: torch.Tensor | None = None,
                  name: str = "stylegan2-rosinality", randomize_noise: bool = False):
         missing = [a for a in _REQUIRED if not hasattr(g, a)]
         if missing:
@@ -75,16 +76,16 @@ class RosinalityStyleGAN(LatentModel):
         img, _ = self.g([latents], input_is_latent=True, randomize_noise=self.randomize_noise)
         return (img.float() + 1) / 2
 
-    def _hook_modules(self) -> Dict[str, nn.Module]:
+    def _hook_modules(self) -> dict[str, nn.Module]:
         out = {"b4": self.g.conv1}
         for k in range(len(self.g.to_rgbs)):
             out[f"b{2 ** (k + 3)}"] = self.g.convs[2 * k + 1]
         return out
 
-    def style_affines(self) -> List[List[nn.Linear]]:
+    def style_affines(self) -> list[list[nn.Linear]]:
         """For each latent index, the modulation layers reading it (effective ``nn.Linear`` copies)."""
         g = self.g
-        out: List[List[nn.Linear]] = [[] for _ in range(self.num_layers)]
+        out: list[list[nn.Linear]] = [[] for _ in range(self.num_layers)]
         out[0].append(_eq(g.conv1.conv.modulation))
         out[1].append(_eq(g.to_rgb1.conv.modulation))
         for k, rgb in enumerate(g.to_rgbs):
@@ -95,7 +96,7 @@ class RosinalityStyleGAN(LatentModel):
         return out
 
 
-def read_rosinality_checkpoint(path: Union[str, os.PathLike]) -> Dict[str, Any]:
+def read_rosinality_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """``torch.load(path, weights_only=True)`` of a rosinality checkpoint (``argparse.Namespace``
     entries such as ``args`` are allowed; nothing else that needs unpickling code is)."""
     ckpt = read_weights(path)
@@ -105,7 +106,7 @@ def read_rosinality_checkpoint(path: Union[str, os.PathLike]) -> Dict[str, Any]:
     return ckpt
 
 
-def rosinality_arch(state: Dict[str, torch.Tensor]) -> Dict[str, int]:
+def rosinality_arch(state: dict[str, torch.Tensor]) -> dict[str, int]:
     """``size``, ``style_dim``, ``n_mlp`` and ``channel_multiplier`` read from a ``g_ema`` state dict."""
     mlp = sorted({int(m.group(1)) for k in state for m in [re.match(r"style\.(\d+)\.weight$", k)] if m})
     rgbs = {int(m.group(1)) for k in state for m in [re.match(r"to_rgbs\.(\d+)\.", k)] if m}
@@ -120,8 +121,8 @@ def rosinality_arch(state: Dict[str, torch.Tensor]) -> Dict[str, int]:
     return arch
 
 
-def load_rosinality(path: Union[str, os.PathLike], generator_class: Optional[Callable[..., nn.Module]] = None,
-                    generator: Optional[nn.Module] = None, name: Optional[str] = None,
+def load_rosinality(path: str | os.PathLike, generator_class: Callable[..., nn.Module] | None = None,
+                    generator: nn.Module | None = None, name: str | None = None,
                     **arch: Any) -> RosinalityStyleGAN:
     """Load a rosinality ``.pt`` checkpoint into ``generator`` (a built ``Generator``) or into
     ``generator_class(size, style_dim, n_mlp, channel_multiplier=...)`` built with the architecture

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-from typing import Dict, List
-
 import torch
 import torch.nn as nn
 
@@ -35,10 +33,10 @@ class ZooStyleModel(LatentModel):
     def _synthesize(self, latents: torch.Tensor) -> torch.Tensor:
         return self.net.synthesis(latents)
 
-    def _hook_modules(self) -> Dict[str, nn.Module]:
+    def _hook_modules(self) -> dict[str, nn.Module]:
         syn = self.net.synthesis
         names = syn.layer_names()
         return {names[0]: syn.convs[0], **{names[i]: syn.convs[2 * i] for i in range(1, len(names))}}
 
-    def style_affines(self) -> List[List[nn.Linear]]:
+    def style_affines(self) -> list[list[nn.Linear]]:
         return self.net.synthesis.style_affines()
