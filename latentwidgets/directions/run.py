@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, help="a latentwidgets.load name, or package.module:factory")
     ap.add_argument("--method", default="pca")
-    ap.add_argument("--out", required=True, help="record path (writes <out>.json and <out>.safetensors)")
+    ap.add_argument("--out", required=True, help="record path (writes <out>.json and the .safetensors file it names)")
     ap.add_argument("--option", action="append", default=[], help="key=value passed to the method (repeatable)")
     ap.add_argument("--device", default="cpu", help="cpu, or cuda (each rank takes cuda:LOCAL_RANK)")
     args = ap.parse_args(argv)
