@@ -41,10 +41,12 @@ def _peak_increase_mb(n: int, estimator: str) -> float:
 @pytest.mark.slow
 def test_sketch_pca_memory_is_flat_in_the_number_of_samples():
     small, big = _peak_increase_mb(5_000, "sketch"), _peak_increase_mb(30_000, "sketch")
-    assert big <= 1.2 * small + 8, (small, big)
-    # the measurement can see growth: collecting the samples (estimator='lowrank') adds about 0.5 GB at 30k
+    # the measurement can see growth: collecting the samples (estimator='lowrank') adds about 1.6 GB at 30k
     collected = _peak_increase_mb(30_000, "lowrank")
     assert collected > big + 150, (big, collected)
+    # six times the samples add less than a tenth of what collecting them costs (holding the 30k activations
+    # once, 245 MB, would exceed it); the allocator's noise at this size is tens of MB (15-78 MB seen)
+    assert big - small < 0.1 * collected, (small, big, collected)
 
 
 TCA_CHILD = textwrap.dedent("""
