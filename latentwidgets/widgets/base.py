@@ -12,10 +12,16 @@ view, the :meth:`~FrameWidget.state` dict each frame carries, and which fields a
 may set (any other field, or a value its trait refuses, is an error shown in the widget; nothing
 is coerced: ``"1234"`` is no list of floats). On a conditional model (``model.num_classes > 0``) the
 frame state also holds ``class_index`` (the page's class picker): every frame is drawn with that class
-(:meth:`FrameWidget._model_scope`), whatever class the model or another widget has. A compute that
+(:meth:`FrameWidget._model_scope`), whatever class the model or another widget has. On a model with
+a truncation trick (a mapping network, or a ``truncation`` setting as BigGAN's) a
+:class:`SampledFrameWidget`'s frame state also holds ``truncation`` (the page's truncation slider;
+subclasses render through :meth:`SampledFrameWidget._render_edits`). A compute that
 fails rolls its values back (the last good frame stays, the error shows in the widget and, for a
-change from Python, is raised). After its first ``self._refresh()``, ``self._serve()``
-starts answering the front end (the shared ``static/base.js`` is its browser half)::
+change from Python, is raised). After each new frame the synced ``_code`` carries :meth:`FrameWidget.code`
+(the Python that makes the view again, from the subclass hook ``_code_lines()``) to the page's "copy
+code" button; ``debug=True`` shows developer timings in the readouts. After its first
+``self._refresh()``, ``self._serve()`` starts answering the front end (the shared ``static/base.js``
+is its browser half: undo/redo, busy indicator, toolbar, keyboard steps)::
 
     class Sketch(SampledFrameWidget):
         gain = frame_state(t.Float(1.0))
@@ -32,7 +38,12 @@ starts answering the front end (the shared ``static/base.js`` is its browser hal
         def _frames(self, initial):
             return self._image
 
+        def _code_lines(self):
+            return ["import latentwidgets as lw", f"model = lw.load({self.model.name!r})",
+                    f"Sketch(model, {', '.join(self._state_code_args())}, gain={self.gain!r})"]
+
     Sketch(model).state()      # {'gain': 1.0, 'n': 1, 'seed': 0}; a request may set gain and seed
+    print(Sketch(model).code())
 """
 
 from __future__ import annotations
@@ -43,7 +54,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import anywidget
@@ -51,11 +62,12 @@ import torch
 import traitlets as t
 
 from ..directions.record import Directions
+from ..edit import Edit, apply_latent_edits, render_edits
 from ..models.base import LatentModel
 from .transport import FORMATS, FrameServer
 
 __all__ = ["FrameWidget", "SampledFrameWidget", "frame_state", "check_model", "check_directions", "check_encoding",
-           "model_lock", "MAX_SEED"]
+           "model_lock", "has_truncation", "MAX_SEED"]
 
 #: seeds are 0 <= seed <= MAX_SEED (torch's generators take 64-bit seeds; the page's seed box stops there too)
 MAX_SEED = 2**63 - 1
@@ -76,6 +88,20 @@ def frame_state(trait: Trait, *, sync: bool = True, from_front: bool = True) -> 
     """
     return trait.tag(sync=sync, frame_state=True, from_front=from_front, echo_update=False)
 
+
+
+def has_truncation(model: Any) -> bool:
+    """True when ``model`` has a truncation trick a widget can offer: a mapping network (w pulled towards
+    the average latent) or a ``truncation`` setting of its own (BigGAN's).
+
+        has_truncation(lw.load("sprites-style"))    # True: it has a mapping network
+    """
+    return bool(getattr(model, "has_mapping", False)) or _own_truncation(model)
+
+
+def _own_truncation(model: Any) -> bool:
+    """True when the model keeps its own ``truncation`` setting (BigGAN: noise scale and batch-norm stats)."""
+    return not getattr(model, "has_mapping", False) and isinstance(getattr(model, "truncation", None), (int, float))
 
 
 def check_encoding(encoding: str) -> str:
@@ -148,6 +174,10 @@ class FrameWidget(anywidget.AnyWidget):
     num_classes = t.Int(0).tag(sync=True)
     #: the class this widget's frames are drawn with (conditional models only; the page's class picker)
     class_index = frame_state(t.Int(0)).tag(needs_classes=True)
+    #: True: the page's readouts show developer timings (frame and model ms, frame size and format)
+    debug = t.Bool(False).tag(sync=True)
+    #: :meth:`code` of the current view, refreshed after each frame (the page's "copy code" button)
+    _code = t.Unicode("").tag(sync=True)
 
     def __init__(self, *, encoding: str = "auto", **kwargs: Any):
         check_encoding(encoding)
@@ -156,10 +186,14 @@ class FrameWidget(anywidget.AnyWidget):
         self._image: torch.Tensor | None = None
         self._latent: torch.Tensor | None = None
         self.last_compute_ms = 0.0
-        classes = int(getattr(getattr(self, "model", None), "num_classes", 0) or 0)
-        #: the frame state of this widget: the tagged traits (``class_index`` only on a conditional model)
+        model = getattr(self, "model", None)
+        classes = int(getattr(model, "num_classes", 0) or 0)
+        truncation = has_truncation(model)
+        #: the frame state of this widget: the tagged traits (``class_index`` only on a conditional model,
+        #: ``truncation`` only on a model with a truncation trick)
         self._state_names = [name for name, tr in self.frame_state_traits().items()
-                             if classes > 0 or not tr.metadata.get("needs_classes", False)]
+                             if (classes > 0 or not tr.metadata.get("needs_classes", False))
+                             and (truncation or not tr.metadata.get("needs_truncation", False))]
         front = [name for name in self._state_names if self.traits()[name].metadata.get("from_front", True)]
         if classes > 0:
             current = self.model.class_index  # type: ignore[attr-defined]
@@ -179,7 +213,38 @@ class FrameWidget(anywidget.AnyWidget):
     def _frames(self, initial: bool) -> torch.Tensor:
         raise NotImplementedError
 
+    def _code_lines(self) -> list[str]:
+        """The lines of :meth:`code` (a widget that cannot say how to make itself again raises
+        NotImplementedError: its page shows no "copy code" button)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot write its code")
+
     # ------------------------------------------------------------------------------ public API
+    def code(self) -> str:
+        """Python that makes this view again in a fresh kernel (the model by name, the directions, the
+        widget and its current values): what the page's "copy code" button puts on the clipboard.
+
+            print(ex.code())      # import latentwidgets as lw / model = lw.load(...) / ... / ex
+        """
+        return "\n".join(self._code_lines()) + "\n"
+
+    def _state_code_args(self) -> list[str]:
+        """Keyword arguments (``"seed=3"``, ...) that make the frame state this base class keeps again:
+        ``seed`` and ``n`` (sampled widgets, ``n`` when not 1), ``class_index`` (conditional models) and
+        ``truncation`` (when not 1), for a subclass's :meth:`_code_lines`.
+
+            f"lw.DirectionExplorer(model, d, {', '.join(self._state_code_args())})"
+        """
+        args = []
+        if "seed" in self._state_names:
+            args.append(f"seed={int(self.seed)}")  # type: ignore[attr-defined]
+        if "n" in self._state_names and int(self.n) != 1:  # type: ignore[attr-defined]
+            args.append(f"n={int(self.n)}")  # type: ignore[attr-defined]
+        if "class_index" in self._state_names:
+            args.append(f"class_index={int(self.class_index)}")
+        if "truncation" in self._state_names and float(self.truncation) != 1.0:  # type: ignore[attr-defined]
+            args.append(f"truncation={float(self.truncation)!r}")  # type: ignore[attr-defined]
+        return args
+
     def state(self) -> dict[str, Any]:
         """The frame state as the front end sees it (a copy): every :func:`frame_state` trait, by name."""
         return {name: copy.deepcopy(getattr(self, name)) for name in self._state_names}
@@ -268,6 +333,7 @@ class FrameWidget(anywidget.AnyWidget):
         self._server = FrameServer(self, self._render_request, encoding=self.encoding, on_error=self._show_error)
         self.observe(self._on_state_change, names=list(self._state_names))
         self.observe(self._on_encoding, names=["encoding"])
+        self._update_code()
 
     @contextlib.contextmanager
     def _model_scope(self) -> Iterator[None]:
@@ -298,8 +364,18 @@ class FrameWidget(anywidget.AnyWidget):
     def _notify(self) -> None:
         if self.error:
             self.error = ""
+        self._update_code()
         for cb in list(self._callbacks):
             cb(self)
+
+    def _update_code(self) -> None:
+        """Refresh the synced ``_code`` (empty when the widget cannot write its code)."""
+        try:
+            text = self.code()
+        except NotImplementedError:
+            text = ""
+        if text != self._code:
+            self._code = text
 
     def _show_error(self, message: str) -> None:
         self.error = message
@@ -382,10 +458,16 @@ class SampledFrameWidget(FrameWidget):
 
     seed = frame_state(t.Int(0))
     n = frame_state(t.Int(1), from_front=False)
+    #: the truncation trick, 0..1 (1: none): w pulled towards the model's average latent, or BigGAN's
+    #: own truncation; frame state only on a model that has one (:func:`has_truncation`)
+    truncation = frame_state(t.Float(1.0)).tag(needs_truncation=True)
 
     def __init__(self, **kwargs: Any):
         self._z: torch.Tensor | None = None
-        self._z_key: tuple[int, int, int] | None = None
+        self._z_key: tuple[int, int, int, float] | None = None
+        model = getattr(self, "model", None)
+        if _own_truncation(model):  # BigGAN: the model's setting is where the widget starts
+            kwargs.setdefault("truncation", float(model.truncation))  # type: ignore[union-attr]
         super().__init__(**kwargs)
 
     @property
@@ -399,6 +481,19 @@ class SampledFrameWidget(FrameWidget):
             raise t.TraitError(f"n (samples in the grid) must be >= 1; got {proposal['value']}")
         return int(proposal["value"])
 
+    @t.validate("truncation")
+    def _check_truncation(self, proposal: Any) -> float:
+        value = float(proposal["value"])
+        model = getattr(self, "model", None)
+        if not has_truncation(model):
+            raise t.TraitError(f"{getattr(model, 'name', 'this model')} has no truncation trick (no mapping network, "
+                               "no truncation setting): truncation stays 1")
+        own = _own_truncation(model)
+        if not (0 < value <= 1 if own else 0 <= value <= 1):
+            raise t.TraitError(f"truncation must be in {'(0, 1]' if own else '[0, 1]'} (1: no truncation); "
+                               f"got {proposal['value']}")
+        return value
+
     @t.validate("seed")
     def _check_seed(self, proposal: Any) -> int:
         if not 0 <= int(proposal["value"]) <= MAX_SEED:
@@ -406,13 +501,74 @@ class SampledFrameWidget(FrameWidget):
         return int(proposal["value"])
 
     def _latents(self) -> torch.Tensor:
-        """``model.sample_z(n, seed)``, drawn again only when seed, n or the class changed."""
-        key = (int(self.seed), int(self.n), int(self.class_index))  # (a new class: the caches of images go too)
+        """``model.sample_z(n, seed)``, drawn again only when seed, n, the class or the truncation changed."""
+        # (a new class or truncation: the caches of images go too)
+        key = (int(self.seed), int(self.n), int(self.class_index), float(self.truncation))
         if self._z is None or self._z_key != key:
-            self._z = self.model.sample_z(key[1], seed=key[0])  # type: ignore[attr-defined]
+            with self._truncation_scope():  # (BigGAN scales its samples by its truncation)
+                self._z = self.model.sample_z(key[1], seed=key[0])  # type: ignore[attr-defined]
             self._z_key = key
             self._on_new_samples()
         return self._z
+
+    @contextlib.contextmanager
+    def _model_scope(self) -> Iterator[None]:
+        """:meth:`FrameWidget._model_scope` plus this widget's truncation on a model that keeps its own."""
+        with super()._model_scope(), self._truncation_scope():
+            yield
+
+    @contextlib.contextmanager
+    def _truncation_scope(self) -> Iterator[None]:
+        """On a model with its own ``truncation`` setting (BigGAN), hold :func:`model_lock` and set it to
+        this widget's (the model's own is put back after); elsewhere nothing."""
+        model = getattr(self, "model", None)
+        if not _own_truncation(model) or "truncation" not in self._state_names:
+            yield
+            return
+        with model_lock(model):  # type: ignore[arg-type]
+            previous = model.truncation  # type: ignore[union-attr]
+            model.truncation = float(self.truncation)  # type: ignore[union-attr]
+            try:
+                yield
+            finally:
+                model.truncation = previous  # type: ignore[union-attr]
+
+    def _synthesis(self, z: torch.Tensor) -> torch.Tensor:
+        """The per-layer synthesis latents ``[n, L, D]`` of ``z`` with this widget's truncation applied
+        (w pulled towards the average latent on a model with a mapping network; as is elsewhere, where
+        BigGAN's truncation acts in its generator): what ``render_edits(model, z, edits, ws=...)`` takes
+        when no edit is in z space (:meth:`_render_edits` handles those too).
+
+            ws, images = render_edits(self.model, z, edits, ws=self._synthesis(z))
+        """
+        model = self.model  # type: ignore[attr-defined]
+        ws = model.broadcast(model.to_synthesis(z.to(model.device).float()))
+        return self._truncate(ws)
+
+    def _truncate(self, ws: torch.Tensor) -> torch.Tensor:
+        """``ws`` pulled towards the model's average latent by this widget's truncation (mapping models)."""
+        psi = float(self.truncation) if "truncation" in self._state_names else 1.0
+        model = self.model  # type: ignore[attr-defined]
+        if psi == 1.0 or not model.has_mapping:
+            return ws
+        avg = model.w_avg().to(ws.device, ws.dtype)
+        return avg + psi * (ws - avg)
+
+    def _render_edits(self, z: torch.Tensor, edits: Sequence[Edit]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``render_edits(model, z, edits)`` with this widget's truncation: z-space edits move z, the
+        mapped latents are truncated, then the other edits apply (as GANSpace does). Call it inside
+        :meth:`_model_scope` (``_compute`` runs there). With no truncation it is ``render_edits`` itself.
+
+            self._latent, self._image = self._render_edits(self._latents(), self.edits)
+        """
+        model = self.model  # type: ignore[attr-defined]
+        psi = float(self.truncation) if "truncation" in self._state_names else 1.0
+        if psi == 1.0 or not model.has_mapping:
+            return render_edits(model, z, edits)
+        z_edits = [e for e in edits if e.space == "z"]
+        rest = [e for e in edits if e.space != "z"]
+        ws = self._truncate(apply_latent_edits(model, z, z_edits)) if z_edits else self._synthesis(z)
+        return render_edits(model, z, rest, ws=ws)
 
     def _on_new_samples(self) -> None:
         """Hook: the samples changed (drop caches of the old ones)."""

@@ -219,6 +219,10 @@ export function createTransport(model, options = {}) {
     get busy() {
       return inFlight !== null;
     },
+    /** When the request in flight left (the `now()` clock), or null when none is. */
+    get busySince() {
+      return inFlight ? inFlight.sentAt : null;
+    },
     get latest() {
       return latest;
     },
