@@ -259,18 +259,33 @@ def attribute_directions(model: Any, attributes: Any = "sprites", kind: str = "b
                          buffer: int = BUFFER) -> Directions:
     """Supervised directions for measured attributes (InterFaceGAN boundaries or GAN-Control-style controllers).
 
-    ``attributes``: ``"sprites"``, a list of sprites factors, or a dict ``name -> fn(images) -> [B]``.
-    ``kind="boundary"``: linear SVM on the top/bottom ``percent`` %, directions = unit normals,
-    ``condition_on`` orthogonalises against other boundaries; space defaults to the model's synthesis
-    space. ``kind="controller"``: predictor + per-attribute controller MLPs stored in the record's
-    state, applied by ``controllers.set_attribute``; space defaults to ``"z"``. ``circular`` names periodic
-    attributes in [0, 1) (default: hue, bg_hue for sprites). ``clean_only="auto"`` trains on clean
-    sprites renders only when at least half are clean. Samples stream batch by batch (:func:`stream_samples`):
+    ``kind="boundary"``: a linear SVM on the top/bottom ``percent`` % per attribute, directions = unit
+    normals. ``kind="controller"``: predictor + per-attribute controller MLPs stored in the record's
+    state, applied by ``controllers.set_attribute``. Samples stream batch by batch (:func:`stream_samples`):
     the SVMs see the exact top/bottom ``percent`` % of all ``n_samples``; calibration, sigma and the
     controllers' training data come from the first ``buffer`` samples (all of them when ``n_samples <= buffer``)::
 
         d = attribute_directions(model, "sprites", kind="boundary", condition_on=["y"])
         d = attribute_directions(model, {"brightness": lambda im: im.mean((1, 2, 3))}, kind="controller")
+
+    Args:
+        attributes: ``"sprites"``, a list of sprites factors, or a dict ``name -> fn(images) -> [B]``.
+        kind: ``"boundary"`` (InterFaceGAN) or ``"controller"`` (GAN-Control-style).
+        n_samples: how many seeded samples are rendered and measured.
+        percent: the top and bottom share (in %) of samples per attribute that the SVM separates, in (0, 50].
+        condition_on: attributes whose boundaries each direction is made orthogonal to (conditional editing).
+        space: where the directions live (default: the synthesis space for boundaries, ``"z"`` for controllers).
+        circular: names of periodic attributes in [0, 1) (default: hue, bg_hue for sprites).
+        clean_only: train on clean sprites renders only; ``"auto"``: when at least half are clean.
+        hidden: width of the predictor and controller MLPs.
+        pred_iters: training steps of the predictor.
+        ctrl_iters: training steps of each controller.
+        w_keep: controllers' loss weight on keeping the other attributes.
+        w_move: controllers' loss weight on the size of the offset.
+        refine: gradient steps through the predictor after each controller offset.
+        seed: seed of the first sample (and of the training).
+        progress: show a progress bar.
+        buffer: the samples kept for calibration, sigma and the controllers' training data.
     """
     if kind not in ("boundary", "controller"):
         raise ValueError(f"kind must be 'boundary' (InterFaceGAN) or 'controller' (GAN-Control); got {kind!r}")

@@ -42,11 +42,17 @@ def closed_form_directions(model: Any, n_components: int = 10, layers: LayerSpec
                            sigma_samples: int = 10_000, seed: int = 0, progress: bool = False) -> Directions:
     """Top ``n_components`` eigenvectors of ``A^T A`` for the style affines of ``layers``.
 
-    ``layers``: None (all), ``"coarse"``/``"middle"``/``"fine"`` (see :func:`layers.layer_groups`) or
-    ``(start, end)``. The chosen range is recorded as each direction's suggested layer range.
-    ``sigma_samples`` seeded w samples give sigma (0 disables it: sigma = 1).
+    The chosen layer range is recorded as each direction's suggested layer range.
 
         d = closed_form_directions(latentwidgets.load("sprites-style"), layers="middle")
+
+    Args:
+        n_components: how many eigenvectors to keep (at most the latent's dimension).
+        layers: whose affines to factorise: None (all), ``"coarse"``, ``"middle"``, ``"fine"``
+            (see :func:`layers.layer_groups`) or ``(start, end)``.
+        sigma_samples: seeded w samples that measure each direction's sigma (0: sigma = 1).
+        seed: seed of the first of those samples.
+        progress: show a progress bar while they are drawn.
     """
     if not isinstance(n_components, int) or n_components < 1:
         raise ValueError(f"n_components must be a positive int; got {n_components!r}")

@@ -74,20 +74,34 @@ def factor_directions(model: LatentModel, transforms: TransformSpec = (
         fit_iters: int = 600, progress: bool = True) -> Directions:
     """Calibrated directions for image transforms, the way Plumerault et al. find them.
 
-    ``transforms``: names among ``shift_x, shift_y, zoom, brightness``, callables
-    ``T(images [B,3,H,W], t: float) -> (images, validity mask [B,1,H,W] or None)``, or a dict
-    name -> either. ``steps``: the |t| walked each sign (shift t = fraction of the width). ``loss``:
-    ``"blur"`` (the paper's texture-insensitive loss, Gaussian sigma ``3 * res / 128`` px) or ``"mse"``
-    (plain pixel MSE, the baseline). Returns one calibrated direction per transform in ``space``
-    (default the model's synthesis space). ``clip``: ``"auto"`` (``sqrt(d)`` in z as in the paper; the
-    99th-percentile radius around the mean in w), ``None`` (no clipping) or a radius. ``calibrate``:
-    ``"line"`` (default) fits ``g`` to line-search inversions along ``u`` alone (``calibration.register_along``),
-    the way a traversal moves; ``"free"`` fits it to the free inversions projected on ``u``, as the paper
-    does, which over-promises when the inversions also move off ``u``::
+    Returns one calibrated direction per transform in ``space``; ``d.to_strength(k, value)`` gives the
+    coordinate that makes the requested change (pixels, zoom factor, brightness)::
 
         d = factor_directions(model, ("shift_x", "shift_y", "zoom"), n_samples=32, steps=(0.05, 0.1, 0.15))
         alpha = d.to_strength(d.index("shift_x"), 5.0)      # +5 px
         ws, img = render_edits(model, z, [Edit(d, "shift_x", alpha, mode="set")])
+
+    Args:
+        transforms: names among ``shift_x, shift_y, zoom, brightness``, callables
+            ``T(images [B,3,H,W], t: float) -> (images, validity mask [B,1,H,W] or None)``, or a dict name -> either.
+        n_samples: sample latents whose transformed images are inverted.
+        steps: the |t| walked on each sign (a shift's t is a fraction of the width).
+        adam_steps: optimiser steps of each inversion step.
+        lr: the inversions' learning rate.
+        loss: ``"blur"`` (the paper's texture-insensitive loss) or ``"mse"`` (plain pixel MSE, the baseline).
+        blur_sigma: the blur's Gaussian sigma in pixels (None: ``3 * resolution / 128``).
+        drop_worst: share of the inversions with the largest error left out of the fit, in [0, 1).
+        space: where the directions live (default the model's synthesis space).
+        clip: ``"auto"`` (norm ``sqrt(d)`` in z as in the paper; the 99th-percentile radius around the mean
+            in w), None (no clipping) or a radius.
+        optimizer: ``"adam_iso"`` (one second moment per sample: rotation-invariant) or ``"adam"`` (the paper's).
+        calibrate: ``"line"`` fits ``g`` to line-search inversions along ``u`` alone
+            (``calibration.register_along``), the way a traversal moves; ``"free"`` fits it to the free
+            inversions projected on ``u``, as the paper does, which over-promises when they also move off ``u``.
+        seed: seed of the sample latents.
+        batch_size: latents inverted together.
+        fit_iters: optimiser steps that fit the calibration curve ``g``.
+        progress: show a progress bar.
     """
     from .sampling import check_count
 

@@ -257,17 +257,28 @@ def pca_directions(model: Any, n_components: int = 10, space: str | None = None,
                    progress: bool = True) -> Directions:
     """GANSpace directions of ``model``.
 
-    ``space``: ``"w"`` (default for models with a mapping network), ``"z"``, or ``"act"`` (default
-    without a mapping; PCA of ``layer``'s activations, ``layer`` defaulting to the model's first
-    hookable layer, then least-squares regression back to the synthesis latent over
-    ``regression_samples`` fresh samples). Returns unit directions named ``"pca 0"``, ... with
-    sigma = std of the projections; ``info`` holds the explained variance ratios.
-    ``batch_size``: None sizes batches to about 128 MB of samples (at most 8192 rows).
-    ``estimator``, ``sketch_size``, ``passes``, ``niter``: see the module docstring. Class-conditional
-    models: ``classes=None`` fits the model's current class, ``classes="all"`` fits across classes
-    (each sample's class drawn from its seed); ``info["classes"]`` records which.
+    Returns unit directions named ``"pca 0"``, ... with sigma = std of the projections; ``info`` holds
+    the explained variance ratios (and ``info["classes"]`` which classes a conditional model used).
 
         d = pca_directions(latentwidgets.load("sprites-style"), n_components=10, n_samples=100_000)
+
+    Args:
+        n_components: how many principal components to keep (at most the dimension analysed).
+        space: ``"w"`` (default with a mapping network), ``"z"``, or ``"act"`` (default without one): PCA of
+            ``layer``'s activations, then least-squares regression back to the synthesis latent.
+        n_samples: how many seeded samples the PCA sees.
+        batch_size: samples per batch; None sizes batches to about 128 MB (at most 8192 rows).
+        seed: seed of the first sample (the same seed gives the same record).
+        layer: the activation layer of ``space="act"`` (default: the model's first hookable layer).
+        regression_samples: fresh samples for the regression back to the latent (``space="act"``).
+        estimator: ``"auto"`` (by width), ``"covariance"``, ``"sketch"`` or ``"lowrank"``, compared in
+            ``help(latentwidgets.directions.pca)``.
+        niter: power iterations of the ``"lowrank"`` estimator.
+        sketch_size: columns of the ``"sketch"`` estimator (None: ``max(384, 10 * n_components)``).
+        passes: passes of the ``"sketch"`` estimator (> 1: subspace iteration over regenerated samples).
+        classes: conditional models: None fits the current class, ``"all"`` draws each sample's class
+            from its seed.
+        progress: show a progress bar.
     """
     if not isinstance(n_components, int) or n_components < 1:
         raise ValueError(f"n_components must be a positive int; got {n_components!r}")

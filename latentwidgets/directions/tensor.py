@@ -247,16 +247,29 @@ def tensor_directions(model: Any, layer: str | None = None, ranks: Sequence[int]
                       modes: dict[str, int] | None = None,
                       multilinear: Sequence[tuple[int, int, int]] = ((0, 0, 0), (0, 1, 0), (0, 0, 1)),
                       sweeps: int = 5, eval_samples: int = 1000, progress: bool = True) -> Directions:
-    """TCA directions of ``model`` at ``layer`` (default ``"b8"`` on the zoo model, else the first
-    layer with ``[C, H, W]`` activations).
-
-    ``ranks``: multilinear PCA ranks per mode (default full: one-shot). ``tucker_ranks``: ranks of the
-    regression tensor ``(r_channel, r_height, r_width, r_latent)`` (default ``(min(C, 32), H, W, D)``).
-    ``n_samples`` activations for the PCA; ``steps`` Adam steps of ``batch_size`` fresh samples each.
-    ``modes``: how many basis vectors of each mode become mode-wise directions (default channel 10,
-    height 3, width 3); ``multilinear``: core entries ``(i, j, k)`` that become multilinear directions.
+    """TCA directions of ``model`` at ``layer``: mode-wise and multilinear edits of its activations,
+    each mapped to a latent direction by a Tucker tensor regression.
 
         d = tensor_directions(latentwidgets.load("sprites-style"), layer="b8", steps=600)
+
+    Args:
+        layer: the activation layer (default ``"b8"`` on the zoo model, else the first layer with
+            ``[C, H, W]`` activations).
+        ranks: multilinear PCA ranks per mode (default full: one shot).
+        tucker_ranks: ranks of the regression tensor ``(r_channel, r_height, r_width, r_latent)``
+            (default ``(min(C, 32), H, W, D)``).
+        n_samples: activations the multilinear PCA sees.
+        steps: Adam steps of the regression, each on ``batch_size`` fresh samples.
+        batch_size: samples per regression step.
+        lam: weight of the regression's L2 penalty on its core and factors.
+        lr: the regression's Adam learning rate.
+        seed: seed of the first sample.
+        modes: how many basis vectors of each mode become mode-wise directions
+            (default ``{"channel": 10, "height": 3, "width": 3}``).
+        multilinear: core entries ``(i, j, k)`` that become multilinear directions.
+        sweeps: alternating sweeps of the multilinear PCA when ``ranks`` are reduced.
+        eval_samples: held-out samples that measure the regression's fit (``info["regression_r2"]``; 0 skips it).
+        progress: show a progress bar.
     """
     check_count(n_samples, "n_samples")
     if steps < 0:
