@@ -17,9 +17,10 @@ a truncation trick (a mapping network, or a ``truncation`` setting as BigGAN's) 
 :class:`SampledFrameWidget`'s frame state also holds ``truncation`` (the page's truncation slider;
 subclasses render through :meth:`SampledFrameWidget._render_edits`). A compute that
 fails rolls its values back (the last good frame stays, the error shows in the widget and, for a
-change from Python, is raised). After each new frame the synced ``_code`` carries :meth:`FrameWidget.code`
-(the Python that makes the view again, from the subclass hook ``_code_lines()``) to the page's "copy
-code" button; ``debug=True`` shows developer timings in the readouts. After its first
+change from Python, is raised). The synced ``_code`` carries :meth:`FrameWidget.code` (the Python that
+makes the view again, from the subclass hook ``_code_lines()``) to the page's "copy code" button,
+refreshed once the frames rest for :data:`CODE_IDLE_S` (never per frame: a long collage stroke's code
+grows with it); ``debug=True`` shows developer timings in the readouts. After its first
 ``self._refresh()``, ``self._serve()`` starts answering the front end (the shared ``static/base.js``
 is its browser half: undo/redo, busy indicator, toolbar, keyboard steps)::
 
@@ -48,6 +49,7 @@ is its browser half: undo/redo, busy indicator, toolbar, keyboard steps)::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import threading
@@ -67,10 +69,12 @@ from ..models.base import LatentModel
 from .transport import FORMATS, FrameServer
 
 __all__ = ["FrameWidget", "SampledFrameWidget", "frame_state", "check_model", "check_directions", "check_encoding",
-           "model_lock", "has_truncation", "MAX_SEED"]
+           "model_lock", "has_truncation", "MAX_SEED", "CODE_IDLE_S"]
 
 #: seeds are 0 <= seed <= MAX_SEED (torch's generators take 64-bit seeds; the page's seed box stops there too)
 MAX_SEED = 2**63 - 1
+#: seconds without a new frame before the page's copy of ``code()`` (the synced ``_code``) is refreshed
+CODE_IDLE_S = 0.25
 
 ChangeCallback = Callable[[Any], None]
 Trait = TypeVar("Trait", bound=t.TraitType)
@@ -186,6 +190,9 @@ class FrameWidget(anywidget.AnyWidget):
         self._image: torch.Tensor | None = None
         self._latent: torch.Tensor | None = None
         self.last_compute_ms = 0.0
+        self._code_timer: asyncio.TimerHandle | None = None
+        self._code_loop: asyncio.AbstractEventLoop | None = None
+        self._code_due = 0.0
         model = getattr(self, "model", None)
         classes = int(getattr(model, "num_classes", 0) or 0)
         truncation = has_truncation(model)
@@ -289,6 +296,9 @@ class FrameWidget(anywidget.AnyWidget):
             with contextlib.suppress(ValueError):
                 self.unobserve(self._on_encoding, names=["encoding"])
         getattr(self, "_callbacks", []).clear()  # (absent when __init__ failed)
+        if getattr(self, "_code_timer", None) is not None:
+            self._code_timer.cancel()  # type: ignore[union-attr]
+            self._code_timer = None
         super().close()
         if server is not None:  # its frames would go stale: refuse new state (the value is not applied)
             self._register_validator(FrameWidget._refuse_closed, tuple(self._state_names))
@@ -364,9 +374,32 @@ class FrameWidget(anywidget.AnyWidget):
     def _notify(self) -> None:
         if self.error:
             self.error = ""
-        self._update_code()
+        self._code_changed()
         for cb in list(self._callbacks):
             cb(self)
+
+    def _code_changed(self) -> None:
+        """A new frame: refresh ``_code`` once the frames rest for CODE_IDLE_S, on the kernel's event loop
+        (frames from the page and cells run there). Without a running loop (a script) nothing is sent: no
+        page is listening, and :meth:`code` is always current."""
+        self._code_due = time.monotonic() + CODE_IDLE_S
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._code_timer is not None and self._code_loop is loop:
+            return  # (armed: it waits on while frames keep coming)
+        self._code_loop = loop
+        self._code_timer = loop.call_later(CODE_IDLE_S, self._code_wait)
+
+    def _code_wait(self) -> None:
+        left = self._code_due - time.monotonic()
+        if left > 0 and self._code_loop is not None:
+            self._code_timer = self._code_loop.call_later(left, self._code_wait)
+            return
+        self._code_timer = None
+        if not self.closed:
+            self._update_code()
 
     def _update_code(self) -> None:
         """Refresh the synced ``_code`` (empty when the widget cannot write its code)."""
