@@ -6,8 +6,10 @@
   never written).
 - :func:`launch_chromium` starts Debian's Chromium (``/usr/lib/chromium/chromium``, or
   ``$CHROMIUM_PATH``); never the Playwright browser download.
-- :class:`LabPage` opens a notebook, runs all cells through ``window.jupyterapp.commands``, and
-  executes code in the notebook's own kernel to read Python state back.
+- :class:`LabPage` opens a notebook, runs all cells through ``window.jupyterapp.commands``,
+  executes code in the notebook's own kernel to read Python state back, switches JupyterLab's theme
+  (:meth:`LabPage.set_theme`) and measures the WCAG contrast of what a widget shows
+  (:meth:`LabPage.contrasts`, :func:`contrast_ratio`).
 
     with JupyterLab(notebooks={"quickstart.ipynb": path}) as lab, sync_playwright() as pw:
         browser = launch_chromium(pw)
@@ -252,6 +254,108 @@ async (code) => {
 """
 
 
+_JS_SET_THEME = """
+async (name) => {
+  const app = window.jupyterapp;
+  await app.commands.execute('apputils:change-theme', { theme: name });
+  const deadline = Date.now() + 30000;
+  while (document.body.dataset.jpThemeName !== name) {
+    if (Date.now() > deadline) throw new Error(`theme ${name} did not load (now ${document.body.dataset.jpThemeName})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return document.body.dataset.jpThemeLight;
+}
+"""
+
+# For each text-bearing control of every element matching the selector: its text colour and the
+# background it is drawn on (each ancestor's background composited over the page's, white at the
+# bottom; alpha respected), as [r, g, b] in 0..255, plus its kind, text and whether it is styled
+# (a visible background or border: a host's reset leaves bare text). Disabled and invisible
+# controls are left out (WCAG exempts inactive controls).
+_JS_CONTRASTS = r"""
+(selector) => {
+  const parse = (c) => {
+    const m = /rgba?\(([^)]+)\)/.exec(c || '');
+    if (!m) return null;
+    const p = m[1].split(/[\s,\/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const over = (top, bottom) => [0, 1, 2].map((i) => top[i] * top[3] + bottom[i] * (1 - top[3])).concat(1);
+  const backdrop = (el) => {
+    const chain = [];
+    for (let e = el; e; e = e.parentElement || (e.getRootNode && e.getRootNode().host) || null) {
+      chain.push(getComputedStyle(e).backgroundColor);
+    }
+    let bg = [255, 255, 255, 1];
+    for (const c of chain.reverse()) {
+      const p = parse(c);
+      if (p && p[3] > 0) bg = over(p, bg);
+    }
+    return bg;
+  };
+  const kinds = [
+    ['pressed', 'button[aria-pressed="true"], .lw-selected, [aria-selected="true"], [aria-current="true"]'],
+    ['button', 'button'],
+    ['input', 'input[type="number"], input[type="text"], select, textarea'],
+    ['readout', '.lw-readout, .lw-value, output, label, figcaption, .lw-title, .lw-name, .lw-caption'],
+  ];
+  const deep = (node, sel) => {  // (into open shadow roots too: marimo renders widgets in one)
+    const found = [...node.querySelectorAll(sel)];
+    for (const el of node.querySelectorAll('*')) if (el.shadowRoot) found.push(...deep(el.shadowRoot, sel));
+    return found;
+  };
+  const out = [];
+  const seen = new Set();
+  for (const root of deep(document, selector)) {
+    for (const [kind, sel] of kinds) {
+      for (const el of root.querySelectorAll(sel)) {
+        if (seen.has(el)) continue;
+        seen.add(el);
+        const style = getComputedStyle(el);
+        const text = ('value' in el && kind === 'input' ? String(el.value) : el.innerText || '').trim();
+        if (!text || el.disabled || el.closest('[hidden]') || style.visibility === 'hidden' ||
+            el.getClientRects().length === 0) continue;
+        const bg = backdrop(el);
+        const fg = over(parse(style.color) || [0, 0, 0, 1], bg);
+        const border = parseFloat(style.borderTopWidth) > 0 && (parse(style.borderTopColor) || [0, 0, 0, 0])[3] > 0;
+        const ownBg = (parse(style.backgroundColor) || [0, 0, 0, 0])[3] > 0;
+        out.push({ kind, tag: el.tagName, text: text.slice(0, 40), cls: String(el.className || el.tagName),
+                   fg: fg.slice(0, 3), bg: bg.slice(0, 3), styled: border || ownBg });
+      }
+    }
+  }
+  return out;
+}
+"""
+
+
+def contrast_ratio(fg: list[float], bg: list[float]) -> float:
+    """The WCAG 2 contrast ratio of two sRGB colours ``[r, g, b]`` (0..255): 1 (same) to 21.
+
+        contrast_ratio([0, 0, 0], [255, 255, 255])    # 21.0
+    """
+    def luminance(rgb: list[float]) -> float:
+        lin = [c / 255 / 12.92 if c / 255 <= 0.03928 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def contrasts(page: Any, selector: str) -> list[dict[str, Any]]:
+    """The text controls inside the elements matching ``selector`` on a Playwright ``page`` (open shadow
+    roots included), with their colours on screen and WCAG contrast ratio:
+    ``[{kind, tag, text, cls, fg, bg, styled, ratio}]`` (kind: pressed, button, input or readout).
+
+        low = [c for c in contrasts(page, ".lw-widget") if c["ratio"] < 3]
+    """
+    found = page.evaluate(_JS_CONTRASTS, selector)
+    for item in found:
+        item["ratio"] = round(contrast_ratio(item["fg"], item["bg"]), 2)
+    return found
+
+
 class NotebookError(AssertionError):
     """A cell or a harness snippet raised in the kernel."""
 
@@ -307,6 +411,21 @@ class LabPage:
         if not out:
             raise NotebookError(f"kernel code printed nothing:\n{code}")
         return json.loads(out[-1])
+
+    def set_theme(self, name: str) -> bool:
+        """Switch JupyterLab to theme ``name`` ("JupyterLab Light", "JupyterLab Dark") and wait until it
+        is applied; True for a light theme.
+
+            page.set_theme("JupyterLab Dark")
+        """
+        return self.page.evaluate(_JS_SET_THEME, name) == "true"
+
+    def contrasts(self, selector: str) -> list[dict[str, Any]]:
+        """:func:`contrasts` of this notebook's page.
+
+            low = [c for c in page.contrasts(".lw-widget") if c["ratio"] < 3]
+        """
+        return contrasts(self.page, selector)
 
     def screenshot(self, name: str, **kwargs: Any) -> Path:
         """Save a screenshot as a test artifact: ``artifacts/browser/<name>.png``."""
