@@ -32,6 +32,7 @@ class Check:
 
     @property
     def ok(self) -> bool:
+        """Whether ``value`` meets the threshold."""
         return self.value >= self.threshold if self.op == ">=" else self.value <= self.threshold
 
 
@@ -51,6 +52,7 @@ class Grade:
 
     @property
     def passed(self) -> bool:
+        """Whether every check is ``ok``."""
         return all(c.ok for c in self.checks)
 
     @property

@@ -54,6 +54,7 @@ class Edit:
 
     @property
     def space(self) -> str:
+        """The space the edit moves in: its record's (``"z"``, ``"w"`` or ``"act:<layer>"``)."""
         return self.directions.space
 
     @property

@@ -104,6 +104,7 @@ class LatentModel:
 
     @property
     def device(self) -> torch.device:
+        """Where the model's weights are (CPU for a module without any); latents and images follow it."""
         for p in self.module.parameters():
             return p.device
         for b in self.module.buffers():

@@ -72,6 +72,8 @@ class BigGANModel(ClassConditional, LatentModel):
 
     @property
     def truncation(self) -> float:
+        """BigGAN's truncation trick, in (0, 1]: it scales the sampled noise (a normal truncated to [-2, 2]) and
+        picks the batch-norm statistics for that truncation. Settable: ``model.truncation = 0.4``."""
         return self._truncation
 
     @truncation.setter

@@ -28,6 +28,11 @@ from .base import LatentModel, whole_number
 
 
 class DecoderModel(LatentModel):
+    """An ``nn.Module`` from a latent vector to an image behind the ``LatentModel`` protocol (see the module).
+
+        model = DecoderModel(my_generator, z_dim=100)
+    """
+
     has_mapping = False
     num_layers = 1
 

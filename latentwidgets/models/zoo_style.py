@@ -14,6 +14,11 @@ from .base import LatentModel
 
 
 class ZooStyleModel(LatentModel):
+    """The zoo's style-based generator behind the ``LatentModel`` protocol: mapping z -> w, one w per layer.
+
+        model = ZooStyleModel(zoo.build("sprites-style"))     # what latentwidgets.load("sprites-style") returns
+    """
+
     has_mapping = True
 
     def __init__(self, net: StyleGenerator, name: str = "sprites-style"):

@@ -85,6 +85,8 @@ def available() -> dict[str, str]:
 
 
 def weights_path(name: str) -> Path:
+    """The shipped safetensors file of zoo model ``name`` (``zoo.weights_path("sprites-vae")``); an
+    unknown name or missing file says which names exist or the recipe that makes the file."""
     if name not in _DESCRIPTIONS:
         raise KeyError(f"unknown zoo model {name!r}; available: {sorted(available())}")
     path = WEIGHTS_DIR / f"{name}.safetensors"
