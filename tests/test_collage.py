@@ -320,3 +320,25 @@ def test_a_stroke_that_paints_no_new_pixel_is_not_projected_again(cc, regressor)
     assert len(regressor.calls) == n + 1
     cc.new_sample(0, seed=77)  # same pixels, new source: projected again
     assert len(regressor.calls) == n + 2
+
+
+def test_code_makes_the_same_collage_again(model, regressor, monkeypatch):
+    cc = CollageCanvas(model, n_sources=2, seed=3, regressor=regressor)
+    cc.rect(0, 0, 0, 32, 64)
+    cc.paint(1, [(40.5, 10), (50, 30.25)], radius=3)
+    cc.erase([(20, 20)], radius=2.5)
+    cc.erase_rect(0, 0, 8, 8)
+    cc.fill(1)
+    cc.new_sample(0, seed=11)
+    code = cc.code()
+    assert "cc.rect(0, 0, 0, 32, 64)" in code and "cc.paint(1, [(40.5, 10), (50, 30.25)], radius=3)" in code
+    assert "cc.erase([(20, 20)], radius=2.5)" in code and "cc.erase_rect(0, 0, 8, 8)" in code
+    assert "cc.fill(1)" in code and "cc.seeds = [11, 4]" in code and "reg = ..." in code
+    # in a fresh namespace, with the model by its name and the regressor given
+    monkeypatch.setattr(lw, "load", lambda name: model if name == model.name else None)
+    ns = {"given": regressor}
+    exec(code.replace("reg = ...", "reg = given"), ns)
+    again = ns["cc"]
+    assert again.ops == cc.ops and again.seeds == cc.seeds and torch.equal(again.image, cc.image)
+    cc.close()
+    again.close()

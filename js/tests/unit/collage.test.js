@@ -1,6 +1,6 @@
 // CollageCanvas's front end against a mock model: the rasterising rule (shared with collage.py), and
 // what painting, undo, clear, "take all" and "new" ask the kernel for. (Pixels: tests/browser.)
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { collagePixels, overlayPixels, rasterize, render, UNKNOWN } from "../../../latentwidgets/widgets/static/collage.js";
 import { mockModel } from "../mock-model.js";
 
@@ -183,6 +183,50 @@ describe("collage view", () => {
     const seeds = lastState(model).seeds;
     expect(seeds[0]).toBe(5);
     expect(seeds[1]).not.toBe(6);
+  });
+
+  it("a stroke is one undo step however long it rests; redo puts it back; one undo button", async () => {
+    vi.useFakeTimers();
+    try {
+      const { model, el } = mount();
+      let seq = 1;
+      const answer = () => model.reply(model.sent[model.sent.length - 1], { seq: ++seq });
+      const overlay = el.querySelectorAll(".lw-source-overlay")[0];
+      expect(el.querySelectorAll("button.lw-undo")).toHaveLength(1);
+      expect(el.querySelector("button.lw-undo").disabled).toBe(true);
+      pointer(overlay, "pointerdown", 20, 20);
+      answer();
+      vi.advanceTimersByTime(2000); // a rest in the middle of the stroke
+      pointer(overlay, "pointermove", 60, 20);
+      answer();
+      pointer(overlay, "pointerup", 60, 20); // (nothing new to ask)
+      el.querySelectorAll(".lw-fill")[1].click();
+      answer();
+      expect(el.querySelector("button.lw-undo").disabled).toBe(false);
+      el.querySelector("button.lw-undo").click();
+      expect(lastState(model).ops).toEqual([{ tool: "brush", source: 0, radius: 3, points: [[10, 10], [30, 10]] }]);
+      answer();
+      el.querySelector("button.lw-undo").click(); // the whole stroke, not its first half
+      expect(lastState(model).ops).toEqual([]);
+      answer();
+      expect(el.querySelector(".lw-collage").lwCollage.ops()).toEqual([]);
+      el.querySelector("button.lw-redo").click();
+      expect(lastState(model).ops).toHaveLength(1);
+      expect(el.querySelector(".lw-collage").lwCollage.ops()).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("reads what a user needs; developer timings only with debug", async () => {
+    for (const debug of [false, true]) {
+      const { el } = mount({ debug });
+      await flush();
+      await flush();
+      const text = el.querySelector(".lw-readout").textContent;
+      expect(text).toContain("0% known \u00b7 0 strokes");
+      expect(/\bms\b/.test(text)).toBe(debug);
+    }
   });
 
   it("follows operations set from Python, shows errors and hides them on the next frame", async () => {

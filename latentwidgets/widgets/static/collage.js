@@ -7,9 +7,12 @@
 // An operation: {tool: "brush", source, radius, points: [[x, y], ...]} | {tool: "rect", source, x0, y0,
 // x1, y1} | {tool: "fill", source}; coordinates in image pixels, a pixel's centre at (i + .5, j + .5);
 // source null erases (the pixels become unknown). Later operations paint over earlier ones.
+//
+// Undo / redo are the toolbar's (base.js's history of the view state, Ctrl/Cmd-Z inside the widget):
+// each finished stroke, rectangle, "take all", "clear" and new sample is one step.
 
 import { drawBitmap } from "./transport.js";
-import { classPicker, connectFrames, h, newSeed, NO_SHORTCUTS, throttledText } from "./base.js";
+import { classPicker, compositeCanvas, connectFrames, h, newSeed, NO_SHORTCUTS, throttledText, timingText, toolbar } from "./base.js";
 
 export const UNKNOWN = -1;
 
@@ -160,8 +163,11 @@ export function render({ model, el }) {
   const title = h("div", { class: "lw-title", text: model.get("title") || "CollageCanvas" });
   const error = h("div", { class: "lw-error", role: "alert" });
   error.hidden = true;
-  // the view state ({ seeds, ops }) lives in `view` (base.js); `ops` is `committed` + `current`
-  const view = connectFrames(model, { root, errorBox: error, onFrame, onState: showState });
+  // the view state ({ seeds, ops }) lives in `view` (base.js); `ops` is `committed` + `current`. Its undo
+  // steps are made here (`step()`: a finished stroke is one step however long it rested), not by time.
+  const view = connectFrames(model, {
+    root, errorBox: error, onFrame, onState: showState, history: ["ops", "seeds", "class_index"], historyDelayMs: 2 ** 31 - 1,
+  });
   const seeds = () => view.state.seeds || Array.from({ length: n }, (_, k) => k);
 
   // ---------------------------------------------------------------- sources (image + overlay layers)
@@ -181,6 +187,7 @@ export function render({ model, el }) {
       view.state.seeds = next;
       showSeeds();
       ask();
+      step();
     });
     all.addEventListener("click", () => {
       commit({ tool: "fill", source: k });
@@ -205,23 +212,21 @@ export function render({ model, el }) {
   const radiusLabel = h("label", { for: `${uid}-radius`, text: "radius" });
   const radiusOut = h("output", { for: `${uid}-radius`, class: "lw-value" });
   radius.addEventListener("input", () => setSetting("brush_radius", Number(radius.value)));
-  const undoButton = h("button", { type: "button", class: "lw-undo", text: "undo" });
   const clearButton = h("button", { type: "button", class: "lw-clear", text: "clear" });
-  undoButton.addEventListener("click", () => {
-    if (current) current = null;
-    else committed = committed.slice(0, -1);
-    rebuild();
-    ask();
-  });
   clearButton.addEventListener("click", () => {
     current = null;
     committed = [];
     rebuild();
     ask();
+    step();
   });
   const picker = classPicker(model, view, uid);
-  const bar = h("div", { class: "lw-bar" }, [...toolButtons, modeButton, radiusLabel, radius, radiusOut, undoButton, clearButton,
-    ...(picker ? [picker.el] : [])]);
+  // undo / redo, PNG (the collage beside its projection, as shown) and copy code
+  const tools = toolbar(view, {
+    png: () => compositeCanvas([collageCanvas, projection], { size: model.get("display_size") || 192 }), filename: "collage.png",
+  });
+  const bar = h("div", { class: "lw-bar" }, [...toolButtons, modeButton, radiusLabel, radius, radiusOut, clearButton,
+    ...(picker ? [picker.el] : []), tools.el]);
   const readout = h("div", { class: "lw-readout", "aria-live": "off" });
 
   const sourceRow = h("div", { class: "lw-row lw-sources" }, sources.map((s) => s.cell));
@@ -272,6 +277,11 @@ export function render({ model, el }) {
     base = paintOp(base.slice(), op, width, height);
     redraw();
     ask();
+    step();
+  }
+  /** The changes so far are one undo step. */
+  function step() {
+    view.commit();
   }
 
   // ---------------------------------------------------------------- painting
@@ -282,6 +292,7 @@ export function render({ model, el }) {
     const erase = target === "collage" || model.get("mode") === "erase";
     const source = erase ? null : target;
     const [x, y] = imagePoint(event, canvas, width, height);
+    step(); // (changes before the stroke, such as a new class, are a step of their own)
     current = (model.get("tool") || "brush") === "rect"
       ? { tool: "rect", source, x0: x, y0: y, x1: x, y1: y }
       : { tool: "brush", source, radius: Number(model.get("brush_radius") || 4), points: [[x, y]] };
@@ -319,6 +330,7 @@ export function render({ model, el }) {
       base = labels; // = the committed labels painted with the finished operation
       redraw();
       ask();
+      step();
     }
   }
   const paintTargets = [...sources.map((s, k) => [s.overlay, k]), [collageCanvas, "collage"]];
@@ -360,13 +372,10 @@ export function render({ model, el }) {
     });
     if (sourcesChanged || firstFrame) redraw();
     firstFrame = false;
-    const drawnAt = performance.now();
-    const timing = msg.timing || {};
-    const parts = [];
-    if (sentAt !== null && sentAt !== undefined) parts.push(`projection ${(drawnAt - sentAt).toFixed(0)} ms`);
-    if (timing.compute_ms !== null && timing.compute_ms !== undefined) parts.push(`model ${timing.compute_ms.toFixed(1)} ms`);
-    parts.push(`${(100 * knownFraction(labels)).toFixed(0)}% known`);
-    parts.push(`${committed.length} stroke${committed.length === 1 ? "" : "s"}`);
+    // what a user reads; the developer timings only with the widget's `debug`
+    const parts = [`${(100 * knownFraction(labels)).toFixed(0)}% known`, `${committed.length} stroke${committed.length === 1 ? "" : "s"}`];
+    const timings = timingText(model, { msg, sentAt });
+    if (timings) parts.push(timings);
     readoutText.set(parts.join(" \u00b7 "));
   }
 
@@ -393,6 +402,7 @@ export function render({ model, el }) {
   redraw();
 
   return () => {
+    tools.dispose();
     view.dispose();
     readoutText.dispose();
     for (const name of ["tool", "mode", "brush_radius"]) model.off(`change:${name}`, onSettings);
