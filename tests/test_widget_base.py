@@ -47,8 +47,8 @@ class Sketch(SampledFrameWidget):
 
     def _code_lines(self):
         self.code_calls = getattr(self, "code_calls", 0) + 1
-        return ["import latentwidgets as lw", f"model = lw.load({self.model.name!r})",
-                f"w = Sketch(model, {', '.join(self._state_code_args())}, gain={self.gain!r})"]
+        args = ", ".join(self._state_code_args())
+        return self._model_code_lines() + [f"w = Sketch(model, {args}, gain={self.gain!r})"]
 
 
 class Uncodable(Sketch):
@@ -215,6 +215,8 @@ def test_a_model_without_truncation_has_no_truncation_state():
     w = Sketch(m)
     assert "truncation" not in w.state() and "truncation" not in w._front_fields
     assert "truncation" not in w.code()
+    assert "lw.load" not in w.code() and "is not a model latentwidgets loads by name" in w.code(), \
+        "a model that is not the zoo's is not loaded by a name that does not exist"
     with pytest.raises(t.TraitError, match="no truncation"):
         w.truncation = 0.5
     reply = request(w, {"truncation": 0.5})

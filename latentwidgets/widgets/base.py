@@ -63,9 +63,11 @@ import anywidget
 import torch
 import traitlets as t
 
+from .. import zoo
 from ..directions.record import Directions
 from ..edit import Edit, apply_latent_edits, render_edits
 from ..models.base import LatentModel
+from ..models.faces import NAME as FACES
 from .transport import FORMATS, FrameServer
 
 __all__ = ["FrameWidget", "SampledFrameWidget", "frame_state", "check_model", "check_directions", "check_encoding",
@@ -233,6 +235,19 @@ class FrameWidget(anywidget.AnyWidget):
             print(ex.code())      # import latentwidgets as lw / model = lw.load(...) / ... / ex
         """
         return "\n".join(self._code_lines()) + "\n"
+
+    def _model_code_lines(self) -> list[str]:
+        """The first lines of a :meth:`code`: ``import latentwidgets as lw`` and ``model = lw.load(name)`` for a
+        model latentwidgets loads by name (the zoo's, ``"dcgan-faces"``); for any other model a comment
+        saying to load it as ``model`` (its file or object is not known here).
+
+            lines = self._model_code_lines() + ["ex = lw.DirectionExplorer(model, d)", "ex"]
+        """
+        name = str(getattr(getattr(self, "model", None), "name", "model"))
+        if name in zoo.generative() or name == FACES:
+            return ["import latentwidgets as lw", f"model = lw.load({name!r})"]
+        return ["import latentwidgets as lw",
+                f"# {name!r} is not a model latentwidgets loads by name: load it as you did here, as `model`"]
 
     def _state_code_args(self) -> list[str]:
         """Keyword arguments (``"seed=3"``, ...) that make the frame state this base class keeps again:

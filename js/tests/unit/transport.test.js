@@ -50,6 +50,20 @@ describe("createTransport", () => {
     expect(tr.busy).toBe(false);
   });
 
+  it("says since when its request has been in flight (the busy indicator's clock)", () => {
+    let clock = 10;
+    const { model, tr } = setup({ now: () => clock });
+    expect(tr.busySince).toBeNull();
+    tr.request({ v: 1 });
+    clock = 50;
+    tr.request({ v: 2 }); // held: the one in flight still counts from 10
+    expect(tr.busySince).toBe(10);
+    model.reply(model.sent[0], { seq: 1 }); // lands; the held one leaves now
+    expect(tr.busySince).toBe(50);
+    model.reply(model.sent[1], { seq: 2 });
+    expect(tr.busySince).toBeNull();
+  });
+
   it("does not resend a value equal to the one in flight", () => {
     const { model, tr } = setup();
     tr.request({ v: 1 });
