@@ -34,16 +34,18 @@ is its browser half: undo/redo, busy indicator, toolbar, keyboard steps)::
             self._serve()
 
         def _compute(self):
-            self._image = self.model.generate(self._latents()) * self.gain
+            self._latent, image = self._render_edits(self._latents(), [])   # (with the truncation)
+            self._image = image * self.gain
 
         def _frames(self, initial):
             return self._image
 
         def _code_lines(self):
-            return ["import latentwidgets as lw", f"model = lw.load({self.model.name!r})",
-                    f"Sketch(model, {', '.join(self._state_code_args())}, gain={self.gain!r})"]
+            args = ", ".join(self._state_code_args())
+            return self._model_code_lines() + [f"Sketch(model, {args}, gain={self.gain!r})"]
 
-    Sketch(model).state()      # {'gain': 1.0, 'n': 1, 'seed': 0}; a request may set gain and seed
+    Sketch(model).state()      # {'gain': 1.0, 'n': 1, 'seed': 0, 'truncation': 1.0} on a mapping model;
+                               # a request may set gain, seed and truncation
     print(Sketch(model).code())
 """
 
