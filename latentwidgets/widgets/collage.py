@@ -329,7 +329,7 @@ class CollageCanvas(FrameWidget):
         """Python that makes this collage again in a fresh kernel: the model by name, the canvas with its
         seeds, then each operation as a :meth:`paint` / :meth:`rect` / :meth:`erase` / :meth:`erase_rect` /
         :meth:`fill` call."""
-        lines = ["import latentwidgets as lw", f"model = lw.load({self.model.name!r})"]
+        lines = self._model_code_lines()
         args = ["model"]
         if self._own_regressor:
             lines.append("reg = ...  # the regressor this canvas was given (train_regressor / load_regressor)")
