@@ -15,6 +15,7 @@ printed and fails the build (exit status 1), so that the reference never silentl
 from __future__ import annotations
 
 import argparse
+import inspect
 import re
 import sys
 import warnings
@@ -59,7 +60,23 @@ def build(out: Path) -> list[str]:
         a code block either way). After, not before: "Usage::" must not become a Google section."""
         return re.sub(r"^[ \t]*::$", "", re.sub(r"(?<=\S)::$", ":", google(docstring), flags=re.M), flags=re.M)
 
+    getdoc = pdoc.doc._safe_getdoc
+
+    def getdoc_keeping_examples(obj: object) -> str:
+        """The docstring dedented by the margin of its closing quotes rather than by its least indented line
+        (``inspect.cleandoc``), so that a summary followed only by an indented example keeps the example
+        indented: a code block, not a paragraph."""
+        doc, raw = getdoc(obj), getattr(obj, "__doc__", None)
+        lines = raw.expandtabs().split("\n") if isinstance(raw, str) else []
+        if len(lines) < 3 or lines[-1].strip() or inspect.cleandoc(raw) != doc:
+            return doc
+        margin = len(lines[-1])
+        if any(line[:margin].strip() for line in lines[1:]):
+            return doc
+        return "\n".join([lines[0].strip()] + [line[margin:].rstrip() for line in lines[1:]]).strip()
+
     pdoc.docstrings.google = google_then_literal_markers
+    pdoc.doc._safe_getdoc = getdoc_keeping_examples
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -69,6 +86,7 @@ def build(out: Path) -> list[str]:
             search = pdoc.render.search_index(modules)
     finally:
         pdoc.docstrings.google = google
+        pdoc.doc._safe_getdoc = getdoc
     for name, html in pages.items():
         page = out / f"{name.replace('.', '/')}.html"
         page.parent.mkdir(parents=True, exist_ok=True)

@@ -80,9 +80,12 @@ def test_find_directions_options_render_as_lists(reference):
     assert "<strong>n_components:</strong>" in pca  # the method's Args: section as a list
 
 
-def test_rest_literal_markers_read_as_in_rest(reference):
-    """``"Usage::"`` before a code block shows as "Usage:" and the block as code (not a Google section)."""
+def test_examples_render_as_code(reference):
+    """``"Usage::"`` before a code block shows as "Usage:" and the block as code (not a Google section), and
+    an example right after a docstring's summary stays a code block (not a paragraph of joined lines)."""
     pages = {p: p.read_text(encoding="utf-8") for p in reference.rglob("*.html")}
     assert not [p.name for p, html in pages.items() if "::</p>" in html]
     base = pages[reference / "latentwidgets" / "models" / "base.html"]
     assert re.search(r"Usage:</p>\s*<pre><code>model = ", base)
+    top = pages[reference / "latentwidgets.html"]
+    assert re.search(r"generative models\.</p>\s*<pre><code>import latentwidgets as lw\n", top)

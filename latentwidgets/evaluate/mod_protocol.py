@@ -7,7 +7,10 @@ and edited for it. ``benchmarks/fidelity.py`` and ``benchmarks/tca_mod_sweep.py`
 2. pick: per factor (hue, x), the candidate whose ``MOD_STRENGTH``-sigma edit moves it most
    (TCA's candidates, the paper's semantics: :func:`tca_candidates`);
 3. match: each edit's strength searched on the selection set so it moves its own factor by
-   ``MOD_TARGETS``; 4. score MOD on the held-out set (:func:`mod_for`)::
+   ``MOD_TARGETS``;
+4. score: MOD on the held-out set (:func:`mod_for`).
+
+In code::
 
     b = MOD_BUDGET["quick"]
     sel, held_out = mod_sample_sets(model, b, measure_samples(model, b["corr_samples"], seed=1))
