@@ -141,10 +141,16 @@ def render_edits(model: LatentModel, z: torch.Tensor, edits: Sequence[Edit],
 
 
 def strengths_grid(low: float = -3.0, high: float = 3.0, steps: int = 7) -> list[float]:
-    """Evenly spaced strengths including 0 when the range straddles it (for strips and figures)."""
+    """``steps`` evenly spaced values from ``low`` to ``high`` (for strips and figures); a value within
+    rounding of 0 is exactly 0 (an odd count over a symmetric range has 0 in the middle: no edit).
+
+        strengths_grid(-0.28, 0.28, 5)    # [-0.28, -0.14, 0.0, 0.14, 0.28]
+    """
     if steps < 2:
         return [0.0]
-    return [low + (high - low) * i / (steps - 1) for i in range(steps)]
+    values = [low + (high - low) * i / (steps - 1) for i in range(steps)]
+    tiny = 1e-9 * (abs(high - low) or 1.0)
+    return [0.0 if abs(v) < tiny else v for v in values]
 
 
 def factor_edit(model: LatentModel, z: torch.Tensor, directions: Directions, direction: int | str,

@@ -70,6 +70,7 @@ from ..directions.record import Directions
 from ..edit import Edit, apply_latent_edits, render_edits
 from ..models.base import LatentModel
 from ..models.faces import NAME as FACES
+from .snapshot import Snapshots
 from .transport import FORMATS, FrameServer
 
 __all__ = ["FrameWidget", "SampledFrameWidget", "frame_state", "check_model", "check_directions", "check_encoding",
@@ -168,7 +169,7 @@ def check_directions(model: LatentModel, directions: Any) -> Directions:
     return directions
 
 
-class FrameWidget(anywidget.AnyWidget):
+class FrameWidget(Snapshots, anywidget.AnyWidget):
     """An anywidget whose views draw frames computed in Python (see the module docstring)."""
 
     error = t.Unicode("").tag(sync=True)
@@ -392,6 +393,7 @@ class FrameWidget(anywidget.AnyWidget):
         if self.error:
             self.error = ""
         self._code_changed()
+        self._snapshot_changed()  # the picture a saved notebook keeps follows (snapshot.py)
         for cb in list(self._callbacks):
             cb(self)
 

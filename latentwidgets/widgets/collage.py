@@ -26,15 +26,20 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 import traitlets as t
 
+from ..export import figure_panels, save_html
 from ..models.base import LatentModel
 from ..regress.collage import UNKNOWN, Op, check_op, composite, coverage, extends, rasterize
 from .base import MAX_SEED, FrameWidget, check_model, frame_state
 from .esm import css_source, esm_source
+
+if TYPE_CHECKING:
+    from ..export import Figure
 
 __all__ = ["CollageCanvas"]
 
@@ -52,25 +57,13 @@ def _default_regressor(model: LatentModel) -> Any:
     return load_regressor(model.name, model)
 
 
-def _num(v: float) -> str:
-    """A coordinate as short Python: ``32`` for 32.0, ``12.25`` otherwise."""
-    return str(int(v)) if float(v).is_integer() else repr(float(v))
-
-
-def _op_call(op: Op) -> str:
-    """The :class:`CollageCanvas` method call that adds ``op`` (a checked operation).
-
-        _op_call({"tool": "rect", "source": 0, "x0": 0.0, "y0": 0.0, "x1": 32.0, "y1": 64.0})  # 'rect(0, 0, 0, 32, 64)'
-    """
-    source = op["source"]
-    if op["tool"] == "fill":  # (erasing everything: no method adds it, the list does)
-        return f"fill({source})" if source is not None else "ops = [*cc.ops, {'tool': 'fill', 'source': None}]"
-    if op["tool"] == "rect":
-        box = ", ".join(_num(op[k]) for k in ("x0", "y0", "x1", "y1"))
-        return f"rect({source}, {box})" if source is not None else f"erase_rect({box})"
-    points = "[" + ", ".join(f"({_num(x)}, {_num(y)})" for x, y in op["points"]) + "]"
-    radius = f"radius={_num(op['radius'])}"
-    return f"paint({source}, {points}, {radius})" if source is not None else f"erase({points}, {radius})"
+def _with_checkerboard(image: torch.Tensor, mask: torch.Tensor, cell: int | None = None) -> torch.Tensor:
+    """``image [3, H, W]`` with its unknown pixels (``mask [1, H, W]`` 0) shown as a grey checkerboard."""
+    h, w = image.shape[-2:]
+    c = cell or max(2, h // 16)
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    board = torch.where(((yy // c + xx // c) % 2) == 0, 0.8, 0.6).to(image.dtype).expand(3, -1, -1)
+    return torch.where(mask > 0.5, image, board)
 
 
 # ---------------------------------------------------------------------------------- widget
@@ -93,10 +86,6 @@ class CollageCanvas(FrameWidget):
     :meth:`clear`, and the views follow. ``.sources [n, 3, H, W]``, ``.labels [H, W]`` (source index,
     -1 unknown), ``.collage [1, 3, H, W]``, ``.mask [1, 1, H, W]`` (1 = known), ``.latent [1, L, D]`` and
     ``.image [1, 3, H, W]`` (the projection) are torch tensors of what is shown.
-
-    On the page, the toolbar's undo / redo (Ctrl/Cmd-Z, Ctrl/Cmd-Shift-Z inside the widget) step
-    through finished strokes, rectangles, "take all", "clear" and new samples; :meth:`code` gives the
-    Python that makes this collage again (the page's "copy code").
     """
 
     _esm = esm_source("collage.js")
@@ -121,7 +110,6 @@ class CollageCanvas(FrameWidget):
             raise ValueError(f"n_sources must be >= 1; got {n_sources}")
         if not 0 <= int(seed) <= MAX_SEED - int(n_sources):
             raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1 - n_sources; got {seed}")
-        self._own_regressor = regressor is not None  # (for code(): the zoo's shipped one loads by itself)
         if regressor is None:
             regressor = _default_regressor(model)
         if not callable(getattr(regressor, "project", None)):
@@ -132,7 +120,6 @@ class CollageCanvas(FrameWidget):
             check(model)  # a regressor trained for another model's latents is refused here, with the fix
         self.model = model
         self.regressor = regressor
-        self._first_seed = int(seed)
         self._source_cache: dict[tuple[int, int], torch.Tensor] = {}
         self._raster_cache: list[tuple[Op, torch.Tensor]] = []  # (checked op, labels after that op)
         self._labels: torch.Tensor | None = None
@@ -325,22 +312,70 @@ class CollageCanvas(FrameWidget):
         self._sent_seeds = sent
         return torch.cat([self._image, self._sources()])
 
-    def _code_lines(self) -> list[str]:
-        """Python that makes this collage again in a fresh kernel: the model by name, the canvas with its
-        seeds, then each operation as a :meth:`paint` / :meth:`rect` / :meth:`erase` / :meth:`erase_rect` /
-        :meth:`fill` call."""
-        lines = self._model_code_lines()
-        args = ["model"]
-        if self._own_regressor:
-            lines.append("reg = ...  # the regressor this canvas was given (train_regressor / load_regressor)")
-            args.append("reg")
-        args += [f"n_sources={int(self.n_sources)}", f"seed={self._first_seed}", *self._state_code_args()]
-        lines.append(f"cc = lw.CollageCanvas({', '.join(args)})")
-        if list(self.seeds) != [self._first_seed + k for k in range(int(self.n_sources))]:
-            lines.append(f"cc.seeds = {list(self.seeds)!r}")
-        lines += [f"cc.{_op_call(op)}" for op in self.ops]
-        lines.append("cc")
-        return lines
+    # ------------------------------------------------------------------------------ figures
+    def _project(self, sources: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The projection ``[1, 3, H, W]`` of the collage ``labels`` paints from ``sources``."""
+        collage, mask = composite(sources, labels)
+        with torch.no_grad():
+            return self.model.synthesize(self.regressor.project(collage, mask))
+
+    def _panels(self) -> list[tuple[str, torch.Tensor]]:
+        """Captioned images of what the canvas shows: each source, the collage (unknown pixels as a
+        grey checkerboard), the mask (white: known) and the projection."""
+        assert self._collage is not None and self._mask is not None and self._image is not None
+        panels = [(f"source {k} (seed {s})", img.cpu()) for k, (s, img) in
+                  enumerate(zip(self.seeds, self._sources(), strict=True))]
+        mask = self._mask[0].cpu()
+        return panels + [("collage", _with_checkerboard(self._collage[0].cpu(), mask)),
+                         ("mask (white: known)", mask.expand(3, -1, -1)), ("projection", self._image[0].cpu())]
+
+    def _snapshot_rows(self) -> list[torch.Tensor]:
+        """The saved notebook's picture (``snapshot.py``): the sources, then the collage and its projection."""
+        panels = self._panels()
+        return [torch.stack([img for _, img in panels[:-3]]), torch.stack([panels[-3][1], panels[-1][1]])]
+
+    def figure(self, title: str | None = None) -> Figure:
+        """A :class:`latentwidgets.export.Figure` (shows as a PNG as a cell's last expression): the
+        sources, the collage, its mask and the regressor's projection, captioned.
+
+            cc.figure()                       # in a notebook: the picture
+            cc.figure().savefig("collage.png")
+        """
+        with self._model_scope():
+            panels = self._panels()
+        return figure_panels(panels, title=self.title if title is None else title)
+
+    def save_html(self, path: Any, steps: int = 40, fmt: str = "png") -> Path:
+        """ONE self-contained HTML file (no kernel, no network): the sources as stills, then the painting
+        replayed, the collage, its mask and the projection after each operation (up to ``steps`` of
+        them, evenly), to scrub or play; drawn at the widget's ``display_size``; the file records the
+        model, seeds, latentwidgets version and date.
+
+            cc.save_html("collage.html")
+        """
+        ops = list(self.ops)
+        res = int(self.resolution)
+        n = int(self.n_sources)
+        counts = sorted({round(i * len(ops) / max(1, steps - 1)) for i in range(max(2, steps))} | {len(ops)})
+        counts = [c for c in counts if c <= len(ops)]
+        frames = []
+        with self._model_scope():
+            panels = self._panels()[:n]
+            sources = self._sources()
+            labels, done = torch.full((res, res), UNKNOWN, dtype=torch.int64), 0
+            for c in counts:
+                labels = rasterize(ops[done:c], n, res, start=labels)
+                done = c
+                collage, mask = composite(sources, labels)
+                projected = self._project(sources, labels)[0].cpu()
+                frames.append(torch.cat([_with_checkerboard(collage[0].cpu(), mask[0].cpu()),
+                                         mask[0].cpu().expand(3, -1, -1), projected], dim=2))
+        grid = torch.stack(frames).unsqueeze(0).clamp(0, 1)
+        meta = {"model": self.model.name, "seeds": list(self.seeds), "operations": len(ops),
+                "regressor": type(self.regressor).__name__}
+        return save_html(path, grid, ["collage | mask | projection"], [[f"{c} of {len(ops)}" for c in counts]],
+                         title=self.title, row_title="shown", col_title="operations applied", fmt=fmt,
+                         display_size=int(self.display_size), samples=3, meta=meta, panels=panels)
 
     def __repr__(self) -> str:
         return (f"CollageCanvas(model={self.model.name!r}, seeds={list(self.seeds)}, ops={len(self.ops)}, "

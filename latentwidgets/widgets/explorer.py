@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import traitlets as t
@@ -34,7 +34,10 @@ from ..export import traversal
 from ..models.base import LatentModel
 from .base import SampledFrameWidget, check_directions, check_model, frame_state
 from .esm import css_source, esm_source
-from .figures import TraversalFigures
+from .figures import RowValues, TraversalFigures, row_grid
+
+if TYPE_CHECKING:
+    from ..export import Figure
 
 __all__ = ["DirectionExplorer"]
 
@@ -176,25 +179,44 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
         return self.original if self.show_original else self._image
 
     # ------------------------------------------------------------------------------ figures
-    def _traversal(self, directions: Sequence[int | str] | None, strengths: Sequence[float],
-                   index: int | None) -> tuple[list[str], torch.Tensor, str]:
+    def _rows(self, directions: Sequence[int | str] | None, index: int | None) -> list[int]:
         rows = directions if directions is not None else range(len(self.directions))
-        ks = [self.directions.index(k) for k in rows]
+        return [self.directions.index(k) for k in rows]
+
+    def _row_values(self, ks: Sequence[int], strengths: Sequence[float] | None, steps: int,
+                    index: int | None) -> list[RowValues]:
+        """Each direction's values in its slider's unit: ``strengths``, or ``steps`` over its slider's range
+        (a calibrated direction's range in its unit, +-strength_range sigma, a controller's attribute range)."""
+        out = []
+        for k in ks:
+            c = self.controls[k]
+            quantity = {"controller": "value", "factor": "shift"}.get(c["kind"], "strength")
+            values = list(strengths) if strengths is not None else \
+                row_grid(c["min"], c["max"], steps, absolute=c["kind"] == "controller")
+            out.append(RowValues(values, c["unit"], quantity))
+        return out
+
+    def _traversal(self, ks: Sequence[int], values: Sequence[Sequence[float]],
+                   index: int | None) -> tuple[list[str], torch.Tensor, str]:
         z = self._latents()
-        grid = traversal(self.model, z, ks, strengths, lambda k, s: self._edits_for(k, s, z))
+        grid = traversal(self.model, z, ks, values, lambda k, s: self._edits_for(k, s, z), render=self._render_edits)
         return [self.directions.names[k] for k in ks], grid, self.title
 
     def figure(self, directions: Sequence[int | str] | None = None,
-               strengths: Sequence[float] | None = None, steps: int = 7, title: str | None = None):
-        """A matplotlib Figure: direction (rows) x strength (columns) on this explorer's samples.
+               strengths: Sequence[float] | None = None, steps: int = 7, title: str | None = None) -> Figure:
+        """A :class:`latentwidgets.export.Figure` (shows as a PNG as a cell's last expression): direction
+        (rows) x value (columns) on this explorer's samples, each row over its slider's range in its
+        own unit (``strengths``: the same values, in each row's unit, for every row).
 
-            fig = ex.figure(strengths=[-2, -1, 0, 1, 2]); fig.savefig("grid.png")
+            ex.figure()                                        # in a notebook: the picture
+            ex.figure(strengths=[-2, -1, 0, 1, 2]).savefig("grid.png")
         """
         return self._figure(directions, strengths, steps, title)
 
     def save_gif(self, path: Any, direction: int | str = 0, strengths: Sequence[float] | None = None,
                  steps: int = 21, duration_ms: int = 80) -> Any:
-        """Write a GIF traversing one direction (forth and back) on this explorer's samples.
+        """Write a GIF traversing one direction (forth and back) over the figure's values, on this
+        explorer's samples.
 
             ex.save_gif("pca0.gif", direction=0)
         """
@@ -202,7 +224,9 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
 
     def save_html(self, path: Any, directions: Sequence[int | str] | None = None,
                   strengths: Sequence[float] | None = None, steps: int = 21, fmt: str = "jpeg") -> Any:
-        """Write ONE self-contained HTML file whose slider scrubs precomputed frames (no kernel needed).
+        """Write ONE self-contained HTML file (no kernel, no network): pick a direction, scrub or play its
+        frames over the figure's values, each sample drawn at the widget's ``display_size``; the file
+        records the model, seed, latentwidgets version and date.
 
             ex.save_html("explorer.html", steps=21)
         """

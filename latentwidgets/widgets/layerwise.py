@@ -25,23 +25,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import traitlets as t
 
 from ..directions.layers import layer_groups, resolve_layers
 from ..directions.record import Directions
-from ..edit import Edit, render_edits
+from ..edit import Edit, render_edits, strengths_grid
 from ..export import traversal
 from ..models.base import LatentModel
 from .base import SampledFrameWidget, check_directions, check_model, frame_state
 from .esm import css_source, esm_source
-from .figures import TraversalFigures
+from .figures import RowValues, TraversalFigures, row_grid
 
 __all__ = ["LayerwiseEditor"]
 
 LayerArg = None | str | tuple[int, int] | Sequence[int]
+
+if TYPE_CHECKING:
+    from ..export import Figure
+
+#: ``save_html``'s rows when no ranges are given: the whole stack scaled, then each edit swept
+WHOLE_STACK = "whole stack"
+
 
 
 class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
@@ -261,6 +268,12 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
         return torch.cat([self._image, self._strip_images.to(self._image.device)])
 
     # ------------------------------------------------------------------------------ figures
+    def _snapshot_rows(self) -> list[torch.Tensor]:
+        """The saved notebook's picture (``snapshot.py``): the shown samples, then the strip below them."""
+        frames = self._frames(False)
+        k = len(frames) - (0 if self._strip_images is None else len(self._strip_images))
+        return [frames[:k], frames[k:]]
+
     @staticmethod
     def _range_label(r: Sequence[int], groups: dict[str, Any]) -> str:
         names = [g for g, v in groups.items() if list(v) == list(r)]
@@ -268,41 +281,90 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
             names = ["all"]
         return f"{names[0]} {r[0]}-{r[1]}" if names else f"layers {r[0]}-{r[1]}"
 
-    def _traversal(self, ranges: Sequence[LayerArg] | None, strengths: Sequence[float],
-                   index: int | None) -> tuple[list[str], torch.Tensor, str]:
-        """Rows: the selected (or ``index``) edit over each range, the rest of the stack as it is."""
-        i = self._index(index)
-        sel = self.stack[i]
+    def _rows(self, ranges: Sequence[LayerArg] | str | None, index: int | None) -> list[tuple[Any, ...]]:
+        """Row keys: ``("range", [start, end])`` (the selected or ``index`` edit over that range; ``ranges``
+        None: the strip's), or for :data:`WHOLE_STACK` ``("stack",)`` (every edit scaled together) and
+        ``("edit", j)`` per edit (its strength swept, the rest of the stack as it is)."""
+        if ranges == WHOLE_STACK:
+            if not self.stack:
+                raise IndexError("the stack is empty: add an edit first (ed.add(direction, strength, layers))")
+            return [("stack",)] + [("edit", j) for j in range(len(self.stack))]
+        self._index(index)  # (an empty stack: the error names the fix)
         L = int(self.model.num_layers)
-        rngs = [list(resolve_layers(r, L) or (0, L)) for r in ranges] if ranges is not None else \
-            [list(r) for r in self.strip]
         if not self.layered:
-            rngs = [[0, L]]
-        others = [self._edit(it) for j, it in enumerate(self.stack) if j != i]
-        grid = traversal(self.model, self._latents(), rngs, strengths,
-                         lambda r, s: others + [self._edit(sel, layers=r, strength=s)])
-        name = self.directions.names[sel["direction"]]
-        return [self._range_label(r, self.controls["groups"]) for r in rngs], grid, f"{name}: {self.title}"
+            return [("range", [0, L])]
+        if ranges is None:
+            return [("range", list(r)) for r in self.strip]
+        return [("range", list(resolve_layers(tuple(r) if isinstance(r, list) else r, L) or (0, L)))
+                for r in ranges]
+
+    def _row_values(self, keys: Sequence[tuple[Any, ...]], strengths: Sequence[float] | None, steps: int,
+                    index: int | None) -> list[RowValues]:
+        """Strength rows in sigma over the slider's range (or ``strengths``); the whole stack scaled 0..1."""
+        sweep = list(strengths) if strengths is not None else \
+            row_grid(self.controls["min"], self.controls["max"], steps)
+        return [RowValues(strengths_grid(0.0, 1.0, len(sweep)), "\u00d7", "scale") if key[0] == "stack"
+                else RowValues(list(sweep)) for key in keys]
+
+    def _traversal(self, keys: Sequence[tuple[Any, ...]], values: Sequence[Sequence[float]],
+                   index: int | None) -> tuple[list[str], torch.Tensor, str]:
+        groups = self.controls["groups"]
+        stack = list(self.stack)
+        i = self.selected if index is None else int(index)
+
+        def edits(key: tuple[Any, ...], s: float) -> list[Edit]:
+            if key[0] == "stack":
+                return [self._edit(it, strength=s * float(it["strength"])) for it in stack]
+            if key[0] == "edit":
+                return [self._edit(it, strength=s) if j == key[1] else self._edit(it) for j, it in enumerate(stack)]
+            return [self._edit(it, layers=key[1], strength=s) if j == i else self._edit(it)
+                    for j, it in enumerate(stack)]
+
+        def label(key: tuple[Any, ...]) -> str:
+            if key[0] == "stack":
+                return "whole stack"
+            if key[0] == "edit":
+                it = stack[key[1]]
+                return f"{self.directions.names[it['direction']]} ({self._range_label(it['layers'], groups)})"
+            return self._range_label(key[1], groups)
+
+        grid = traversal(self.model, self._latents(), keys, values, edits, render=self._render_edits)
+        title = self.title if keys[0][0] != "range" else f"{self.directions.names[stack[i]['direction']]}: {self.title}"
+        return [label(k) for k in keys], grid, title
 
     def figure(self, ranges: Sequence[LayerArg] | None = None, strengths: Sequence[float] | None = None,
-               steps: int = 7, index: int | None = None, title: str | None = None):
-        """A matplotlib Figure: layer range (rows) x strength (columns) of the selected edit.
+               steps: int = 7, index: int | None = None, title: str | None = None) -> Figure:
+        """A :class:`latentwidgets.export.Figure` (shows as a PNG as a cell's last expression): layer range
+        (rows; default: the strip's) x strength in sigma (columns; default: the slider's range) of the
+        selected (or ``index``) edit, the rest of the stack applied.
 
-            fig = ed.figure(ranges=["coarse", "fine"], strengths=[-2, 0, 2])
+            ed.figure()                                              # in a notebook: the picture
+            ed.figure(ranges=["coarse", "fine"], strengths=[-2, 0, 2]).savefig("layers.png")
         """
         return self._figure(ranges, strengths, steps, title, index)
 
     def save_gif(self, path: Any, layers: LayerArg = None, strengths: Sequence[float] | None = None,
                  steps: int = 21, index: int | None = None, duration_ms: int = 80) -> Any:
-        """A GIF traversing the selected edit's strength at ``layers`` (default: its own range)."""
+        """A GIF traversing the selected edit's strength at ``layers`` (default: its own range) over the
+        figure's values.
+
+            ed.save_gif("coarse.gif", layers="coarse")
+        """
         row = layers if layers is not None else self.stack[self._index(index)]["layers"]
         return self._save_gif(path, row, strengths, steps, duration_ms, index)
 
     def save_html(self, path: Any, ranges: Sequence[LayerArg] | None = None,
                   strengths: Sequence[float] | None = None, steps: int = 21, index: int | None = None,
                   fmt: str = "jpeg") -> Any:
-        """ONE self-contained HTML file: pick a layer range, scrub the strength (no kernel needed)."""
-        return self._save_html(path, ranges, strengths, steps, fmt, index)
+        """ONE self-contained HTML file (no kernel, no network) of the whole stack: a row with every edit
+        scaled together from none (x0) to as stacked (x1), then a row per edit sweeping its strength
+        with the others as they are; pick a row, scrub or play. With ``ranges``, rows are the selected
+        (or ``index``) edit over those layer ranges instead. Samples are drawn at the widget's
+        ``display_size``; the file records the model, seed, version and date.
+
+            ed.save_html("stack.html")
+        """
+        return self._save_html(path, WHOLE_STACK if ranges is None else ranges, strengths, steps, fmt, index)
 
     def __repr__(self) -> str:
         items = ", ".join(f"{it['name']}@{it['strength']:+.2f}[{it['layers'][0]}-{it['layers'][1]}]"
