@@ -57,6 +57,27 @@ def _default_regressor(model: LatentModel) -> Any:
     return load_regressor(model.name, model)
 
 
+def _num(v: float) -> str:
+    """A coordinate as short Python: ``32`` for 32.0, ``12.25`` otherwise."""
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def _op_call(op: Op) -> str:
+    """The :class:`CollageCanvas` method call that adds ``op`` (a checked operation).
+
+        _op_call({"tool": "rect", "source": 0, "x0": 0.0, "y0": 0.0, "x1": 32.0, "y1": 64.0})  # 'rect(0, 0, 0, 32, 64)'
+    """
+    source = op["source"]
+    if op["tool"] == "fill":  # (erasing everything: no method adds it, the list does)
+        return f"fill({source})" if source is not None else "ops = [*cc.ops, {'tool': 'fill', 'source': None}]"
+    if op["tool"] == "rect":
+        box = ", ".join(_num(op[k]) for k in ("x0", "y0", "x1", "y1"))
+        return f"rect({source}, {box})" if source is not None else f"erase_rect({box})"
+    points = "[" + ", ".join(f"({_num(x)}, {_num(y)})" for x, y in op["points"]) + "]"
+    radius = f"radius={_num(op['radius'])}"
+    return f"paint({source}, {points}, {radius})" if source is not None else f"erase({points}, {radius})"
+
+
 def _with_checkerboard(image: torch.Tensor, mask: torch.Tensor, cell: int | None = None) -> torch.Tensor:
     """``image [3, H, W]`` with its unknown pixels (``mask [1, H, W]`` 0) shown as a grey checkerboard."""
     h, w = image.shape[-2:]
@@ -86,6 +107,10 @@ class CollageCanvas(FrameWidget):
     :meth:`clear`, and the views follow. ``.sources [n, 3, H, W]``, ``.labels [H, W]`` (source index,
     -1 unknown), ``.collage [1, 3, H, W]``, ``.mask [1, 1, H, W]`` (1 = known), ``.latent [1, L, D]`` and
     ``.image [1, 3, H, W]`` (the projection) are torch tensors of what is shown.
+
+    On the page, the toolbar's undo / redo (Ctrl/Cmd-Z, Ctrl/Cmd-Shift-Z inside the widget) step
+    through finished strokes, rectangles, "take all", "clear" and new samples; :meth:`code` gives the
+    Python that makes this collage again (the page's "copy code").
     """
 
     _esm = esm_source("collage.js")
@@ -110,6 +135,7 @@ class CollageCanvas(FrameWidget):
             raise ValueError(f"n_sources must be >= 1; got {n_sources}")
         if not 0 <= int(seed) <= MAX_SEED - int(n_sources):
             raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1 - n_sources; got {seed}")
+        self._own_regressor = regressor is not None  # (for code(): the zoo's shipped one loads by itself)
         if regressor is None:
             regressor = _default_regressor(model)
         if not callable(getattr(regressor, "project", None)):
@@ -120,6 +146,7 @@ class CollageCanvas(FrameWidget):
             check(model)  # a regressor trained for another model's latents is refused here, with the fix
         self.model = model
         self.regressor = regressor
+        self._first_seed = int(seed)
         self._source_cache: dict[tuple[int, int], torch.Tensor] = {}
         self._raster_cache: list[tuple[Op, torch.Tensor]] = []  # (checked op, labels after that op)
         self._labels: torch.Tensor | None = None
@@ -311,6 +338,23 @@ class CollageCanvas(FrameWidget):
             return self._image
         self._sent_seeds = sent
         return torch.cat([self._image, self._sources()])
+
+    def _code_lines(self) -> list[str]:
+        """Python that makes this collage again in a fresh kernel: the model by name, the canvas with its
+        seeds, then each operation as a :meth:`paint` / :meth:`rect` / :meth:`erase` / :meth:`erase_rect` /
+        :meth:`fill` call."""
+        lines = self._model_code_lines()
+        args = ["model"]
+        if self._own_regressor:
+            lines.append("reg = ...  # the regressor this canvas was given (train_regressor / load_regressor)")
+            args.append("reg")
+        args += [f"n_sources={int(self.n_sources)}", f"seed={self._first_seed}", *self._state_code_args()]
+        lines.append(f"cc = lw.CollageCanvas({', '.join(args)})")
+        if list(self.seeds) != [self._first_seed + k for k in range(int(self.n_sources))]:
+            lines.append(f"cc.seeds = {list(self.seeds)!r}")
+        lines += [f"cc.{_op_call(op)}" for op in self.ops]
+        lines.append("cc")
+        return lines
 
     # ------------------------------------------------------------------------------ figures
     def _project(self, sources: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
