@@ -202,6 +202,7 @@ describe("undo / redo", () => {
 
   it("answers Ctrl/Cmd-Z, Ctrl/Cmd-Shift-Z and Ctrl-Y inside the widget, but not in a number box", () => {
     const { model, root, view } = started();
+    document.body.append(root);
     const slider = document.createElement("input");
     slider.type = "range";
     const box = document.createElement("input");
@@ -222,7 +223,33 @@ describe("undo / redo", () => {
     answer(model);
     key(root, "y", { ctrlKey: true });
     expect(view.state.gain).toBe(2);
-    expect(root.getAttribute("data-lm-suppress-shortcuts")).toBe("true");
+    key(document.body, "z", { ctrlKey: true }); // outside the widget: not ours
+    expect(view.state.gain).toBe(2);
+    view.dispose();
+    root.remove();
+  });
+
+  it("takes its keys before JupyterLab's shortcuts (document capture) and lets every other key through", () => {
+    const { model, root, view } = started();
+    document.body.append(root);
+    const seen = [];
+    const lumino = (e) => seen.push(`${e.shiftKey ? "Shift+" : ""}${e.ctrlKey ? "Ctrl+" : ""}${e.key}`);
+    document.addEventListener("keydown", lumino, true);
+    try {
+      view.set({ gain: 2 });
+      view.commit();
+      answer(model);
+      key(root, "z", { ctrlKey: true });
+      key(root, "Enter", { shiftKey: true });
+      expect(seen).toEqual(["Shift+Enter"]); // Shift-Enter still runs the cell
+      expect(view.state.gain).toBe(1);
+      view.dispose();
+      key(root, "z", { ctrlKey: true }); // a disposed view no longer listens
+      expect(seen).toEqual(["Shift+Enter", "Ctrl+z"]);
+    } finally {
+      document.removeEventListener("keydown", lumino, true);
+      root.remove();
+    }
   });
 
   it("announces when undo and redo become possible", () => {

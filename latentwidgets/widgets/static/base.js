@@ -312,11 +312,15 @@ export function connectFrames(model, options) {
   }
 
   // ---------------------------------------------------------------- keys: undo / redo inside the widget
-  Object.assign(root.dataset, { lmSuppressShortcuts: "true" }); // (JupyterLab's own Ctrl-Z stays out)
+  // Taken before JupyterLab's shortcuts see them (a capture listener on the window runs before Lumino's
+  // on the document); every other key (Shift-Enter runs the cell) goes on to JupyterLab as before.
   if (!root.hasAttribute("tabindex")) root.setAttribute("tabindex", "-1"); // (a click inside focuses the widget)
+  const keyTarget = (root.ownerDocument && root.ownerDocument.defaultView) || globalThis;
   function onKey(e) {
     if (!(e.ctrlKey || e.metaKey) || e.altKey) return;
-    const t = e.target;
+    const path = typeof e.composedPath === "function" ? e.composedPath() : [];
+    if (!path.includes(root)) return; // (composedPath: inside a shadow root too, as in marimo)
+    const t = path[0] || e.target;
     const editsText = t && (t.isContentEditable || t.tagName === "TEXTAREA"
       || (t.tagName === "INPUT" && !["range", "button", "checkbox", "radio"].includes(t.type)));
     if (editsText) return; // a text or number box keeps its own undo
@@ -329,7 +333,7 @@ export function connectFrames(model, options) {
     e.stopPropagation();
     done();
   }
-  root.addEventListener("keydown", onKey);
+  keyTarget.addEventListener("keydown", onKey, true);
 
   return {
     model,
@@ -363,7 +367,7 @@ export function connectFrames(model, options) {
     dispose() {
       transport.dispose();
       model.off("change:error", onErrorTrait);
-      root.removeEventListener("keydown", onKey);
+      keyTarget.removeEventListener("keydown", onKey, true);
       if (busyTimer !== null) clearTimeout(busyTimer);
       if (settle !== null) clearTimeout(settle);
       busyTimer = settle = null;
