@@ -1,5 +1,6 @@
 """A saved HTML figure works opened from disk (file://) in headless Chromium with no kernel: moving
-its slider shows another precomputed frame, and no request leaves the page."""
+its slider shows another precomputed frame, the play button walks the frames (and stops), it says what
+made it, and no request leaves the page."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ def test_saved_html_slider_scrubs_frames_offline(chromium, tmp_path):
     grid = torch.stack([torch.stack([torch.full((3, 16, 16), (s + 1) / (steps + 1))
                                      + 0.02 * torch.rand(3, 16, 16, generator=g)
                                      for s in range(steps)]) for _ in range(2)]).clamp(0, 1)
-    path = save_html(tmp_path / "fig.html", grid, ["<script>alert(1)</script>", "b"], list(range(-3, 4)), fmt="png")
+    path = save_html(tmp_path / "fig.html", grid, ["<script>alert(1)</script>", "b"], list(range(-3, 4)), fmt="png",
+                     meta={"model": "test"})
     page = chromium.new_page()  # the session Chromium of conftest.py
     try:
         external = []
@@ -51,6 +53,19 @@ def test_saved_html_slider_scrubs_frames_offline(chromium, tmp_path):
         page.locator("input[name=lw-row]").nth(1).check()
         assert img.get_attribute("data-row") == "1"
         assert "<script>alert(1)</script>" in page.locator("fieldset").inner_text()
+        # play: the frames go by on their own, forth and back; pause stops them
+        play = page.locator("#lw-play")
+        assert play.get_attribute("aria-pressed") == "false"
+        play.click()
+        page.wait_for_function("document.getElementById('lw-frame').dataset.col !== '6'")
+        page.wait_for_function("document.getElementById('lw-frame').dataset.col === '0'", timeout=5000)
+        play.click()
+        assert play.get_attribute("aria-pressed") == "false"
+        stopped = img.get_attribute("data-col")
+        page.wait_for_timeout(500)
+        assert img.get_attribute("data-col") == stopped, "pause stops the frames"
+        meta = page.locator(".lw-meta").inner_text()
+        assert "model" in meta and "test" in meta and "latentwidgets" in meta and "date" in meta
         assert not dialogs, "an escaped name ran as script"
         assert not external, f"the figure fetched {external}"
     finally:
