@@ -6,6 +6,7 @@ recording what the widget sends back (the browser half is tested in js/ and test
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 
@@ -18,6 +19,7 @@ from latentwidgets.directions.record import Directions
 from latentwidgets.edit import Edit, render_edits
 from latentwidgets.widgets import DirectionExplorer
 from latentwidgets.widgets.esm import esm_source
+from latentwidgets.widgets.explorer import variance_shares
 from latentwidgets.widgets.transport import decode_frame
 
 
@@ -100,7 +102,7 @@ def test_front_end_request_updates_python_state(ex, model):
     seen, changes = [], []
     ex.on_change(lambda w: seen.append(list(w.strengths)))
     ex.observe(lambda ch: changes.append(ch["new"]), names="strengths")
-    content, buffers = wire.request({"strengths": [0.0, 2.5, 0.0], "seed": 7, "show_original": False})
+    content, buffers = wire.request({"strengths": [0.0, 2.5, 0.0], "seed": 7, "view_mode": "edited"})
     assert content["type"] == "lw:frame" and content["id"] == "t:1" and content["origin"] == "front"
     assert ex.strengths == [0.0, 2.5, 0.0] and ex.seed == 7
     assert seen == [[0.0, 2.5, 0.0]] and changes == [[0.0, 2.5, 0.0]]
@@ -113,8 +115,8 @@ def test_front_end_request_updates_python_state(ex, model):
 
 
 def test_state_and_front_fields_come_from_the_frame_state_tags(ex):
-    assert ex.state() == {"n": 2, "seed": 3, "show_original": False, "strengths": [0.0, 0.0, 0.0]}
-    assert ex._front_fields == ["seed", "show_original", "strengths"]  # n is set from Python only
+    assert ex.state() == {"n": 2, "seed": 3, "strengths": [0.0, 0.0, 0.0], "truncation": 1.0, "view_mode": "edited"}
+    assert ex._front_fields == ["seed", "strengths", "truncation", "view_mode"]  # n is set from Python only
     ex.state()["strengths"].append(9.0)  # a copy
     assert ex.strengths == [0.0, 0.0, 0.0]
 
@@ -122,10 +124,11 @@ def test_state_and_front_fields_come_from_the_frame_state_tags(ex):
 @pytest.mark.parametrize("state, message", [
     ({"strengths": "1234"}, "'strengths' trait"),
     ({"strengths": ["1", 0, 0]}, "'strengths' trait"),
-    ({"show_original": "false"}, "'show_original' trait"),
+    ({"view_mode": "sideways"}, "'view_mode' trait"),
+    ({"view_mode": True}, "'view_mode' trait"),
     ({"seed": "7"}, "'seed' trait"),
     ({"strengths": [1.0, 0.0, 0.0], "seed": 1.5}, "'seed' trait"),
-    ({"n": 4}, "may set only ['seed', 'show_original', 'strengths']; got ['n']"),
+    ({"n": 4}, "may set only ['seed', 'strengths', 'truncation', 'view_mode']; got ['n']"),
     ({"gain": 1, "strengths": [1.0, 0.0, 0.0]}, "got ['gain']"),
 ])
 def test_front_end_values_are_checked_by_their_traits_not_coerced(ex, state, message):
@@ -141,9 +144,10 @@ def test_front_end_values_are_checked_by_their_traits_not_coerced(ex, state, mes
 def test_front_end_values_are_not_echoed_back(ex, monkeypatch):
     model_msgs = []
     monkeypatch.setattr(ex, "_send", lambda msg, buffers=None: model_msgs.append(msg))
-    Wire(ex).request({"strengths": [0, 1.5, 0], "seed": 4, "show_original": False})
+    Wire(ex).request({"strengths": [0, 1.5, 0], "seed": 4, "view_mode": "edited"})
     assert ex.strengths == [0.0, 1.5, 0.0] and ex.seed == 4
-    assert [m for m in model_msgs if m.get("method") in ("update", "echo_update")] == []
+    updates = [m for m in model_msgs if m.get("method") in ("update", "echo_update")]
+    assert [m for m in updates if set(m["state"]) & set(ex.state())] == []  # (`_code`, for copy code, is news)
     ex.strengths = [1.0, 0.0, 0.0]  # from Python the widget model is told, as usual
     assert any(m.get("method") == "update" and m["state"].get("strengths") == [1.0, 0.0, 0.0] for m in model_msgs)
 
@@ -170,13 +174,140 @@ def test_sync_request_returns_current_frame_without_recomputing(ex):
     assert torch.allclose(shown(content, buffers), ex.image, atol=0.5 / 255 + 1e-6)
 
 
-def test_before_after_toggle_shows_original_and_keeps_edited_image(ex, model):
+def test_view_modes_show_original_or_each_sample_before_and_after(ex, model):
     wire = Wire(ex)
-    wire.request({"strengths": [2.0, 0.0, 0.0], "seed": 3, "show_original": True})
-    content, buffers = wire.frames()[-1]
     original = render_edits(model, model.sample_z(2, seed=3), [])[1]
+    content, buffers = wire.request({"strengths": [2.0, 0.0, 0.0], "seed": 3, "view_mode": "original"})
     assert torch.allclose(shown(content, buffers), original, atol=0.5 / 255 + 1e-6)
-    assert not torch.allclose(ex.image, original)  # .image stays the edited result
+    assert ex.show_original and not torch.allclose(ex.image, original)  # .image stays the edited result
+    content, buffers = wire.request({"view_mode": "side by side"})
+    pairs = shown(content, buffers)
+    assert pairs.shape[0] == 4 and content["state"]["view_mode"] == "side by side" and not ex.show_original
+    # sample by sample: its original, then its edited image
+    assert torch.allclose(pairs[0::2], original, atol=0.5 / 255 + 1e-6)
+    assert torch.allclose(pairs[1::2], ex.image, atol=0.5 / 255 + 1e-6)
+    ex.show_original = False  # from Python: the old switch picks "edited"
+    assert ex.view_mode == "edited" and len(wire.frames()[-1][0]["frames"]) == 2
+    ex.show_original = True
+    assert ex.view_mode == "original" and wire.frames()[-1][0]["state"]["view_mode"] == "original"
+
+
+def test_variance_share_beside_each_slider_from_the_record(model):
+    g = torch.Generator().manual_seed(4)
+    vecs = torch.randn(4, model.w_dim, generator=g)
+    pca = Directions(vecs, "w", method="pca", model_id=model.name,
+                     info={"explained_variance_ratio": [0.4, 0.3, 0.2, 0.1]})
+    ex = DirectionExplorer(model, pca)
+    assert [c["variance"] for c in ex.controls] == [0.4, 0.3, 0.2, 0.1]
+    assert {c["variance_label"] for c in ex.controls} == {"explained variance"}
+    ex.close()
+    # a slice keeps the whole record's info: the default names say which component each direction is
+    assert variance_shares(pca[[3, 1]]) == ([0.1, 0.3], "explained variance")
+    sefa = Directions(vecs[:2], "w", method="closed_form", info={"eigenvalue_ratio": [0.7, 0.2, 0.1]})
+    assert variance_shares(sefa) == ([0.7, 0.2], "share of the eigenvalues")
+    renamed = pca[:2]
+    renamed.rename(0, "pose")
+    assert variance_shares(renamed) == ([None, 0.3], "explained variance")
+    ex = DirectionExplorer(model, Directions(vecs[:2], "w", method="manual"))
+    assert [(c["variance"], c["variance_label"]) for c in ex.controls] == [(None, "")] * 2  # none: nothing shown
+    ex.close()
+
+
+def test_rename_from_python_and_the_page_keeps_names_in_the_saved_record(model, directions, tmp_path):
+    record = directions[:]  # (a copy: the explorer renames the record it is given)
+    ex = DirectionExplorer(model, record)
+    ex.rename(0, "  pose ")
+    ex.rename("c", "hue")
+    assert ex.directions.names == ["pose", "b", "hue"] and [c["name"] for c in ex.controls] == ["pose", "b", "hue"]
+    ex.strengths = [1.0, 0.0, 0.0]
+    assert ex.edits[0].name == "E(pose, all)"
+    with pytest.raises(ValueError, match="already named 'b'"):
+        ex.rename(0, "b")
+    with pytest.raises(ValueError, match="cannot be empty"):
+        ex.rename(1, "   ")
+    with pytest.raises(KeyError, match="no direction named 'zz'"):
+        ex.rename("zz", "x")
+    with pytest.raises(TypeError, match="is a string; got int"):
+        ex.rename(1, 5)  # type: ignore[arg-type]
+    # the page asks with a message; a name it refuses shows in the widget and changes nothing
+    ex._handle_custom_msg({"type": "lw:rename", "index": 1, "name": "hue"}, [])
+    assert "already named 'hue'" in ex.error and ex.directions.names[1] == "b"
+    ex._handle_custom_msg({"type": "lw:rename", "index": 1, "name": "size"}, [])
+    assert ex.error == "" and ex.controls[1]["name"] == "size"
+    ex._handle_custom_msg({"type": "lw:rename", "index": "1", "name": "x"}, [])
+    assert "by its index" in ex.error and ex.directions.names[1] == "size"
+    assert record.names == ["pose", "size", "hue"]
+    ex.directions.save(tmp_path / "named")
+    assert Directions.load(tmp_path / "named").names == ["pose", "size", "hue"]
+    ex.close()
+
+
+def test_export_edits_json_round_trip_and_import(ex, model, directions):
+    ex.strengths = [1.5, 0.0, -2.0]
+    records = ex.export_edits()
+    assert json.loads(json.dumps(records)) == records
+    assert [(r["name"], r["strength"], r["layers"], r["value"], r["unit"]) for r in records] == [
+        ("a", 1.5, None, 1.5, "\u03c3"), ("c", -2.0, [4, 10], -2.0, "\u03c3")]
+    assert [Edit.from_record(r, directions).strength for r in records] == [1.5, -2.0]
+    image = ex.image
+    ex.reset()
+    ex.import_edits(records)
+    assert ex.strengths == [1.5, 0.0, -2.0] and torch.allclose(ex.image, image)
+    # LayerwiseEditor-style records and Edit objects set sigma sliders from their strength
+    ex.import_edits([Edit(directions, "b", 0.75, layers=(0, 4))])
+    assert ex.strengths == [0.0, 0.75, 0.0]
+    with pytest.raises(ValueError, match="edits it at layers 0-3, the record at 0-9"):
+        ex.import_edits([{"name": "b", "strength": 1.0, "layers": None}])
+    with pytest.raises(ValueError, match="two records for direction 'a'"):
+        ex.import_edits([records[0], records[0]])
+    assert ex.strengths == [0.0, 0.75, 0.0], "a refused import sets nothing"
+
+
+def test_export_and_import_of_a_calibrated_slider_use_its_value(model):
+    cal = {"unit": "x shift, px", "alpha": [-5.0, 0.0, 5.0], "t": [-20.0, 0.0, 20.0]}
+    d = Directions(torch.randn(1, model.w_dim, generator=torch.Generator().manual_seed(2)), "w", names=["x"],
+                   calibration=[cal], method="factors", model_id=model.name)
+    ex = DirectionExplorer(model, d, n=2)
+    ex.strengths = [8.0]
+    (rec,) = ex.export_edits()
+    assert rec["mode"] == "set" and len(rec["strength"]) == 2 and (rec["value"], rec["unit"]) == (8.0, "x shift, px")
+    ex.reset()
+    ex.import_edits([rec])
+    assert ex.strengths == [8.0]
+    with pytest.raises(ValueError, match="without a slider 'value'"):
+        ex.import_edits([{k: v for k, v in rec.items() if k != "value"}])
+    ex.close()
+
+
+def test_truncation_pulls_every_frame_towards_the_average_latent(ex, model, directions):
+    ex.strengths = [1.0, 0.0, 0.0]
+    Wire(ex).request({"truncation": 0.5, "view_mode": "side by side"})
+    ws = model.broadcast(model.to_synthesis(ex.z))
+    avg = model.w_avg()
+    truncated = avg + 0.5 * (ws - avg)
+    assert torch.allclose(ex.image, render_edits(model, ex.z, ex.edits, ws=truncated)[1], atol=1e-5)
+    assert torch.allclose(ex.original, render_edits(model, ex.z, [], ws=truncated)[1], atol=1e-5)
+    assert "truncation=0.5" in ex.code()
+
+
+def test_code_reproduces_the_view_in_a_fresh_namespace():
+    model = lw.load("sprites-style")
+    d = lw.find_directions(model, "pca", n_components=4, n_samples=2000, progress=False)
+    ex = DirectionExplorer(model, d[[1, 3]], seed=5, n=2)
+    ex.rename(1, "size")
+    ex.strengths = [1.25, -0.5]
+    ex.truncation = 0.8
+    code = ex.code()
+    assert "lw.load('sprites-style')" in code and "lw.find_directions(model, 'pca'" in code
+    ns: dict = {}
+    exec(code, ns)  # noqa: S102 - the code under test
+    again = ns["ex"]
+    assert again.directions.names == ["pca 1", "size"] and again.strengths == [1.25, -0.5]
+    assert again.truncation == 0.8 and torch.allclose(again.image, ex.image, atol=1e-5)
+    ex.rename(0, "tilt")
+    assert "d.rename(0, 'tilt')" in ex._code  # the copy-code button has it without a new frame
+    again.close()
+    ex.close()
 
 
 def test_error_shows_in_widget_and_widget_keeps_working(model, directions, monkeypatch):
@@ -190,12 +321,12 @@ def test_error_shows_in_widget_and_widget_keeps_working(model, directions, monke
         return real(latents)
 
     monkeypatch.setattr(model, "synthesize", flaky)
-    content, _ = wire.request({"strengths": [2.5, 0.0, 0.0], "seed": 0, "show_original": False})
+    content, _ = wire.request({"strengths": [2.5, 0.0, 0.0], "seed": 0, "view_mode": "edited"})
     assert content["type"] == "lw:error" and content["id"] == "t:1"
     assert "the generator blew up" in content["message"] and "RuntimeError" in content["message"]
     assert "blew up" in ex.error
     assert "Traceback" in ex._server.last_traceback
-    content, buffers = wire.request({"strengths": [1.0, 0.0, 0.0], "seed": 0, "show_original": False})
+    content, buffers = wire.request({"strengths": [1.0, 0.0, 0.0], "seed": 0, "view_mode": "edited"})
     assert content["type"] == "lw:frame" and ex.error == ""
     assert torch.allclose(ex.image, render_edits(model, ex.z, ex.edits)[1])
     # from Python the error shows in the widget too, and the assignment raises
@@ -237,7 +368,7 @@ def test_grid_of_n_samples_edited_together(model, directions):
 
 def test_jpeg_on_request_and_above_threshold(ex):
     wire = Wire(ex)
-    content, buffers = wire.request({"strengths": [1.0, 0.0, 0.0], "seed": 3, "show_original": False},
+    content, buffers = wire.request({"strengths": [1.0, 0.0, 0.0], "seed": 3, "view_mode": "edited"},
                                     format="jpeg")
     assert [f["format"] for f in content["frames"]] == ["jpeg", "jpeg"]
     err = (shown(content, buffers) - ex.image).abs().mean()

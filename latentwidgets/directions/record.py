@@ -120,6 +120,23 @@ class Directions:
             raise KeyError(f"no direction named {name_or_index!r}; names: {self.names}")
         return self.names.index(name_or_index)
 
+    def rename(self, direction: int | str, name: str) -> Directions:
+        """Give ``direction`` (index or current name) the name ``name``, in place; returns the record.
+        Names stay non-empty (surrounding spaces are dropped) and unique; :meth:`save` writes them::
+
+            d.rename(0, "pose").rename("pca 3", "hair colour"); d.save("runs/pca")
+        """
+        k = self.index(direction)
+        if not isinstance(name, str):
+            raise TypeError(f"a direction's name is a string; got {type(name).__name__}")
+        new = name.strip()
+        if not new:
+            raise ValueError(f"a direction's name cannot be empty (renaming {self.names[k]!r})")
+        if new in self.names and self.names.index(new) != k:
+            raise ValueError(f"another direction is already named {new!r}; names must be unique: {self.names}")
+        self.names[k] = new
+        return self
+
     def to(self, device: str | torch.device) -> Directions:
         self.vectors = self.vectors.to(device)
         self.sigma = self.sigma.to(device)

@@ -2,12 +2,13 @@
 
 One slider per direction (strength in sigma units, factor units such as "x shift, px" for
 calibrated directions, or an attribute controller's requested value in the attribute's own units:
-``find_directions(model, "attribute", kind="controller")``), a seed control with "new sample", a
-before/after toggle and readouts. Every slider value becomes edits through
-:func:`latentwidgets.edit.edits_for` (whatever kind of direction it is); every frame comes from
-:func:`latentwidgets.edit.render_edits` (the one path from latents to images) and travels through
-the shared frame transport (``transport.py`` / ``static/transport.js``): at most one request in
-flight, always the latest slider values, so dragging never builds a backlog::
+``find_directions(model, "attribute", kind="controller")``), each with its component's share of
+the variance where the record has one, a name the page can edit, a seed control with "new sample",
+a view of the edited images, the originals or both side by side, and readouts. Every slider value
+becomes edits through :func:`latentwidgets.edit.edits_for` (whatever kind of direction it is);
+every frame comes from :func:`latentwidgets.edit.render_edits` (the one path from latents to
+images) and travels through the shared frame transport (``transport.py`` / ``static/transport.js``):
+at most one request in flight, always the latest slider values, so dragging never builds a backlog::
 
     import latentwidgets as lw
     model = lw.load("sprites-style")
@@ -15,21 +16,27 @@ flight, always the latest slider values, so dragging never builds a backlog::
     ex = lw.DirectionExplorer(model, d[:6], seed=3, n=4)
     ex                                   # display it; drag the sliders
     ex.strengths = [2.0, 0, 0, 0, 0, 0]  # the sliders follow
+    ex.rename(0, "pose")                 # the page's labels and ex.directions follow
+    ex.view_mode = "side by side"        # each sample before and after
     ex.image, ex.latent, ex.edits        # tensors and Edit records of what is shown
+    records = ex.export_edits()          # JSON-able; ex.import_edits(records) sets the sliders again
 """
 
 from __future__ import annotations
 
+import ast
 import math
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 import traitlets as t
 
+from ..directions import METHODS
 from ..directions.layers import resolve_layers
 from ..directions.record import Directions
-from ..edit import Edit, edits_for, render_edits, value_range
+from ..edit import Edit, edits_for, value_range
 from ..export import traversal
 from ..models.base import LatentModel
 from .base import SampledFrameWidget, check_directions, check_model, frame_state
@@ -39,16 +46,89 @@ from .figures import RowValues, TraversalFigures, row_grid
 if TYPE_CHECKING:
     from ..export import Figure
 
-__all__ = ["DirectionExplorer"]
+__all__ = ["DirectionExplorer", "VIEW_MODES"]
+
+#: what the explorer shows: the edited samples, the unedited ones, or each sample before and after
+VIEW_MODES = ("edited", "original", "side by side")
+
+#: per-direction shares of the variance a record's ``info`` may hold, and what the page calls them
+_VARIANCE_KEYS = (("explained_variance_ratio", "explained variance"),     # PCA
+                  ("eigenvalue_ratio", "share of the eigenvalues"))       # closed form (SeFa)
 
 
-def _slider_spec(d: Directions, k: int, strength_range: float) -> dict[str, Any]:
+def variance_shares(d: Directions) -> tuple[list[float | None], str]:
+    """Each direction's share of the variance from ``d.info`` (PCA's explained variance ratio, closed
+    form's eigenvalue share) and its label; ``None`` for a direction the record has none for.
+
+    A slice of a record (``d[2:5]``) keeps the whole record's ``info``; its directions' default names
+    (``"pca 3"``) say which component each one is::
+
+        variance_shares(pca[:3])     # ([0.31, 0.12, 0.08], 'explained variance')
+    """
+    for key, label in _VARIANCE_KEYS:
+        shares = d.info.get(key)
+        if not isinstance(shares, list) or not shares:
+            continue
+        if len(shares) == len(d):
+            return [float(v) for v in shares], label
+        default = re.compile(re.escape(d.method) + r" (\d+)")
+        found = [default.fullmatch(name) for name in d.names]
+        index = [int(m.group(1)) if m else -1 for m in found]
+        return [float(shares[i]) if 0 <= i < len(shares) else None for i in index], label
+    return [None] * len(d), ""
+
+
+def _slider_spec(d: Directions, k: int, strength_range: float, variance: float | None,
+                 variance_label: str) -> dict[str, Any]:
     """The front end's description of direction k's slider (kind, unit, range, step, default), as
     :func:`~latentwidgets.edit.value_range` gives it; ``calibrated``: the value is in the direction's
-    own unit, not sigma."""
+    own unit, not sigma; ``variance``: its share of the variance (None: the record has none)."""
     r = value_range(d, k, sigma_range=strength_range)
     return {"name": d.names[k], "kind": r["kind"], "unit": r["unit"], "calibrated": r["unit"] != "\u03c3",
-            "min": r["min"], "max": r["max"], "step": r["step"], "default": r["default"]}
+            "min": r["min"], "max": r["max"], "step": r["step"], "default": r["default"],
+            "variance": variance, "variance_label": variance_label if variance is not None else ""}
+
+
+def _literal(value: Any) -> str | None:
+    """``repr(value)`` when it reads back as the same Python literal, else None."""
+    text = repr(value)
+    try:
+        return text if ast.literal_eval(text) == value else None
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+
+
+def _directions_code(d: Directions, picked: list[str]) -> list[str]:
+    """Python lines that make ``d`` again as ``d``: its ``find_directions`` call (method and the options
+    the record stores), the directions picked (``picked``: their names when the explorer was made),
+    then renames since. A record no ``find_directions`` call makes is saved and loaded instead."""
+    if d.method not in METHODS or d.space.startswith("act:"):
+        return [f"# a {d.method!r} record in {d.space} that find_directions does not make: save it in this kernel",
+                "# (ex.directions.save(\"directions\")) and load it in the new one",
+                "d = lw.Directions.load(\"directions\", model)"]
+    options = dict(d.options)
+    if "seed" not in options and d.seed is not None:
+        options["seed"] = d.seed
+    args, skipped = [repr(d.method)], []
+    for key, value in options.items():
+        text = _literal(value)
+        if text is None:
+            skipped.append(key)
+        else:
+            args.append(f"{key}={text}")
+    lines = [f"# options {skipped} are not plain values: pass them as you did"] if skipped else []
+    lines.append(f"d = lw.find_directions(model, {', '.join(args)})")
+    default = [f"{d.method} {i}" for i in range(len(picked))]
+    index = [re.fullmatch(re.escape(d.method) + r" (\d+)", name) for name in picked]
+    if picked == default:
+        if options.get("n_components") != len(picked):
+            lines[-1] += f"[:{len(picked)}]"
+    elif all(index):
+        lines[-1] += f"[{[int(m.group(1)) for m in index if m]}]"
+    else:
+        lines.append(f"d = d[[d.index(name) for name in {picked!r}]]")
+    lines += [f"d.rename({k}, {new!r})" for k, (old, new) in enumerate(zip(picked, d.names, strict=True)) if old != new]
+    return lines
 
 
 class DirectionExplorer(SampledFrameWidget, TraversalFigures):
@@ -74,16 +154,37 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
     :func:`~latentwidgets.edit.edits_for`. ``.image [n, 3, H, W]``, ``.latent [n, L, D]`` (the edited
     per-layer latents) and ``.z [n, z_dim]`` are torch tensors of what is shown; ``.edits`` lists
     the :class:`~latentwidgets.edit.Edit` records that produce it (``render_edits(model, ex.z, ex.edits)``
-    reproduces ``ex.image``); ``.image`` is the edited
-    images also while the before/after toggle shows ``.original``. ``on_change(callback)`` runs after
-    every new frame; ``close()`` detaches from the front end.
+    reproduces ``ex.image`` at ``truncation`` 1); :meth:`export_edits` gives them as JSON-able records and
+    :meth:`import_edits` sets the sliders from such records. ``on_change(callback)`` runs after every
+    new frame; ``close()`` detaches from the front end.
+
+    ``.view_mode`` (:data:`VIEW_MODES`) is what the page shows: ``"edited"``, ``"original"`` (the
+    unedited samples, ``.original``) or ``"side by side"`` (each sample before and after);
+    ``.show_original`` is True while it shows the originals (setting it picks ``"original"`` or
+    ``"edited"``). ``.image`` is always the edited images. Beside each slider the page shows the
+    direction's share of the variance where the record holds one (PCA's explained variance, closed
+    form's eigenvalue share: :func:`variance_shares`). :meth:`rename` (or the page: double-click a
+    name, or F2 on its slider, type, Enter) renames a direction in ``.directions``, so
+    ``ex.directions.save(path)`` keeps the names.
+
+    On a model with a truncation trick (a mapping network, or BigGAN's setting) ``.truncation``
+    (0..1, 1: none) is the page's truncation slider, applied to every frame and to :meth:`code`.
+    The bar's buttons undo and redo slider, seed and truncation changes, download the frame as a
+    PNG, and copy :meth:`code` (Python that makes this view again: the model by name, the
+    ``find_directions`` call the record stores, the explorer and its values).
+
+    Keys on the page: on a focused slider, Arrow keys step 0.1 sigma and Shift+Arrow (or PageUp /
+    PageDown) 1 sigma (a 60th and a 6th of the span of a slider in a factor's or attribute's own
+    unit); F2 renames its direction (Enter keeps the new name, Escape the old one); Ctrl-Z /
+    Ctrl-Shift-Z (Cmd on a Mac) or Ctrl-Y undo and redo anywhere in the widget. ``debug=True`` shows
+    developer timings in the readout.
     """
 
     _esm = esm_source("explorer.js")
     _css = css_source("explorer.css")
 
     strengths = frame_state(t.List(t.Float()))
-    show_original = frame_state(t.Bool(False))
+    view_mode = frame_state(t.Enum(VIEW_MODES, "edited"))
     controls = t.List(t.Dict()).tag(sync=True)
 
     def __init__(self, model: LatentModel, directions: Directions, seed: int = 0, n: int = 1, *,
@@ -99,13 +200,18 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
         self.directions = directions
         self.layer_choice = layers
         self._original: torch.Tensor | None = None
-        controls = [_slider_spec(directions, k, strength_range) for k in range(len(directions))]
+        self._strength_range = float(strength_range)
+        self._picked = list(directions.names)  # (for code(): the names find_directions gave them)
+        self._rename_error = ""
+        shares, label = variance_shares(directions)
+        controls = [_slider_spec(directions, k, strength_range, shares[k], label) for k in range(len(directions))]
         size = display_size if display_size is not None else max(128, min(256, 3 * model.resolution))
         super().__init__(controls=controls, strengths=[c["default"] for c in controls], seed=int(seed), n=int(n),
                          encoding=encoding, display_size=int(size),
                          title=f"{directions.method} directions on {model.name}", **kwargs)
         self._refresh()  # a construction error (wrong model, bad n) raises here, before display
         self._serve()
+        self.on_msg(self._on_page_msg)
 
     # ------------------------------------------------------------------------------ validation
     @t.validate("strengths")
@@ -138,7 +244,7 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
         """The unedited images ``[n, 3, H, W]``."""
         if self._original is None:
             with self._model_scope():
-                self._original = render_edits(self.model, self._latents(), [])[1]
+                self._original = self._render_edits(self._latents(), [])[1]
         return self._original.clone()
 
     @property
@@ -149,6 +255,84 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
     def reset(self) -> None:
         """Put every slider back to its default (no edit)."""
         self.strengths = [c["default"] for c in self.controls]
+
+    @property
+    def show_original(self) -> bool:
+        """True while the page shows the unedited samples (``view_mode == "original"``); set it to pick
+        ``"original"`` (True) or ``"edited"`` (False).
+
+            ex.show_original = True      # the before picture; ex.image stays the edited one
+        """
+        return self.view_mode == "original"
+
+    @show_original.setter
+    def show_original(self, value: bool) -> None:
+        self.view_mode = "original" if value else "edited"
+
+    def rename(self, direction: int | str, name: str) -> None:
+        """Rename ``direction`` (index or name) in ``.directions``, the record the explorer was given
+        (:meth:`Directions.rename`: non-empty, unique); the page's label follows, and
+        ``ex.directions.save(path)`` keeps the name.
+
+            ex.rename(0, "pose"); ex.directions.save("runs/pca-named")
+        """
+        k = self.directions.index(direction)
+        self.directions.rename(k, name)
+        controls = [dict(c) for c in self.controls]
+        controls[k]["name"] = self.directions.names[k]
+        self.controls = controls
+        self._update_code()  # (no new frame: the page's copy-code button learns the name here)
+
+    def export_edits(self) -> list[dict[str, Any]]:
+        """The sliders away from their defaults as JSON-able records: each edit's ``Edit.to_record()``
+        (as ``LayerwiseEditor.export_edits``) plus its slider's ``value`` and ``unit``. Per-sample
+        strengths (calibrated factors, controllers) are lists for these samples; ``value`` is what
+        :meth:`import_edits` sets the slider to.
+
+            json.dump(ex.export_edits(), open("edits.json", "w"))
+        """
+        z = self._latents()
+        return [{**e.to_record(), "value": float(s), "unit": self.controls[k]["unit"]}
+                for k, s in enumerate(self.strengths) for e in self._edits_for(k, s, z)]
+
+    def import_edits(self, records: Sequence[Edit | dict[str, Any]]) -> None:
+        """Set the sliders from ``records`` (from :meth:`export_edits`, ``LayerwiseEditor.export_edits``
+        or :class:`Edit` objects); every other slider goes to its default. A record without a ``value``
+        sets a sigma slider from its ``strength`` (mode ``"add"``); its layers must be the ones this
+        explorer edits that direction at.
+
+            ex.import_edits(json.load(open("edits.json")))
+        """
+        values = [c["default"] for c in self.controls]
+        done: set[int] = set()
+        L = int(self.model.num_layers)
+        for r in records:
+            rec: dict[str, Any] = r.to_record() if isinstance(r, Edit) else dict(r)
+            name = rec.get("name")
+            which: Any = name if isinstance(name, str) and name in self.directions.names else rec.get("direction", name)
+            k = self.directions.index(which)  # (KeyError / IndexError naming the directions)
+            label = self.directions.names[k]
+            if k in done:
+                raise ValueError(f"two records for direction {label!r}: the explorer has one slider per direction")
+            done.add(k)
+            if "value" in rec:
+                value = rec["value"]
+            elif rec.get("mode", "add") == "add" and not self.controls[k]["calibrated"] \
+                    and not isinstance(rec.get("strength"), list):
+                value = rec["strength"]
+            else:
+                raise ValueError(f"{label!r}: a {rec.get('mode', 'add')!r} record without a slider 'value' cannot set "
+                                 f"its {self.controls[k]['unit'] or 'value'} slider (export_edits records carry one)")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{label!r}: a slider value is a finite number; got {value!r}")
+            want = resolve_layers(self._layers_for(k), L) or (0, L)
+            layers = rec.get("layers")
+            got = resolve_layers(tuple(layers) if isinstance(layers, list) else layers, L) or (0, L)
+            if got != want:
+                raise ValueError(f"{label!r}: this explorer edits it at layers {want[0]}-{want[1] - 1}, the record at "
+                                 f"{got[0]}-{got[1] - 1}; use a LayerwiseEditor for edits at their own layers")
+            values[k] = float(value)
+        self.strengths = values
 
     # ------------------------------------------------------------------------------ compute
     def _on_new_samples(self) -> None:
@@ -169,14 +353,52 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
 
     def _compute(self) -> None:
         z = self._latents()
-        latent, image = render_edits(self.model, z, self._edits(z))
-        if self.show_original and self._original is None:
-            self._original = render_edits(self.model, z, [])[1]
+        latent, image = self._render_edits(z, self._edits(z))
+        if self.view_mode != "edited" and self._original is None:
+            self._original = self._render_edits(z, [])[1]
         self._latent, self._image = latent, image
 
     def _frames(self, initial: bool) -> torch.Tensor:
+        """The edited images, the originals, or (side by side) each sample's original then edited image."""
         assert self._image is not None
-        return self.original if self.show_original else self._image
+        if self.view_mode == "original":
+            return self.original
+        if self.view_mode == "side by side":
+            return torch.stack([self.original, self._image], dim=1).flatten(0, 1)
+        return self._image
+
+    def _on_page_msg(self, _widget: Any, content: Any, buffers: Sequence[Any]) -> None:
+        """``{"type": "lw:rename", "index": k, "name": str}`` from the page: :meth:`rename`; a name it
+        refuses shows as the widget's error (the label keeps the old name)."""
+        if self.closed or not isinstance(content, dict) or content.get("type") != "lw:rename":
+            return
+        index: Any = content.get("index")
+        name: Any = content.get("name")
+        try:
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise TypeError(f"a rename names the direction by its index; got {index!r}")
+            self.rename(index, name)  # (a name that is no string: Directions.rename says so)
+        except (IndexError, KeyError, TypeError, ValueError) as exc:
+            self.error = self._rename_error = str(exc)
+        else:
+            if self.error and self.error == self._rename_error:  # (an error of a frame stays)
+                self.error = ""
+
+    def _code_lines(self) -> list[str]:
+        """Python that makes this view again in a fresh kernel: the model (by name where latentwidgets loads
+        it), the directions (their ``find_directions`` call, selection and renames), the explorer and its
+        slider values."""
+        lines = self._model_code_lines() + _directions_code(self.directions, self._picked)
+        args = ["model", "d", *self._state_code_args()]
+        if self._strength_range != 3.0:
+            args.append(f"strength_range={self._strength_range!r}")
+        if self.layer_choice != "suggested":
+            args.append(f"layers={self.layer_choice!r}")
+        lines.append(f"ex = lw.DirectionExplorer({', '.join(args)})")
+        if any(s != c["default"] for s, c in zip(self.strengths, self.controls, strict=True)):
+            lines.append(f"ex.strengths = {[float(s) for s in self.strengths]!r}")
+        lines.append("ex")
+        return lines
 
     # ------------------------------------------------------------------------------ figures
     def _rows(self, directions: Sequence[int | str] | None, index: int | None) -> list[int]:

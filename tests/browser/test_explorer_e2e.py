@@ -1,9 +1,10 @@
 """End to end: the quickstart notebook's DirectionExplorer in a real JupyterLab in headless Chromium.
 
-Drag a slider with the mouse and step one with the keyboard: the picture on screen changes, and
-Python's ``.strengths`` and ``.image`` are what the page shows (canvas pixels compared with
-``.image``). Set ``.strengths`` from Python: the slider moves and the picture follows. Screenshots
-go to ``artifacts/browser/``.
+Drag a slider with the mouse and step one with the keyboard (0.1 sigma, 1 sigma with Shift): the
+picture on screen changes, and Python's ``.strengths`` and ``.image`` are what the page shows (canvas
+pixels compared with ``.image``). Set ``.strengths`` from Python: the slider moves and the picture
+follows. Side by side shows each sample's original and edited image; a name renamed on the page is
+the record's. Screenshots go to ``artifacts/browser/``.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ _ex = next((v for v in list(globals().values()) if isinstance(v, _DE) and v._uid
 """
 
 _STATE = _FIND + """
-print(_json.dumps({{"strengths": _ex.strengths, "seed": _ex.seed, "show_original": _ex.show_original,
+print(_json.dumps({{"strengths": _ex.strengths, "seed": _ex.seed, "view_mode": _ex.view_mode,
                     "image": (_ex.image * 255).round().clamp(0, 255).byte().permute(0, 2, 3, 1).tolist(),
-                    "controls": _ex.controls, "encoding": _ex.encoding}}))
+                    "original": (_ex.original * 255).round().clamp(0, 255).byte().permute(0, 2, 3, 1).tolist(),
+                    "names": _ex.directions.names, "controls": _ex.controls, "encoding": _ex.encoding}}))
 """
 
 _JS_CANVASES = """
@@ -64,7 +66,7 @@ _JS_LISTEN = """
 _JS_SETTLED = """
 ([uid, k]) => {
   const root = document.querySelector(`.lw-explorer[data-uid="${uid}"]`);
-  const s = root.querySelectorAll('input[type=range]')[k];
+  const s = root.querySelectorAll('input.lw-slider')[k];
   const last = window.__lw && window.__lw.last;
   return !!last && !!last.state && Math.abs(last.state.strengths[k] - Number(s.value)) < 1e-9;
 }
@@ -75,6 +77,9 @@ def shown_vs_python(page, uid):
     state = page.python_json(_STATE.format(uid=uid))
     canvases = page.page.evaluate(_JS_CANVASES, uid)
     py = np.asarray(state["image"], dtype=np.int16)  # [n, H, W, 3]
+    if state["view_mode"] == "side by side":  # sample by sample: original, then edited
+        original = np.asarray(state["original"], dtype=np.int16)
+        py = np.stack([original, py], axis=1).reshape(-1, *py.shape[1:])
     assert len(canvases) == py.shape[0], "one canvas per sample"
     diffs = []
     for c, img in zip(canvases, py, strict=True):
@@ -108,14 +113,14 @@ def test_quickstart_explorer_drag_keyboard_and_python_set(lab_factory):
     # ---- reset from Python: every slider goes back to its default
     page.python(_FIND.format(uid=uid) + "_ex.reset()")
     page.page.wait_for_function(_JS_SETTLED, arg=[uid, 0], timeout=30000)
-    values = [float(v) for v in root.locator("input[type=range]").evaluate_all("(xs) => xs.map((x) => x.value)")]
+    values = [float(v) for v in root.locator("input.lw-slider").evaluate_all("(xs) => xs.map((x) => x.value)")]
     assert values == [0.0] * len(values)
     state0, canvases0, diff0 = shown_vs_python(page, uid)
     assert state0["strengths"] == values
     assert_pixels_match(state0, diff0)
 
     # ---- drag the first slider with the mouse, right, over ~1 s
-    slider = root.locator("input[type=range]").first
+    slider = root.locator("input.lw-slider").first
     box = slider.bounding_box()
     y = box["y"] + box["height"] / 2
     x0 = box["x"] + box["width"] * 0.5
@@ -139,15 +144,46 @@ def test_quickstart_explorer_drag_keyboard_and_python_set(lab_factory):
     assert page.page.evaluate("window.__lw.frames") >= 2, "frames were drawn during the drag"
     page.screenshot("explorer-1-after-drag")
 
-    # ---- keyboard: one step down with the arrow key
+    # ---- keyboard: 0.1 sigma down with the arrow key, 1 sigma up with Shift (a 60th / 6th of a calibrated span)
+    sigma = 1.0 if not c0["calibrated"] else (c0["max"] - c0["min"]) / 6
     slider.focus()
     page.page.keyboard.press("ArrowLeft")
     page.page.wait_for_function(_JS_SETTLED, arg=[uid, 0], timeout=30000)
     stepped = float(slider.input_value())
-    assert stepped == pytest.approx(value - c0["step"], abs=1e-6)
+    assert stepped == pytest.approx(value - sigma / 10, abs=c0["step"] / 2 + 1e-6)
+    page.page.keyboard.press("Shift+ArrowLeft")
+    page.page.wait_for_function(_JS_SETTLED, arg=[uid, 0], timeout=30000)
+    assert float(slider.input_value()) == pytest.approx(stepped - sigma, abs=c0["step"] / 2 + 1e-6)
+    page.page.keyboard.press("Shift+ArrowRight")
+    page.page.wait_for_function(_JS_SETTLED, arg=[uid, 0], timeout=30000)
+    assert float(slider.input_value()) == pytest.approx(stepped, abs=c0["step"] / 2 + 1e-6)
     state2, _, diff2 = shown_vs_python(page, uid)
     assert state2["strengths"][0] == pytest.approx(stepped, abs=1e-9)
     assert_pixels_match(state2, diff2)
+
+    # ---- side by side: each sample's original, then its edited image; back to edited
+    root.locator('button[data-mode="side by side"]').click()
+    n = len(state2["image"])
+    page.page.wait_for_function(
+        f"document.querySelectorAll('.lw-explorer[data-uid=\"{uid}\"] canvas').length === {2 * n}", timeout=30000)
+    page.page.wait_for_function("window.__lw.last.state.view_mode === 'side by side'", timeout=30000)
+    state_sbs, _, diff_sbs = shown_vs_python(page, uid)
+    assert state_sbs["view_mode"] == "side by side"
+    assert_pixels_match(state_sbs, diff_sbs)
+    page.screenshot("explorer-side-by-side")
+    root.locator('button[data-mode="edited"]').click()
+    page.page.wait_for_function(
+        f"document.querySelectorAll('.lw-explorer[data-uid=\"{uid}\"] canvas').length === {n}", timeout=30000)
+
+    # ---- rename the first direction on the page: the record's name
+    label = root.locator("label.lw-name").first
+    label.dblclick()
+    box = label.locator("input")
+    box.fill("pose")
+    box.press("Enter")
+    page.page.wait_for_function(f"document.querySelector('.lw-explorer[data-uid=\"{uid}\"] label.lw-name')"
+                                f".textContent.startsWith('pose')", timeout=30000)
+    assert page.python_json(_STATE.format(uid=uid))["names"][0] == "pose"
 
     # ---- set .strengths from Python: the slider follows, and so does the picture
     k = len(state2["strengths"])
@@ -156,7 +192,7 @@ def test_quickstart_explorer_drag_keyboard_and_python_set(lab_factory):
     page.python(_FIND.format(uid=uid) + f"_ex.strengths = {json.dumps(target)}")
     page.page.wait_for_function(_JS_SETTLED, arg=[uid, 0], timeout=30000)
     assert float(slider.input_value()) == pytest.approx(target[0], abs=1e-9)
-    shown_text = root.locator("output").first.inner_text()
+    shown_text = root.locator(".lw-sliders output").first.inner_text()
     assert f"{abs(target[0]):.2f}" in shown_text.replace("\u2212", "-")
     state3, canvases3, diff3 = shown_vs_python(page, uid)
     assert state3["strengths"] == pytest.approx(target)
