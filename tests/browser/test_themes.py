@@ -1,4 +1,4 @@
-"""Every widget reads in JupyterLab's light and dark themes, and in marimo (issue 20).
+"""Every widget reads in JupyterLab's light and dark themes, and in marimo; its keys work in JupyterLab (issue 20).
 
 One notebook shows a DirectionExplorer, a LayerwiseEditor and a CollageCanvas. In each theme
 ("JupyterLab Light", then "JupyterLab Dark", switched in the running page) every widget is
@@ -6,7 +6,8 @@ screenshotted to ``artifacts/screenshots/<widget>-<theme>.png`` (test artifacts,
 colours follow the theme (a dark backdrop in the dark theme), and the text of its buttons, pressed or
 selected states, inputs and readouts stands out from what it is drawn on: WCAG contrast ratio >= 3
 (computed from the colours on screen, backgrounds composited). Under marimo, which resets buttons and
-inputs to bare text, an explorer's controls are still styled and read the same way.
+inputs to bare text, an explorer's controls are still styled and read the same way. In JupyterLab,
+Ctrl-Z / Ctrl-Shift-Z inside a widget undo and redo it, and other keys (Shift-Enter) still reach JupyterLab.
 """
 
 from __future__ import annotations
@@ -101,6 +102,63 @@ def test_every_widget_reads_in_the_light_and_the_dark_theme(lab_factory, tmp_pat
             assert (backdrop > 0.6) if theme == "light" else (backdrop < 0.2), \
                 f"{name} follows the {theme} theme (backdrop luminance {backdrop:.2f})"
     assert not problems, "text that does not stand out (WCAG contrast < 3):\n" + "\n".join(problems)
+
+
+# ---------------------------------------------------------------------------------- keys
+KEYS_SETUP = """
+import torch, torch.nn as nn
+import latentwidgets as lw
+from latentwidgets.models.decoder import DecoderModel
+from latentwidgets.directions.record import Directions
+torch.manual_seed(0)
+net = nn.Sequential(nn.Linear(4, 3 * 8 * 8), nn.Sigmoid(), nn.Unflatten(1, (3, 8, 8)))
+m = DecoderModel(net, z_dim=4, output_range=(0.0, 1.0), name="tiny")
+d = Directions(torch.eye(4)[:2], "z", sigma=torch.ones(2), names=["a", "b"], method="test")
+ex = lw.DirectionExplorer(m, d, seed=1)
+ex
+"""
+
+
+@pytest.mark.browser
+def test_undo_keys_inside_a_widget_and_shift_enter_after_a_click_on_it(lab_factory, tmp_path):
+    """Ctrl-Z / Ctrl-Shift-Z inside a widget undo and redo its view (JupyterLab's own shortcuts do not
+    see them); every other key still reaches JupyterLab: Shift-Enter after a click on a canvas runs the cell."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(KEYS_SETUP), nbformat.v4.new_code_cell("after = 1")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "keys.ipynb"
+    nbformat.write(nb, path)
+    lab, page = lab_factory({path.name: path}, open=path.name)
+    page.page.evaluate("window.jupyterapp.commands.execute('notebook:run-cell')")
+    root = page.page.locator(".lw-explorer[data-frames]").first
+    root.wait_for(timeout=120000)
+    page.wait_kernel_idle()
+
+    def strengths():
+        page.page.wait_for_timeout(700)  # (the step rests: one undo step; its frame lands)
+        page.wait_kernel_idle()
+        return page.python_json("import json; print(json.dumps(ex.strengths))")
+
+    slider = root.locator("input.lw-slider").first
+    slider.focus()
+    page.page.keyboard.press("ArrowRight")
+    assert strengths() == [0.1, 0.0]
+    page.page.keyboard.press("Shift+ArrowRight")
+    assert strengths() == [1.1, 0.0]
+    root.locator("canvas").first.click()  # the focus is on the widget, not on a control
+    page.page.keyboard.press("Control+z")
+    assert strengths() == [0.1, 0.0]
+    page.page.keyboard.press("Control+Shift+z")
+    assert strengths() == [1.1, 0.0]
+    page.page.keyboard.press("Control+z")
+    assert strengths() == [0.1, 0.0]
+    cells = "window.jupyterapp.shell.currentWidget.content.model.cells.length"
+    assert page.page.evaluate(cells) == 2, "JupyterLab's own undo did not act"
+    active = "window.jupyterapp.shell.currentWidget.content.activeCellIndex"
+    root.locator("canvas").first.click()
+    page.page.keyboard.press("Shift+Enter")  # (runs the widget's cell again, then selects the next)
+    page.page.wait_for_function(f"{active} === 1")
+    page.wait_kernel_idle()
 
 
 # ---------------------------------------------------------------------------------- marimo
