@@ -41,8 +41,8 @@ def request(widget, state):
 
 def test_front_end_may_set_the_tagged_fields_checked_not_coerced(model, directions):
     ed = LayerwiseEditor(model, directions)
-    assert ed._front_fields == ["seed", "selected", "stack", "strip"]
-    assert set(ed.state()) == {"n", "seed", "selected", "stack", "strip"}
+    assert ed._front_fields == ["seed", "selected", "stack", "strip", "truncation", "view_mode"]
+    assert set(ed.state()) == {"n", "seed", "selected", "stack", "strip", "truncation", "view_mode"}
     sent = []
     ed.send = lambda content, buffers=None: sent.append(content)
     for bad, message in [({"stack": [{"direction": 0, "strength": "2", "layers": [0, 4]}]}, "must be a number"),
@@ -107,6 +107,86 @@ def test_front_end_request_applies_state_and_sends_main_plus_strip(model, direct
     assert frames.shape[0] == 2 + len(ed.strip)
     assert (frames[:2] - ed.image).abs().max() <= 1 / 255 + 1e-6  # raw RGBA: exact to 8 bits
     assert (frames[2:] - ed.strip_images).abs().max() <= 1 / 255 + 1e-6
+
+
+def test_side_by_side_sends_each_sample_without_edits_then_with_the_stack(model, directions):
+    ed = LayerwiseEditor(model, directions, n=2)
+    ed.add(0, 2.5, "fine")
+    original = render_edits(model, ed.z, [])[1]
+    assert torch.equal(ed.original, original) and not torch.equal(ed.original, ed.image)
+    _, frames = request(ed, {"view_mode": "side by side"})
+    assert ed.view_mode == "side by side" and frames.shape[0] == 4 + len(ed.strip)
+    tol = 1 / 255 + 1e-6
+    assert (frames[0] - original[0]).abs().max() <= tol and (frames[1] - ed.image[0]).abs().max() <= tol
+    assert (frames[2] - original[1]).abs().max() <= tol and (frames[3] - ed.image[1]).abs().max() <= tol
+    _, frames = request(ed, {"view_mode": "original"})
+    assert frames.shape[0] == 2 + len(ed.strip) and (frames[:2] - original).abs().max() <= tol
+    assert torch.equal(ed.image, render_edits(model, ed.z, ed.edits)[1]), ".image stays the edited samples"
+    ed.seed = 5  # new samples: the originals follow
+    assert torch.equal(ed.original, render_edits(model, ed.z, [])[1])
+    with pytest.raises(traitlets.TraitError):
+        ed.view_mode = "before"
+
+
+def test_labels_read_layer_ranges_inclusively(model, directions):
+    ed = LayerwiseEditor(model, directions)
+    ed.add("a", 1.0, "fine")
+    ed.add("b", -0.5, (3, 4))
+    ed.add("c", 0.25, (2, 7))
+    ed.add("a", 1.0)
+    assert "a@+1.00[fine: layers 8-9]" in repr(ed) and "b@-0.50[layer 3]" in repr(ed)
+    assert "c@+0.25[layers 2-6]" in repr(ed) and "a@+1.00[all: layers 0-9]" in repr(ed)
+
+
+def test_rename_from_python_and_from_the_page(model, directions):
+    d = directions[:]  # (a copy: renaming changes the record in place)
+    ed = LayerwiseEditor(model, d)
+    ed.add("a", 1.0, "coarse")
+    ed.rename("a", "pose")
+    assert d.names == ["pose", "b", "c"] and ed.controls["names"] == ["pose", "b", "c"]
+    assert ed.stack[0]["name"] == "pose" and ed.export_edits()[0]["name"] == "pose"
+    ed._handle_custom_msg({"type": "lw:rename", "index": 1, "name": "  hue "}, [])
+    assert d.names[1] == "hue" and ed.controls["names"][1] == "hue"
+    ed._handle_custom_msg({"type": "lw:rename", "index": 2, "name": "pose"}, [])  # names stay unique
+    assert d.names[2] == "c" and "already named 'pose'" in ed.error
+
+
+def test_code_makes_the_same_view_again(model, directions, monkeypatch, tmp_path):
+    import latentwidgets
+
+    d = directions[:]
+    ed = LayerwiseEditor(model, d, seed=4, n=2, strength_range=2.0)
+    ed.add("b", -1.25, "fine")
+    ed.add("a", 0.5, (2, 6))
+    ed.rename("a", "pose")
+    ed.selected = 0
+    ed.view_mode = "side by side"
+    code = ed.code()
+    assert "ed.import_edits([" in code and "strength_range=2.0" in code and code.endswith("ed\n")
+    # in a fresh namespace, with the record saved where the code loads it and the model by its name
+    monkeypatch.chdir(tmp_path)
+    d.save("directions")  # (a record find_directions does not make: the code loads it, as its comment says)
+    monkeypatch.setattr(latentwidgets, "load", lambda name: model if name == model.name else None)
+    ns: dict = {}
+    exec(code, ns)
+    again = ns["ed"]
+    assert again.stack == ed.stack and again.selected == 0 and again.view_mode == "side by side"
+    assert again.directions.names == d.names and torch.equal(again.image, ed.image)
+
+
+def test_truncation_pulls_the_samples_towards_the_average_before_the_edits(model, directions):
+    ed = LayerwiseEditor(model, directions, n=2)
+    assert "truncation" in ed._front_fields  # the model has a mapping network
+    ed.add("a", 2.0)
+    full = ed.image
+    _, frames = request(ed, {"truncation": 0.5, "view_mode": "side by side"})
+    assert ed.truncation == 0.5 and not torch.equal(ed.image, full)
+    ws = model.broadcast(model.to_synthesis(ed.z, truncation=0.5))
+    expect = render_edits(model, ed.z, ed.edits, ws=ws)[1]
+    assert torch.allclose(ed.image, expect, atol=1e-6)
+    assert torch.allclose(ed.original, render_edits(model, ed.z, [], ws=ws)[1], atol=1e-6)
+    assert (frames[1] - ed.image[0]).abs().max() <= 1 / 255 + 1e-6
+    assert "truncation=0.5" in ed.code()
 
 
 def test_bad_front_end_state_is_an_error_reply(model, directions):

@@ -1,10 +1,13 @@
 """LayerwiseEditor: a stack of named edits (direction, strength, layer range), GANSpace-style.
 
 Coarse layers move geometry, fine layers colour and texture. The editor shows the samples with the
-whole stack applied, a two-handle range over the model's per-layer latents with coarse / middle /
-fine presets (``directions/layers.py``), and a strip with the selected edit applied at several layer
-ranges side by side. Every image comes from :func:`latentwidgets.edit.render_edits` and travels through
-the shared frame transport (``transport.py`` / ``static/transport.js``)::
+whole stack applied (or without edits, or both side by side: ``view_mode``), a two-handle range over
+the model's per-layer latents (one cell per layer, the chosen ones filled) with coarse / middle / fine
+presets (``directions/layers.py``), and a strip with the selected edit applied at several layer ranges
+side by side. Ranges are stored half-open, ``(8, 10)`` = layers 8 and 9, as everywhere in the package;
+every label on the page reads inclusively ("fine: layers 8-9"). Every image comes from
+:func:`latentwidgets.edit.render_edits` and travels through the shared frame transport
+(``transport.py`` / ``static/transport.js``)::
 
     import latentwidgets as lw
     model = lw.load("sprites-style")
@@ -12,6 +15,7 @@ the shared frame transport (``transport.py`` / ``static/transport.js``)::
     ed = lw.LayerwiseEditor(model, d[:6])
     ed.add(0, 2.0, "coarse"); ed.add(3, -1.5, (8, 10))
     ed                                   # display it
+    ed.view_mode = "side by side"        # each sample without edits and with the stack
     records = ed.export_edits()          # JSON-able; ed.import_edits(records) restores the stack
     ed.latent, ed.image, ed.edits        # tensors and Edit objects of what is shown
 
@@ -32,14 +36,18 @@ import traitlets as t
 
 from ..directions.layers import layer_groups, resolve_layers
 from ..directions.record import Directions
-from ..edit import Edit, render_edits, strengths_grid
+from ..edit import Edit, strengths_grid
 from ..export import traversal
 from ..models.base import LatentModel
 from .base import SampledFrameWidget, check_directions, check_model, frame_state
 from .esm import css_source, esm_source
+from .explorer import _directions_code
 from .figures import RowValues, TraversalFigures, row_grid
 
-__all__ = ["LayerwiseEditor"]
+__all__ = ["LayerwiseEditor", "VIEW_MODES"]
+
+#: what the editor shows: the samples with the stack, without edits, or each sample before and after
+VIEW_MODES = ("edited", "original", "side by side")
 
 LayerArg = None | str | tuple[int, int] | Sequence[int]
 
@@ -48,7 +56,6 @@ if TYPE_CHECKING:
 
 #: ``save_html``'s rows when no ranges are given: the whole stack scaled, then each edit swept
 WHOLE_STACK = "whole stack"
-
 
 
 class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
@@ -63,11 +70,18 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
             all); group names or ``(start, end)``.
         encoding: ``"auto"`` | ``"raw"`` | ``"jpeg"`` (see the transport).
 
-    ``.stack`` is a list of ``{"direction": int, "strength": float, "layers": [start, end]}``;
-    ``.selected`` the edit the controls act on. ``.edits`` are the :class:`Edit` objects,
-    ``.latent [n, L, D]`` / ``.image [n, 3, H, W]`` what is shown (``render_edits(model, ed.z,
-    ed.edits)`` reproduces it). ``on_change(callback)`` runs after every new frame; ``close()``
-    detaches from the front end.
+    ``.stack`` is a list of ``{"direction": int, "strength": float, "layers": [start, end]}`` (end
+    exclusive); ``.selected`` the edit the controls act on. ``.edits`` are the :class:`Edit` objects,
+    ``.latent [n, L, D]`` / ``.image [n, 3, H, W]`` the samples with the stack (at ``truncation`` 1,
+    ``render_edits(model, ed.z, ed.edits)`` reproduces it), ``.original`` the samples without edits.
+    ``.view_mode`` (:data:`VIEW_MODES`) is what the page shows: ``"edited"``, ``"original"`` or
+    ``"side by side"``. On a model with a truncation trick, ``.truncation`` (0..1, the page's slider)
+    pulls the samples towards the average latent before the edits apply. :meth:`rename` names a
+    direction; :meth:`code` gives the Python that makes the view again (the page's "copy code").
+    ``on_change(callback)`` runs after every new frame; ``close()`` detaches from the front end.
+
+    On the page: Arrow keys step the strength 0.1 sigma (Shift: 1 sigma); the layer handles move one
+    layer per Arrow key (PageUp/PageDown a quarter, Home/End to the ends).
     """
 
     _esm = esm_source("layerwise.js")
@@ -76,6 +90,7 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
     stack = frame_state(t.List(t.Dict()))
     selected = frame_state(t.Int(-1))
     strip = frame_state(t.List(t.List(t.Int())))
+    view_mode = frame_state(t.Enum(VIEW_MODES, "edited"))
     controls = t.Dict().tag(sync=True)
     display_size = t.Int(160).tag(sync=True)
 
@@ -89,6 +104,9 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
         self.model = model
         self.directions = directions
         self._strip_images: torch.Tensor | None = None
+        self._original: torch.Tensor | None = None
+        self._strength_range = float(strength_range)
+        self._picked = list(directions.names)  # (for code(): the names the directions had when the editor was made)
         L = int(model.num_layers)
         self.layered = L > 1 and not directions.space.startswith("act:")
         groups = layer_groups(L)
@@ -108,8 +126,10 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
         super().__init__(controls=controls, strip=uniq if self.layered else [[0, L]], seed=int(seed), n=int(n),
                          encoding=encoding, display_size=int(size),
                          title=f"layer-wise edits ({directions.method}) on {model.name}", **kwargs)
+        self._default_strip = list(self.strip)
         self._refresh()
         self._serve()
+        self.on_msg(self._on_page_msg)
 
     # ------------------------------------------------------------------------------ validation
     def _clean_item(self, item: dict[str, Any]) -> dict[str, Any]:
@@ -225,6 +245,25 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
             self.stack = items
             self.selected = len(items) - 1
 
+    def rename(self, direction: int | str, name: str) -> None:
+        """Rename a direction (index or name) in ``.directions`` (so ``ed.directions.save(path)`` keeps the
+        name); the page's labels and the stack's names follow. The page renames too: "rename" beside
+        the direction, type, Enter.
+
+            ed.rename(0, "pose")
+        """
+        self.directions.rename(direction, name)
+        self.controls = {**self.controls, "names": list(self.directions.names)}
+        self.stack = [dict(it) for it in self.stack]  # (validated again: the items' names follow)
+
+    @property
+    def original(self) -> torch.Tensor:
+        """The samples without edits ``[n, 3, H, W]`` (what ``view_mode = "original"`` shows)."""
+        if self._original is None:
+            with self._model_scope():
+                self._original = self._render_edits(self._latents(), [])[1]
+        return self._original.clone()
+
     @property
     def strip_images(self) -> torch.Tensor:
         """The strip ``[R, 3, H, W]``: the selected edit at each strip range (or strength), sample 0."""
@@ -257,15 +296,64 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
             out.append([self._edit(it) if i != self.selected else e for i, it in enumerate(items)])
         return out
 
+    def _on_new_samples(self) -> None:
+        self._original = None
+
+    def _on_page_msg(self, _widget: Any, content: Any, buffers: Sequence[Any]) -> None:
+        """``{"type": "lw:rename", "index": k, "name": str}`` from the page: :meth:`rename`; a name it
+        refuses shows as the widget's error (the page keeps the old name)."""
+        if self.closed or not isinstance(content, dict) or content.get("type") != "lw:rename":
+            return
+        index = content.get("index")
+        try:
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise TypeError(f"a rename names the direction by its index; got {index!r}")
+            self.rename(index, content.get("name"))  # type: ignore[arg-type]
+        except (IndexError, KeyError, TypeError, ValueError) as exc:
+            self.error = str(exc)
+
+    def _code_lines(self) -> list[str]:
+        """Python that makes this view again in a fresh kernel: the model by name, the directions (their
+        ``find_directions`` call, selection and renames), the editor, its stack as records and the
+        selected edit and view mode when they are not the defaults."""
+        lines = self._model_code_lines()
+        lines += _directions_code(self.directions, self._picked)
+        args = ["model", "d", *self._state_code_args()]
+        if self._strength_range != 3.0:
+            args.append(f"strength_range={self._strength_range!r}")
+        if self.layered and list(self.strip) != self._default_strip:
+            args.append(f"strip={[tuple(r) for r in self.strip]!r}")
+        lines.append(f"ed = lw.LayerwiseEditor({', '.join(args)})")
+        if self.stack:
+            records = [{"direction": it["direction"], "name": it["name"], "strength": it["strength"],
+                        "layers": it["layers"]} for it in self.stack]
+            lines += ["ed.import_edits(["] + [f"    {r!r}," for r in records] + ["])"]
+        if self.stack and self.selected != len(self.stack) - 1:
+            lines.append(f"ed.selected = {self.selected}")
+        if self.view_mode != "edited":
+            lines.append(f"ed.view_mode = {self.view_mode!r}")
+        lines.append("ed")
+        return lines
+
     def _compute(self) -> None:
         z = self._latents()
-        self._latent, self._image = render_edits(self.model, z, self.edits)
-        strips = [render_edits(self.model, z[:1], es)[1][0] for es in self.strip_edits()]
+        self._latent, self._image = self._render_edits(z, self.edits)
+        if self.view_mode != "edited" and self._original is None:
+            self._original = self._render_edits(z, [])[1]
+        strips = [self._render_edits(z[:1], es)[1][0] for es in self.strip_edits()]
         self._strip_images = torch.stack(strips) if strips else self._image[:0]
 
     def _frames(self, initial: bool) -> torch.Tensor:
+        """The shown samples (edited, without edits, or each pair ``[no edits, stack]`` side by side),
+        then the strip."""
         assert self._image is not None and self._strip_images is not None
-        return torch.cat([self._image, self._strip_images.to(self._image.device)])
+        if self.view_mode == "edited":
+            shown = self._image
+        else:
+            original = self.original.to(self._image.device)
+            shown = original if self.view_mode == "original" else \
+                torch.stack([original, self._image], 1).flatten(0, 1)
+        return torch.cat([shown, self._strip_images.to(self._image.device)])
 
     # ------------------------------------------------------------------------------ figures
     def _snapshot_rows(self) -> list[torch.Tensor]:
@@ -276,10 +364,13 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
 
     @staticmethod
     def _range_label(r: Sequence[int], groups: dict[str, Any]) -> str:
+        """A half-open range as a user reads it, inclusive: ``"fine: layers 8-9"``, ``"layers 2-6"``,
+        ``"layer 3"`` (the page's ``rangeLabel``)."""
+        layers = f"layer {r[0]}" if r[1] - r[0] == 1 else f"layers {r[0]}-{r[1] - 1}"
+        if list(r) == [0, max(v[1] for v in groups.values())]:
+            return f"all: {layers}"
         names = [g for g, v in groups.items() if list(v) == list(r)]
-        if not names and list(r) == [0, max(v[1] for v in groups.values())]:
-            names = ["all"]
-        return f"{names[0]} {r[0]}-{r[1]}" if names else f"layers {r[0]}-{r[1]}"
+        return f"{names[0]}: {layers}" if names else layers
 
     def _rows(self, ranges: Sequence[LayerArg] | str | None, index: int | None) -> list[tuple[Any, ...]]:
         """Row keys: ``("range", [start, end])`` (the selected or ``index`` edit over that range; ``ranges``
@@ -367,6 +458,7 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
         return self._save_html(path, WHOLE_STACK if ranges is None else ranges, strengths, steps, fmt, index)
 
     def __repr__(self) -> str:
-        items = ", ".join(f"{it['name']}@{it['strength']:+.2f}[{it['layers'][0]}-{it['layers'][1]}]"
+        groups = self.controls["groups"]
+        items = ", ".join(f"{it['name']}@{it['strength']:+.2f}[{self._range_label(it['layers'], groups)}]"
                           for it in self.stack)
         return f"LayerwiseEditor(model={self.model.name!r}, stack=[{items}], seed={self.seed}, n={self.n})"

@@ -79,4 +79,31 @@ def test_layer_range_preset_changes_the_image_as_predicted(lab_factory):
     assert np.abs(after - pred).max() <= 1, "the canvas shows what render_edits predicts for the new range"
     moved = (np.abs(after - before) > 3).mean()
     assert moved > 0.01, f"the picture did not change ({moved:.1%} of values moved)"
+    filled = root.locator(".lw-layer.lw-in")
+    assert [int(x) for x in filled.evaluate_all("els => els.map(e => e.dataset.layer)")] == list(range(*fine)), \
+        "the track fills exactly the chosen layers"
+    assert root.locator(".lw-range-value").text_content() == f"fine: layers {fine[0]}-{fine[1] - 1}"
     page.screenshot("layerwise-after-fine-preset")
+
+    # ---- the first handle by keyboard: one layer down; Python's stack follows
+    root.locator(".lw-handle-first").focus()
+    page.page.keyboard.press("ArrowLeft")
+    page.page.wait_for_timeout(300)
+    page.wait_kernel_idle()
+    for _ in range(50):
+        s2 = page.python_json(_STATE.format(uid=uid))
+        if s2["stack"][sel]["layers"] == [fine[0] - 1, fine[1]]:
+            break
+        page.page.wait_for_timeout(200)
+    assert s2["stack"][sel]["layers"] == [fine[0] - 1, fine[1]]
+    assert root.locator(".lw-handle-first").get_attribute("aria-valuenow") == str(fine[0] - 1)
+
+    # ---- side by side: each sample without edits, then with the stack
+    root.locator('button.lw-mode[data-mode="side by side"]').click()
+    page.page.wait_for_function(
+        f"document.querySelectorAll('.lw-layerwise[data-uid=\"{uid}\"] .lw-grid canvas.lw-original').length >= 1")
+    page.page.wait_for_timeout(300)
+    page.wait_kernel_idle()
+    kinds = root.locator(".lw-grid canvas").evaluate_all("els => els.map(e => e.classList.contains('lw-original'))")
+    assert kinds[:2] == [True, False] and len(kinds) == 2 * len(s2["image"])
+    page.screenshot("layerwise-side-by-side")
