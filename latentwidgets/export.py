@@ -42,6 +42,11 @@ from .edit import Edit, render_edits
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+# (and Figure, made on first use by __getattr__: matplotlib is slow to import)
+__all__ = ["new_figure", "traversal", "value_label", "value_labels", "retile", "figure_grid",
+           "figure_panels", "check_gif_path", "save_gif", "export_meta", "fit_width", "save_html",
+           "MAX_WIDTH_IN", "LABEL_PT", "REPR_DPI"]
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 #: widest figure, in inches (a notebook column at 100 dpi)
