@@ -37,7 +37,8 @@ d = lw.find_directions(model, "pca", n_components=4, n_samples=2000)
 """
 WIDGETS = {
     "explorer": "ex = lw.DirectionExplorer(model, d, seed=3, n=2)\nex",
-    "layerwise": "ed = lw.LayerwiseEditor(model, d, seed=3)\ned",
+    # two edits: a selected edit in the stack and a pressed layer preset ("coarse") to measure
+    "layerwise": "ed = lw.LayerwiseEditor(model, d, seed=3)\ned.add(0, 1.5, 'fine')\ned.add(1, -1.0, 'coarse')\ned",
     "collage": "cc = lw.CollageCanvas(model, n_sources=2, seed=0)\ncc",
 }
 THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
