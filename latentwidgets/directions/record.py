@@ -91,6 +91,7 @@ class Directions:
 
     @property
     def dim(self) -> int:
+        """Width D of each direction vector (``z_dim``, ``w_dim`` or the activation layer's size)."""
         return self.vectors.shape[1]
 
     @property
@@ -112,6 +113,10 @@ class Directions:
         )
 
     def index(self, name_or_index: int | str) -> int:
+        """The position of a direction given by name or (possibly negative) index::
+
+            d.index("pca 2"), d.index(-1)
+        """
         if isinstance(name_or_index, int):
             if not -len(self) <= name_or_index < len(self):
                 raise IndexError(f"direction {name_or_index} out of range (K={len(self)})")
@@ -138,6 +143,7 @@ class Directions:
         return self
 
     def to(self, device: str | torch.device) -> Directions:
+        """Move the vectors and sigma to ``device``, in place; returns the record (``d.to(model.device)``)."""
         self.vectors = self.vectors.to(device)
         self.sigma = self.sigma.to(device)
         return self
@@ -148,6 +154,7 @@ class Directions:
 
     # ------------------------------------------------------------------------------ calibration
     def is_calibrated(self, k: int) -> bool:
+        """Whether direction ``k`` carries a calibration (its slider moves in the factor's own unit)."""
         return bool(self.calibration and self.calibration[k])
 
     def factor_of(self, k: int, alpha: torch.Tensor) -> torch.Tensor:

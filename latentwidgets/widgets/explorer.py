@@ -104,7 +104,7 @@ def _directions_code(d: Directions, picked: list[str]) -> list[str]:
     then renames since. A record no ``find_directions`` call makes is saved and loaded instead."""
     if d.method not in METHODS or d.space.startswith("act:"):
         return [f"# a {d.method!r} record in {d.space} that find_directions does not make: save it in this kernel",
-                "# (ex.directions.save(\"directions\")) and load it in the new one",
+                "# (the directions you passed: d.save(\"directions\")) and load it in the new one",
                 "d = lw.Directions.load(\"directions\", model)"]
     options = dict(d.options)
     if "seed" not in options and d.seed is not None:
