@@ -353,7 +353,7 @@ def run(threads: int = 1, continuous: bool = True, screenshots: bool = True,
 
         # ---------------- explorer
         forward = float(page.python("print(forward_ms())"))
-        slider = root.locator("input[type=range]").first
+        slider = root.locator("input.lw-slider").first  # a direction slider (not truncation)
         slider.scroll_into_view_if_needed()
         p.evaluate(JS_RECORDER, ["explorer", uid, None])
         lo = 0.5

@@ -98,7 +98,8 @@ def test_display_states_thresholds_and_shows_images(x_by_hand):
     assert f"&lt;= {DirectionGrade.MAX_LEAK:g}" in page and f"&gt;= {DirectionGrade.MIN_CORR:g}" in page
     assert g.images.shape[1:] == (3, 3, 64, 64)
     assert g._repr_png_().startswith(b"\x89PNG")
-    assert g.figure().axes
+    fig = g.figure()  # shows inline as a cell's last expression (a PNG repr), at most a notebook column wide
+    assert fig.axes and fig._repr_png_().startswith(b"\x89PNG") and fig.get_figwidth() <= 7.5
 
 
 def test_grade_edit_passes_and_fails(model):

@@ -82,17 +82,20 @@ class Grade:
         Image.fromarray((self._grid() * 255).round().byte().numpy()).save(buf, format="PNG")
         return buf.getvalue()
 
-    def figure(self):  # noqa: ANN201 - a matplotlib Figure (imported lazily)
-        """The image strip as a matplotlib figure, labelled, with the verdict as its title."""
-        from matplotlib.figure import Figure
+    def figure(self):  # noqa: ANN201 - a latentwidgets.export.Figure (matplotlib, imported lazily)
+        """The image strip as a figure (shows inline as the last expression of a cell, pyplot or not),
+        labelled, with the verdict as its title."""
+        from ..export import new_figure
+
         r, c, _, h, w = self.images.shape
-        fig = Figure(figsize=(1.1 * c + 1.2, 1.1 * r + 0.6))
+        width = min(7.5, 1.1 * c + 1.2)  # a notebook column; wider strips shrink
+        fig = new_figure(figsize=(width, (width - 1.2) / c * r + 0.8))
         ax = fig.add_subplot()
         ax.imshow(self._grid().numpy())
-        ax.set_xticks([(j + 0.5) * (w + 2) for j in range(c)], list(self.col_labels) or [""] * c, fontsize=7)
-        ax.set_yticks([(i + 0.5) * (h + 2) for i in range(r)], list(self.row_labels) or [""] * r, fontsize=7)
+        ax.set_xticks([(j + 0.5) * (w + 2) for j in range(c)], list(self.col_labels) or [""] * c, fontsize=9)
+        ax.set_yticks([(i + 0.5) * (h + 2) for i in range(r)], list(self.row_labels) or [""] * r, fontsize=9)
         head = ("PASS" if self.passed else "FAIL") + ": " + self.title
-        ax.set_title(textwrap.fill(head, int(12 * fig.get_figwidth())), fontsize=8)
+        ax.set_title(textwrap.fill(head, int(11 * fig.get_figwidth())), fontsize=10)
         fig.tight_layout()
         return fig
 
