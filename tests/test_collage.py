@@ -13,10 +13,12 @@ import subprocess
 
 import pytest
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 import traitlets
 
 import latentwidgets as lw
+from latentwidgets.models.decoder import DecoderModel
 from latentwidgets.regress.collage import composite, rasterize
 from latentwidgets.widgets import CollageCanvas
 from latentwidgets.widgets.esm import esm_source
@@ -256,7 +258,7 @@ def test_errors_show_in_the_widget_and_it_keeps_working(cc):
 
 def test_front_end_values_are_checked_not_coerced(cc):
     wire = Wire(cc)
-    assert cc._front_fields == ["ops", "seeds"] and set(cc.state()) == {"ops", "seeds"}
+    assert cc._front_fields == ["ops", "seeds", "truncation"] and set(cc.state()) == {"ops", "seeds", "truncation"}
     for bad, message in [({"seeds": ["5", 6, 7]}, "'seeds' trait"),
                          ({"ops": [{"tool": "brush", "source": 0, "radius": 3, "points": [["1", 2]]}]}, "point x"),
                          ({"ops": [{"tool": "rect", "source": 0, "x0": 0, "y0": 0, "x1": "4", "y1": 4}]}, "rect x1"),
@@ -342,3 +344,89 @@ def test_code_makes_the_same_collage_again(model, regressor, monkeypatch):
     assert again.ops == cc.ops and again.seeds == cc.seeds and torch.equal(again.image, cc.image)
     cc.close()
     again.close()
+
+
+# ---------------------------------------------------------------------------------- truncation
+def test_truncation_draws_the_sources_truncated_on_a_mapping_model(cc, model, regressor):
+    assert cc.truncation == 1.0 and "truncation" in cc._front_fields
+    wire = Wire(cc)
+    cc.fill(0)
+    z = torch.cat([model.sample_z(1, seed=s) for s in (5, 6, 7)])
+    plain = cc.sources
+    assert torch.equal(plain, model.generate(z)), "truncation 1: the samples as they are"
+    content, buffers = wire.request({"seeds": cc.seeds, "ops": cc.ops, "truncation": 0.5})
+    assert content["type"] == "lw:frame" and content["state"]["truncation"] == 0.5
+    assert len(content["frames"]) == 4, "the sources changed: the frame carries them again"
+    assert torch.allclose(cc.sources, model.generate(z, truncation=0.5), atol=1e-6)
+    assert not torch.allclose(cc.sources, plain, atol=1e-3)
+    assert torch.allclose(regressor.calls[-1][0], cc.sources[:1], atol=1e-6), "the collage takes the truncated pixels"
+    assert torch.allclose(shown(content, buffers)[1:], cc.sources, atol=1 / 255 + 1e-6)
+    assert "truncation=0.5" in cc.code()
+    content, _ = wire.request({"ops": cc.ops + [{"tool": "rect", "source": None, "x0": 0, "y0": 0, "x1": 8, "y1": 8}]})
+    assert len(content["frames"]) == 1 and cc.truncation == 0.5, "a stroke keeps the truncation, sends no sources"
+    wire.request({"truncation": 1.0})
+    assert torch.equal(cc.sources, plain) and "truncation" not in cc.code()
+    assert wire.request({"truncation": 1.5})[0]["type"] == "lw:error" and cc.truncation == 1.0
+
+
+def test_code_with_truncation_makes_the_same_collage_again(model, regressor, monkeypatch):
+    cc = CollageCanvas(model, regressor, n_sources=2, seed=1, truncation=0.7)
+    cc.rect(1, 0, 0, 64, 32)
+    code = cc.code()
+    assert "lw.CollageCanvas(model, reg, n_sources=2, seed=1, truncation=0.7)" in code
+    monkeypatch.setattr(lw, "load", lambda name: model if name == model.name else None)
+    ns = {"given": regressor}
+    exec(code.replace("reg = ...", "reg = given"), ns)
+    again = ns["cc"]
+    assert again.truncation == 0.7 and torch.equal(again.sources, cc.sources) and torch.equal(again.image, cc.image)
+    cc.close()
+    again.close()
+
+
+class PlainNet(nn.Module):
+    """A plain generator, z [B, 8] -> images: no mapping network, no truncation setting."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 3 * 8 * 8)
+
+    def forward(self, z):
+        return torch.sigmoid(self.fc(z)).view(-1, 3, 8, 8)
+
+
+def test_a_model_without_truncation_offers_none():
+    torch.manual_seed(0)
+    m = lw.load(PlainNet())
+    cc = CollageCanvas(m, StandInRegressor(m), n_sources=2)
+    assert "truncation" not in cc.state() and "truncation" not in cc._front_fields
+    assert torch.equal(cc.sources, m.generate(torch.cat([m.sample_z(1, seed=s) for s in (0, 1)])))
+    with pytest.raises(traitlets.TraitError, match="no truncation trick"):
+        cc.truncation = 0.5
+    reply = Wire(cc).request({"truncation": 0.5})
+    assert reply[0]["type"] == "lw:error" and "may set only ['ops', 'seeds']" in reply[0]["message"]
+    assert cc.truncation == 1.0 and "truncation" not in cc.code()
+    cc.close()
+
+
+class OwnTruncation(DecoderModel):
+    """A model that keeps its own truncation, as BigGAN does: it scales the sampled noise."""
+
+    def __init__(self):
+        torch.manual_seed(0)
+        self.truncation = 0.4
+        super().__init__(PlainNet(), z_dim=8, output_range=(0.0, 1.0), name="own-truncation")
+
+    def sample_z(self, n, seed=0):
+        return super().sample_z(n, seed) * self.truncation
+
+
+def test_a_model_with_its_own_truncation_draws_the_sources_with_the_widgets():
+    m = OwnTruncation()
+    cc = CollageCanvas(m, StandInRegressor(m), n_sources=2, seed=3)
+    assert cc.truncation == 0.4 and "truncation" in cc._front_fields, "the canvas starts at the model's setting"
+    z = torch.cat([m.sample_z(1, seed=s) for s in (3, 4)])
+    assert torch.equal(cc.sources, m.generate(z))
+    cc.truncation = 0.8
+    assert m.truncation == 0.4, "the model's own setting is put back"
+    assert torch.allclose(cc.sources, m.generate(z / 0.4 * 0.8), atol=1e-6)
+    cc.close()

@@ -1,7 +1,8 @@
 """What every widget gets from widgets/base.py (issue 20): "copy as code" (``code()`` over ``_code_lines()``,
 carried to the page in the synced ``_code`` once the frames rest, on the kernel's event loop), the ``debug``
 switch, and truncation on the
-models that have a truncation trick (a mapping network, or a ``truncation`` setting as BigGAN's).
+models that have a truncation trick (a mapping network, or a ``truncation`` setting as BigGAN's), for
+every ``FrameWidget``, sampled or not.
 
 The front end is played by calling the widget's message handler, as in tests/test_bad_input_widgets.py.
 """
@@ -19,7 +20,7 @@ import traitlets as t
 from latentwidgets.directions.record import Directions
 from latentwidgets.edit import Edit, render_edits
 from latentwidgets.models.decoder import DecoderModel
-from latentwidgets.widgets.base import CODE_IDLE_S, SampledFrameWidget, frame_state, has_truncation
+from latentwidgets.widgets.base import CODE_IDLE_S, FrameWidget, SampledFrameWidget, frame_state, has_truncation
 
 
 class Sketch(SampledFrameWidget):
@@ -55,6 +56,22 @@ class Uncodable(Sketch):
     """A widget that cannot write its code (the base hook)."""
 
     _code_lines = SampledFrameWidget._code_lines
+
+
+class Still(FrameWidget):
+    """A widget that is not sampled (as CollageCanvas): two samples of seed 0 drawn by ``_generate``."""
+
+    def __init__(self, model, **kwargs):
+        self.model = model
+        super().__init__(**kwargs)
+        self._refresh()
+        self._serve()
+
+    def _compute(self):
+        self._image = self._generate(self.model.sample_z(2, seed=0))
+
+    def _frames(self, initial):
+        return self._image
 
 
 _ids = itertools.count(1)
@@ -236,4 +253,20 @@ def test_a_model_with_its_own_truncation_renders_with_the_widgets_and_keeps_its_
     assert torch.allclose(w.image, m.generate(DecoderModel.sample_z(m, 2, seed=2) * 0.8))
     with pytest.raises(t.TraitError, match=r"\(0, 1\]"):
         w.truncation = 0.0
+    w.close()
+
+
+def test_a_widget_that_is_not_sampled_has_the_same_truncation(model):
+    z = model.sample_z(2, seed=0)
+    w = Still(model)
+    assert "truncation" in w._front_fields and w._state_code_args() == []
+    assert torch.equal(w.image, model.generate(z)), "no truncation: the model's generate itself"
+    request(w, {"truncation": 0.5})
+    assert torch.allclose(w.image, model.generate(z, truncation=0.5), atol=1e-6)
+    assert w._state_code_args() == ["truncation=0.5"]
+    assert request(w, {"truncation": 1.5})["type"] == "lw:error" and w.truncation == 0.5
+    w.close()
+    m = OwnTruncation()
+    w = Still(m, truncation=0.8)
+    assert m.truncation == 0.4 and torch.allclose(w.image, m.generate(DecoderModel.sample_z(m, 2, seed=0) * 0.8))
     w.close()

@@ -13,9 +13,9 @@ may set (any other field, or a value its trait refuses, is an error shown in the
 is coerced: ``"1234"`` is no list of floats). On a conditional model (``model.num_classes > 0``) the
 frame state also holds ``class_index`` (the page's class picker): every frame is drawn with that class
 (:meth:`FrameWidget._model_scope`), whatever class the model or another widget has. On a model with
-a truncation trick (a mapping network, or a ``truncation`` setting as BigGAN's) a
-:class:`SampledFrameWidget`'s frame state also holds ``truncation`` (the page's truncation slider;
-subclasses render through :meth:`SampledFrameWidget._render_edits`). A compute that
+a truncation trick (a mapping network, or a ``truncation`` setting as BigGAN's) the frame state also
+holds ``truncation`` (the page's truncation slider; subclasses render samples through
+:meth:`FrameWidget._render_edits` or :meth:`FrameWidget._generate`). A compute that
 fails rolls its values back (the last good frame stays, the error shows in the widget and, for a
 change from Python, is raised). The synced ``_code`` carries :meth:`FrameWidget.code` (the Python that
 makes the view again, from the subclass hook ``_code_lines()``) to the page's "copy code" button,
@@ -183,6 +183,9 @@ class FrameWidget(Snapshots, anywidget.AnyWidget):
     num_classes = t.Int(0).tag(sync=True)
     #: the class this widget's frames are drawn with (conditional models only; the page's class picker)
     class_index = frame_state(t.Int(0)).tag(needs_classes=True)
+    #: the truncation trick, 0..1 (1: none): w pulled towards the model's average latent, or BigGAN's
+    #: own truncation; frame state only on a model that has one (:func:`has_truncation`)
+    truncation = frame_state(t.Float(1.0)).tag(needs_truncation=True)
     #: True: the page's readouts show developer timings (frame and model ms, frame size and format)
     debug = t.Bool(False).tag(sync=True)
     #: :meth:`code` of the current view, refreshed after each frame (the page's "copy code" button)
@@ -210,6 +213,8 @@ class FrameWidget(Snapshots, anywidget.AnyWidget):
         if classes > 0:
             current = self.model.class_index  # type: ignore[attr-defined]
             kwargs.setdefault("class_index", 0 if current is None else int(current))
+        if _own_truncation(model):  # BigGAN: the model's setting is where the widget starts
+            kwargs.setdefault("truncation", float(model.truncation))  # type: ignore[union-attr]
         super().__init__(encoding=encoding, _uid=uuid.uuid4().hex, _front_fields=front, num_classes=classes,
                          **kwargs)
 
@@ -266,8 +271,8 @@ class FrameWidget(Snapshots, anywidget.AnyWidget):
             args.append(f"n={int(self.n)}")  # type: ignore[attr-defined]
         if "class_index" in self._state_names:
             args.append(f"class_index={int(self.class_index)}")
-        if "truncation" in self._state_names and float(self.truncation) != 1.0:  # type: ignore[attr-defined]
-            args.append(f"truncation={float(self.truncation)!r}")  # type: ignore[attr-defined]
+        if "truncation" in self._state_names and float(self.truncation) != 1.0:
+            args.append(f"truncation={float(self.truncation)!r}")
         return args
 
     def state(self) -> dict[str, Any]:
@@ -349,6 +354,19 @@ class FrameWidget(Snapshots, anywidget.AnyWidget):
             raise t.TraitError(f"class_index must be a class of the model, 0..{n - 1}; got {value}")
         return value
 
+    @t.validate("truncation")
+    def _check_truncation(self, proposal: Any) -> float:
+        value = float(proposal["value"])
+        model = getattr(self, "model", None)
+        if not has_truncation(model):
+            raise t.TraitError(f"{getattr(model, 'name', 'this model')} has no truncation trick (no mapping network, "
+                               "no truncation setting): truncation stays 1")
+        own = _own_truncation(model)
+        if not (0 < value <= 1 if own else 0 <= value <= 1):
+            raise t.TraitError(f"truncation must be in {'(0, 1]' if own else '[0, 1]'} (1: no truncation); "
+                               f"got {proposal['value']}")
+        return value
+
     @t.validate("encoding")
     def _check_encoding(self, proposal: Any) -> str:
         try:
@@ -365,8 +383,15 @@ class FrameWidget(Snapshots, anywidget.AnyWidget):
 
     @contextlib.contextmanager
     def _model_scope(self) -> Iterator[None]:
-        """Hold :func:`model_lock` and, on a conditional model, condition on this widget's ``class_index``
-        (the model's own class is put back after): every frame and figure renders inside it."""
+        """Hold :func:`model_lock` and, on a conditional model, condition on this widget's ``class_index``;
+        on a model with its own truncation setting (BigGAN), set it to this widget's (the model's own class
+        and truncation are put back after): every frame and figure renders inside it."""
+        with self._class_scope(), self._truncation_scope():
+            yield
+
+    @contextlib.contextmanager
+    def _class_scope(self) -> Iterator[None]:
+        """Hold :func:`model_lock` and, on a conditional model, set its class to this widget's ``class_index``."""
         model = getattr(self, "model", None)
         if model is None:
             yield
@@ -381,6 +406,74 @@ class FrameWidget(Snapshots, anywidget.AnyWidget):
                 yield
             finally:
                 model.set_class(previous)
+
+    @contextlib.contextmanager
+    def _truncation_scope(self) -> Iterator[None]:
+        """On a model with its own ``truncation`` setting (BigGAN), hold :func:`model_lock` and set it to
+        this widget's (the model's own is put back after); elsewhere nothing."""
+        model = getattr(self, "model", None)
+        if not _own_truncation(model) or "truncation" not in self._state_names:
+            yield
+            return
+        with model_lock(model):  # type: ignore[arg-type]
+            previous = model.truncation  # type: ignore[union-attr]
+            model.truncation = float(self.truncation)  # type: ignore[union-attr]
+            try:
+                yield
+            finally:
+                model.truncation = previous  # type: ignore[union-attr]
+
+    def _synthesis(self, z: torch.Tensor) -> torch.Tensor:
+        """The per-layer synthesis latents ``[n, L, D]`` of ``z`` with this widget's truncation applied
+        (w pulled towards the average latent on a model with a mapping network; as is elsewhere, where
+        BigGAN's truncation acts in its generator): what ``render_edits(model, z, edits, ws=...)`` takes
+        when no edit is in z space (:meth:`_render_edits` handles those too).
+
+            ws, images = render_edits(self.model, z, edits, ws=self._synthesis(z))
+        """
+        model = self.model  # type: ignore[attr-defined]
+        ws = model.broadcast(model.to_synthesis(z.to(model.device).float()))
+        return self._truncate(ws)
+
+    def _w_truncation(self) -> float:
+        """The truncation this widget applies to w: its ``truncation`` on a model with a mapping network,
+        1 elsewhere (no truncation trick; or BigGAN's, which acts in its generator: :meth:`_model_scope`)."""
+        if "truncation" not in self._state_names or not self.model.has_mapping:  # type: ignore[attr-defined]
+            return 1.0
+        return float(self.truncation)
+
+    def _truncate(self, ws: torch.Tensor) -> torch.Tensor:
+        """``ws`` pulled towards the model's average latent by this widget's truncation (mapping models)."""
+        psi = self._w_truncation()
+        if psi == 1.0:
+            return ws
+        avg = self.model.w_avg().to(ws.device, ws.dtype)  # type: ignore[attr-defined]
+        return avg + psi * (ws - avg)
+
+    def _generate(self, z: torch.Tensor) -> torch.Tensor:
+        """Images ``[n, 3, H, W]`` of the samples ``z`` with this widget's truncation, no edits:
+        ``model.generate(z)`` itself at truncation 1. Call it inside :meth:`_model_scope` (BigGAN's
+        truncation is set there).
+
+            with self._model_scope():
+                images = self._generate(self.model.sample_z(1, seed=s))
+        """
+        return self.model.generate(z, truncation=self._w_truncation())  # type: ignore[attr-defined]
+
+    def _render_edits(self, z: torch.Tensor, edits: Sequence[Edit]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``render_edits(model, z, edits)`` with this widget's truncation: z-space edits move z, the
+        mapped latents are truncated, then the other edits apply (as GANSpace does). Call it inside
+        :meth:`_model_scope` (``_compute`` runs there). With no truncation it is ``render_edits`` itself.
+
+            self._latent, self._image = self._render_edits(self._latents(), self.edits)
+        """
+        model = self.model  # type: ignore[attr-defined]
+        if self._w_truncation() == 1.0:
+            return render_edits(model, z, edits)
+        z_edits = [e for e in edits if e.space == "z"]
+        rest = [e for e in edits if e.space != "z"]
+        ws = self._truncate(apply_latent_edits(model, z, z_edits)) if z_edits else self._synthesis(z)
+        return render_edits(model, z, rest, ws=ws)
 
     def _refresh(self) -> None:
         """Run :meth:`_compute` (in :meth:`_model_scope`) and time it (``last_compute_ms``)."""
@@ -510,16 +603,10 @@ class SampledFrameWidget(FrameWidget):
 
     seed = frame_state(t.Int(0))
     n = frame_state(t.Int(1), from_front=False)
-    #: the truncation trick, 0..1 (1: none): w pulled towards the model's average latent, or BigGAN's
-    #: own truncation; frame state only on a model that has one (:func:`has_truncation`)
-    truncation = frame_state(t.Float(1.0)).tag(needs_truncation=True)
 
     def __init__(self, **kwargs: Any):
         self._z: torch.Tensor | None = None
         self._z_key: tuple[int, int, int, float] | None = None
-        model = getattr(self, "model", None)
-        if _own_truncation(model):  # BigGAN: the model's setting is where the widget starts
-            kwargs.setdefault("truncation", float(model.truncation))  # type: ignore[union-attr]
         super().__init__(**kwargs)
 
     @property
@@ -532,19 +619,6 @@ class SampledFrameWidget(FrameWidget):
         if int(proposal["value"]) < 1:
             raise t.TraitError(f"n (samples in the grid) must be >= 1; got {proposal['value']}")
         return int(proposal["value"])
-
-    @t.validate("truncation")
-    def _check_truncation(self, proposal: Any) -> float:
-        value = float(proposal["value"])
-        model = getattr(self, "model", None)
-        if not has_truncation(model):
-            raise t.TraitError(f"{getattr(model, 'name', 'this model')} has no truncation trick (no mapping network, "
-                               "no truncation setting): truncation stays 1")
-        own = _own_truncation(model)
-        if not (0 < value <= 1 if own else 0 <= value <= 1):
-            raise t.TraitError(f"truncation must be in {'(0, 1]' if own else '[0, 1]'} (1: no truncation); "
-                               f"got {proposal['value']}")
-        return value
 
     @t.validate("seed")
     def _check_seed(self, proposal: Any) -> int:
@@ -562,65 +636,6 @@ class SampledFrameWidget(FrameWidget):
             self._z_key = key
             self._on_new_samples()
         return self._z
-
-    @contextlib.contextmanager
-    def _model_scope(self) -> Iterator[None]:
-        """:meth:`FrameWidget._model_scope` plus this widget's truncation on a model that keeps its own."""
-        with super()._model_scope(), self._truncation_scope():
-            yield
-
-    @contextlib.contextmanager
-    def _truncation_scope(self) -> Iterator[None]:
-        """On a model with its own ``truncation`` setting (BigGAN), hold :func:`model_lock` and set it to
-        this widget's (the model's own is put back after); elsewhere nothing."""
-        model = getattr(self, "model", None)
-        if not _own_truncation(model) or "truncation" not in self._state_names:
-            yield
-            return
-        with model_lock(model):  # type: ignore[arg-type]
-            previous = model.truncation  # type: ignore[union-attr]
-            model.truncation = float(self.truncation)  # type: ignore[union-attr]
-            try:
-                yield
-            finally:
-                model.truncation = previous  # type: ignore[union-attr]
-
-    def _synthesis(self, z: torch.Tensor) -> torch.Tensor:
-        """The per-layer synthesis latents ``[n, L, D]`` of ``z`` with this widget's truncation applied
-        (w pulled towards the average latent on a model with a mapping network; as is elsewhere, where
-        BigGAN's truncation acts in its generator): what ``render_edits(model, z, edits, ws=...)`` takes
-        when no edit is in z space (:meth:`_render_edits` handles those too).
-
-            ws, images = render_edits(self.model, z, edits, ws=self._synthesis(z))
-        """
-        model = self.model  # type: ignore[attr-defined]
-        ws = model.broadcast(model.to_synthesis(z.to(model.device).float()))
-        return self._truncate(ws)
-
-    def _truncate(self, ws: torch.Tensor) -> torch.Tensor:
-        """``ws`` pulled towards the model's average latent by this widget's truncation (mapping models)."""
-        psi = float(self.truncation) if "truncation" in self._state_names else 1.0
-        model = self.model  # type: ignore[attr-defined]
-        if psi == 1.0 or not model.has_mapping:
-            return ws
-        avg = model.w_avg().to(ws.device, ws.dtype)
-        return avg + psi * (ws - avg)
-
-    def _render_edits(self, z: torch.Tensor, edits: Sequence[Edit]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``render_edits(model, z, edits)`` with this widget's truncation: z-space edits move z, the
-        mapped latents are truncated, then the other edits apply (as GANSpace does). Call it inside
-        :meth:`_model_scope` (``_compute`` runs there). With no truncation it is ``render_edits`` itself.
-
-            self._latent, self._image = self._render_edits(self._latents(), self.edits)
-        """
-        model = self.model  # type: ignore[attr-defined]
-        psi = float(self.truncation) if "truncation" in self._state_names else 1.0
-        if psi == 1.0 or not model.has_mapping:
-            return render_edits(model, z, edits)
-        z_edits = [e for e in edits if e.space == "z"]
-        rest = [e for e in edits if e.space != "z"]
-        ws = self._truncate(apply_latent_edits(model, z, z_edits)) if z_edits else self._synthesis(z)
-        return render_edits(model, z, rest, ws=ws)
 
     def _on_new_samples(self) -> None:
         """Hook: the samples changed (drop caches of the old ones)."""

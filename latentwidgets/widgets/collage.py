@@ -99,6 +99,9 @@ class CollageCanvas(FrameWidget):
         seed: source k starts as ``model.sample_z(1, seed + k)``; "new" in the widget (or
             :meth:`new_sample`) draws another.
         brush_radius: brush radius in image pixels (default: 1/16 of the image side).
+        truncation: on a model with a truncation trick (a mapping network, or BigGAN's setting), the
+            sources' truncation, 0..1 (1: none; the page's truncation slider); the projection is the
+            regressor's latent as it is.
         encoding: frame encoding, ``"auto"``, ``"raw"`` or ``"jpeg"`` (see ``transport.py``).
         display_size: on-screen width of each canvas in CSS pixels.
 
@@ -110,7 +113,8 @@ class CollageCanvas(FrameWidget):
 
     On the page, the toolbar's undo / redo (Ctrl/Cmd-Z, Ctrl/Cmd-Shift-Z inside the widget) step
     through finished strokes, rectangles, "take all", "clear" and new samples; :meth:`code` gives the
-    Python that makes this collage again (the page's "copy code").
+    Python that makes this collage again (the page's "copy code"). On a model with a truncation trick,
+    ``.truncation`` (the page's truncation slider, an undo step too) draws the sources truncated.
     """
 
     _esm = esm_source("collage.js")
@@ -147,11 +151,11 @@ class CollageCanvas(FrameWidget):
         self.model = model
         self.regressor = regressor
         self._first_seed = int(seed)
-        self._source_cache: dict[tuple[int, int], torch.Tensor] = {}
+        self._source_cache: dict[tuple[int, int, float], torch.Tensor] = {}
         self._raster_cache: list[tuple[Op, torch.Tensor]] = []  # (checked op, labels after that op)
         self._labels: torch.Tensor | None = None
-        self._sent_seeds: tuple[tuple[int, ...], int] | None = None  # (seeds, class) of the sources last sent
-        self._projected_key: tuple[Any, ...] | None = None  # (seeds, regressor) of the shown projection
+        self._sent_sources: tuple[Any, ...] | None = None  # (seeds, class, truncation) of the sources last sent
+        self._projected_key: tuple[Any, ...] | None = None  # (sources, regressor) of the shown projection
         self._collage: torch.Tensor | None = None
         self._mask: torch.Tensor | None = None
         res = int(model.resolution)
@@ -275,13 +279,17 @@ class CollageCanvas(FrameWidget):
         return self._mask.clone()
 
     # ------------------------------------------------------------------------------ compute
+    def _source_key(self) -> tuple[Any, ...]:
+        """What the sources are drawn from: (seeds, class, truncation)."""
+        return tuple(int(s) for s in self.seeds), int(self.class_index), float(self.truncation)
+
     def _sources(self) -> torch.Tensor:
-        keys = [(int(s), int(self.class_index)) for s in self.seeds]  # (seed, class) of each source
+        keys = [(int(s), int(self.class_index), float(self.truncation)) for s in self.seeds]  # each source's
         missing = [k for k in dict.fromkeys(keys) if k not in self._source_cache]
         if missing:
-            with self._model_scope():
-                z = torch.cat([self.model.sample_z(1, seed=s) for s, _ in missing])
-                for k, img in zip(missing, self.model.generate(z), strict=True):
+            with self._model_scope():  # (the class, and BigGAN's truncation, which also scales its samples)
+                z = torch.cat([self.model.sample_z(1, seed=s) for s, _, _ in missing])
+                for k, img in zip(missing, self._generate(z), strict=True):
                     self._source_cache[k] = img
         # keep the cache to the shown seeds (new samples on demand must not grow it forever)
         self._source_cache = {k: self._source_cache[k] for k in keys}
@@ -313,7 +321,7 @@ class CollageCanvas(FrameWidget):
     def _compute(self) -> None:
         sources = self._sources()
         labels = self._rasterize(self.ops)
-        key = (tuple(int(s) for s in self.seeds), int(self.class_index), id(self.regressor))
+        key = (self._source_key(), id(self.regressor))
         if key == self._projected_key and self._labels is not None and torch.equal(labels, self._labels):
             return  # the stroke moved within pixels it had already painted: the projection is the same
         collage, mask = composite(sources, labels)
@@ -331,12 +339,13 @@ class CollageCanvas(FrameWidget):
 
     def _frames(self, with_sources: bool) -> torch.Tensor:
         """What the views draw: the projection, then every source when asked or when the seeds (or the
-        class) changed since the sources were last sent (every open view receives every frame, so it has them)."""
+        class, or the truncation) changed since the sources were last sent (every open view receives every
+        frame, so it has them)."""
         assert self._image is not None
-        sent = (tuple(int(s) for s in self.seeds), int(self.class_index))
-        if not (with_sources or sent != self._sent_seeds):
+        sent = self._source_key()
+        if not (with_sources or sent != self._sent_sources):
             return self._image
-        self._sent_seeds = sent
+        self._sent_sources = sent
         return torch.cat([self._image, self._sources()])
 
     def _code_lines(self) -> list[str]:
@@ -417,6 +426,8 @@ class CollageCanvas(FrameWidget):
         grid = torch.stack(frames).unsqueeze(0).clamp(0, 1)
         meta = {"model": self.model.name, "seeds": list(self.seeds), "operations": len(ops),
                 "regressor": type(self.regressor).__name__}
+        if "truncation" in self._state_names:
+            meta["truncation"] = float(self.truncation)
         return save_html(path, grid, ["collage | mask | projection"], [[f"{c} of {len(ops)}" for c in counts]],
                          title=self.title, row_title="shown", col_title="operations applied", fmt=fmt,
                          display_size=int(self.display_size), samples=3, meta=meta, panels=panels)

@@ -1,5 +1,6 @@
 // CollageCanvas's front end against a mock model: the rasterising rule (shared with collage.py), and
-// what painting, undo, clear, "take all" and "new" ask the kernel for. (Pixels: tests/browser.)
+// what painting, undo, clear, "take all", "new" and the truncation slider ask the kernel for. (Pixels:
+// tests/browser.)
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { collagePixels, overlayPixels, rasterize, render, UNKNOWN } from "../../../latentwidgets/widgets/static/collage.js";
 import { mockModel } from "../mock-model.js";
@@ -76,8 +77,12 @@ beforeEach(() => {
   HTMLCanvasElement.prototype.getContext = function () {
     const canvas = this;
     return {
-      drawImage() {},
-      putImageData() {},
+      drawImage() {
+        canvas.drawn = (canvas.drawn || 0) + 1; // (how often a frame or pixels were drawn on it)
+      },
+      putImageData() {
+        canvas.drawn = (canvas.drawn || 0) + 1;
+      },
       getImageData: () => ({ data: new Uint8ClampedArray(canvas.width * canvas.height * 4) }),
     };
   };
@@ -93,7 +98,7 @@ afterEach(() => restore());
 
 const STATE = { seeds: [5, 6], ops: [] };
 
-function mount(attrs = {}) {
+function mount(attrs = {}, state = STATE) {
   const model = mockModel({ n_sources: 2, resolution: 64, brush_radius: 3, tool: "brush", mode: "take", display_size: 128, _uid: "c1",
     _front_fields: ["ops", "seeds"], ...attrs });
   const el = document.createElement("div");
@@ -101,8 +106,15 @@ function mount(attrs = {}) {
   const cleanup = render({ model, el });
   const raw = (w, h) => ({ width: w, height: h, format: "raw" });
   const buffers = [0, 1, 2].map(() => new DataView(new Uint8Array(64 * 64 * 4).buffer));
-  model.reply(model.sent[0], { seq: 1, state: STATE, frames: [raw(64, 64), raw(64, 64), raw(64, 64)], buffers });
+  model.reply(model.sent[0], { seq: 1, state, frames: [raw(64, 64), raw(64, 64), raw(64, 64)], buffers });
   return { model, el, cleanup, root: el.querySelector(".lw-collage") };
+}
+
+/** Kernel's reply to the newest request: the projection and both sources, as 64 px raw frames. */
+function replyWithSources(model, seq) {
+  const frames = [0, 1, 2].map(() => ({ width: 64, height: 64, format: "raw" }));
+  const buffers = frames.map(() => new DataView(new Uint8Array(64 * 64 * 4).buffer));
+  model.reply(model.sent[model.sent.length - 1], { seq, frames, buffers });
 }
 
 function pointer(target, type, x, y) {
@@ -245,6 +257,36 @@ describe("collage view", () => {
     model.reply(model.sent[model.sent.length - 1], { seq: 4 });
     await flush();
     expect(error.hidden).toBe(true);
+  });
+
+  it("has a truncation slider where the model has one: it asks for it, redraws the sources, is an undo step", async () => {
+    const plain = mount();
+    expect(plain.el.querySelector("input.lw-truncation")).toBeNull();
+    plain.cleanup();
+    const { model, el } = mount({ truncation: 1, _front_fields: ["ops", "seeds", "truncation"] }, { ...STATE, truncation: 1 });
+    await flush();
+    const images = [...el.querySelectorAll(".lw-source-image")];
+    const drawn = images.map((c) => c.drawn || 0);
+    expect(drawn).toEqual([1, 1]);
+    const trunc = el.querySelector("input.lw-truncation");
+    trunc.value = "0.5";
+    trunc.dispatchEvent(new Event("input"));
+    trunc.dispatchEvent(new Event("change"));
+    expect(lastState(model)).toEqual({ seeds: [5, 6], ops: [], truncation: 0.5 });
+    replyWithSources(model, 2);
+    await flush();
+    expect(images.map((c) => c.drawn)).toEqual([2, 2]); // the same seeds, truncated: drawn again
+    replyWithSources(model, 3); // (the same sources once more, e.g. for another view: not drawn again)
+    await flush();
+    expect(images.map((c) => c.drawn)).toEqual([2, 2]);
+    el.querySelectorAll(".lw-fill")[0].click();
+    expect(lastState(model)).toMatchObject({ ops: [{ tool: "fill", source: 0 }], truncation: 0.5 });
+    model.reply(model.sent[model.sent.length - 1], { seq: 4 });
+    el.querySelector("button.lw-undo").click(); // the fill
+    model.reply(model.sent[model.sent.length - 1], { seq: 5 });
+    el.querySelector("button.lw-undo").click(); // the truncation
+    expect(lastState(model)).toEqual({ seeds: [5, 6], ops: [], truncation: 1 });
+    expect(trunc.value).toBe("1");
   });
 
   it("cleans up its listeners", () => {

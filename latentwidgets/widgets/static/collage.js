@@ -9,10 +9,13 @@
 // source null erases (the pixels become unknown). Later operations paint over earlier ones.
 //
 // Undo / redo are the toolbar's (base.js's history of the view state, Ctrl/Cmd-Z inside the widget):
-// each finished stroke, rectangle, "take all", "clear" and new sample is one step.
+// each finished stroke, rectangle, "take all", "clear" and new sample is one step; so is a class or a
+// truncation (base.js's truncationControl, where the model has a truncation trick) let go.
 
 import { drawBitmap } from "./transport.js";
-import { classPicker, compositeCanvas, connectFrames, h, newSeed, NO_SHORTCUTS, throttledText, timingText, toolbar } from "./base.js";
+import {
+  classPicker, compositeCanvas, connectFrames, h, newSeed, NO_SHORTCUTS, throttledText, timingText, toolbar, truncationControl,
+} from "./base.js";
 
 export const UNKNOWN = -1;
 
@@ -157,7 +160,7 @@ export function render({ model, el }) {
   let base = emptyLabels(width, height); // labels of `committed`
   let labels = base;
   const sourcePixels = new Array(n).fill(null); // RGBA of each source as drawn
-  const drawnSeeds = new Array(n).fill(null);
+  const drawnSources = new Array(n).fill(null); // what each drawn source is of: seed, class, truncation
 
   const root = h("div", { class: "lw-widget lw-collage", "data-uid": model.get("_uid") || "" });
   const title = h("div", { class: "lw-title", text: model.get("title") || "CollageCanvas" });
@@ -166,7 +169,7 @@ export function render({ model, el }) {
   // the view state ({ seeds, ops }) lives in `view` (base.js); `ops` is `committed` + `current`. Its undo
   // steps are made here (`step()`: a finished stroke is one step however long it rested), not by time.
   const view = connectFrames(model, {
-    root, errorBox: error, onFrame, onState: showState, history: ["ops", "seeds", "class_index"], historyDelayMs: 2 ** 31 - 1,
+    root, errorBox: error, onFrame, onState: showState, history: ["ops", "seeds", "class_index", "truncation"], historyDelayMs: 2 ** 31 - 1,
   });
   const seeds = () => view.state.seeds || Array.from({ length: n }, (_, k) => k);
 
@@ -221,12 +224,13 @@ export function render({ model, el }) {
     step();
   });
   const picker = classPicker(model, view, uid);
+  const truncation = truncationControl(model, view, uid);
   // undo / redo, PNG (the collage beside its projection, as shown) and copy code
   const tools = toolbar(view, {
     png: () => compositeCanvas([collageCanvas, projection], { size: model.get("display_size") || 192 }), filename: "collage.png",
   });
   const bar = h("div", { class: "lw-bar" }, [...toolButtons, modeButton, radiusLabel, radius, radiusOut, clearButton,
-    ...(picker ? [picker.el] : []), tools.el]);
+    ...(picker ? [picker.el] : []), ...(truncation ? [truncation.el] : []), tools.el]);
   const readout = h("div", { class: "lw-readout", "aria-live": "off" });
 
   const sourceRow = h("div", { class: "lw-row lw-sources" }, sources.map((s) => s.cell));
@@ -349,6 +353,7 @@ export function render({ model, el }) {
   function showState(s) {
     showSeeds();
     if (picker) picker.show(s);
+    if (truncation) truncation.show(s);
     if (Array.isArray(s.ops)) {
       committed = s.ops.map((op) => ({ ...op }));
       rebuild();
@@ -358,16 +363,18 @@ export function render({ model, el }) {
   function onFrame({ msg, bitmaps, sentAt }) {
     const [proj, ...srcs] = bitmaps;
     if (proj) drawBitmap(projection, proj);
-    const frameSeeds = (msg.state && msg.state.seeds) || seeds();
+    const state = msg.state || view.state;
+    const frameSeeds = state.seeds || seeds();
     let sourcesChanged = false;
     srcs.forEach((b, k) => {
-      if (k >= n || drawnSeeds[k] === frameSeeds[k]) {
+      const key = `${frameSeeds[k]}:${state.class_index ?? 0}:${state.truncation ?? 1}`;
+      if (k >= n || drawnSources[k] === key) {
         if (typeof b.close === "function") b.close();
         return;
       }
       drawBitmap(sources[k].image, b);
       sourcePixels[k] = sources[k].image.getContext("2d").getImageData(0, 0, width, height).data;
-      drawnSeeds[k] = frameSeeds[k];
+      drawnSources[k] = key;
       sourcesChanged = true;
     });
     if (sourcesChanged || firstFrame) redraw();
