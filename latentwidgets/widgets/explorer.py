@@ -24,7 +24,6 @@ at most one request in flight, always the latest slider values, so dragging neve
 
 from __future__ import annotations
 
-import ast
 import math
 import re
 from collections.abc import Sequence
@@ -33,13 +32,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 import traitlets as t
 
-from ..directions import METHODS
 from ..directions.layers import resolve_layers
 from ..directions.record import Directions
 from ..edit import Edit, edits_for, value_range
 from ..export import traversal
 from ..models.base import LatentModel
-from .base import SampledFrameWidget, check_directions, check_model, frame_state
+from .base import check_directions, check_model, frame_state
+from .directions_view import VIEW_MODES, DirectionsWidget, directions_code
 from .esm import css_source, esm_source
 from .figures import RowValues, TraversalFigures, row_grid
 
@@ -47,9 +46,6 @@ if TYPE_CHECKING:
     from ..export import Figure
 
 __all__ = ["DirectionExplorer", "VIEW_MODES"]
-
-#: what the explorer shows: the edited samples, the unedited ones, or each sample before and after
-VIEW_MODES = ("edited", "original", "side by side")
 
 #: per-direction shares of the variance a record's ``info`` may hold, and what the page calls them
 _VARIANCE_KEYS = (("explained_variance_ratio", "explained variance"),     # PCA
@@ -89,49 +85,7 @@ def _slider_spec(d: Directions, k: int, strength_range: float, variance: float |
             "variance": variance, "variance_label": variance_label if variance is not None else ""}
 
 
-def _literal(value: Any) -> str | None:
-    """``repr(value)`` when it reads back as the same Python literal, else None."""
-    text = repr(value)
-    try:
-        return text if ast.literal_eval(text) == value else None
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return None
-
-
-def _directions_code(d: Directions, picked: list[str]) -> list[str]:
-    """Python lines that make ``d`` again as ``d``: its ``find_directions`` call (method and the options
-    the record stores), the directions picked (``picked``: their names when the explorer was made),
-    then renames since. A record no ``find_directions`` call makes is saved and loaded instead."""
-    if d.method not in METHODS or d.space.startswith("act:"):
-        return [f"# a {d.method!r} record in {d.space} that find_directions does not make: save it in this kernel",
-                "# (the directions you passed: d.save(\"directions\")) and load it in the new one",
-                "d = lw.Directions.load(\"directions\", model)"]
-    options = dict(d.options)
-    if "seed" not in options and d.seed is not None:
-        options["seed"] = d.seed
-    args, skipped = [repr(d.method)], []
-    for key, value in options.items():
-        text = _literal(value)
-        if text is None:
-            skipped.append(key)
-        else:
-            args.append(f"{key}={text}")
-    lines = [f"# options {skipped} are not plain values: pass them as you did"] if skipped else []
-    lines.append(f"d = lw.find_directions(model, {', '.join(args)})")
-    default = [f"{d.method} {i}" for i in range(len(picked))]
-    index = [re.fullmatch(re.escape(d.method) + r" (\d+)", name) for name in picked]
-    if picked == default:
-        if options.get("n_components") != len(picked):
-            lines[-1] += f"[:{len(picked)}]"
-    elif all(index):
-        lines[-1] += f"[{[int(m.group(1)) for m in index if m]}]"
-    else:
-        lines.append(f"d = d[[d.index(name) for name in {picked!r}]]")
-    lines += [f"d.rename({k}, {new!r})" for k, (old, new) in enumerate(zip(picked, d.names, strict=True)) if old != new]
-    return lines
-
-
-class DirectionExplorer(SampledFrameWidget, TraversalFigures):
+class DirectionExplorer(DirectionsWidget, TraversalFigures):
     """Sliders along ``directions`` on ``n`` samples of ``model`` drawn from ``seed``.
 
     Args:
@@ -184,7 +138,6 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
     _css = css_source("explorer.css")
 
     strengths = frame_state(t.List(t.Float()))
-    view_mode = frame_state(t.Enum(VIEW_MODES, "edited"))
     controls = t.List(t.Dict()).tag(sync=True)
 
     def __init__(self, model: LatentModel, directions: Directions, seed: int = 0, n: int = 1, *,
@@ -199,10 +152,7 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
         self.model = model
         self.directions = directions
         self.layer_choice = layers
-        self._original: torch.Tensor | None = None
         self._strength_range = float(strength_range)
-        self._picked = list(directions.names)  # (for code(): the names find_directions gave them)
-        self._rename_error = ""
         shares, label = variance_shares(directions)
         controls = [_slider_spec(directions, k, strength_range, shares[k], label) for k in range(len(directions))]
         size = display_size if display_size is not None else max(128, min(256, 3 * model.resolution))
@@ -211,7 +161,6 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
                          title=f"{directions.method} directions on {model.name}", **kwargs)
         self._refresh()  # a construction error (wrong model, bad n) raises here, before display
         self._serve()
-        self.on_msg(self._on_page_msg)
 
     # ------------------------------------------------------------------------------ validation
     @t.validate("strengths")
@@ -240,14 +189,6 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
 
     # ------------------------------------------------------------------------------ public API
     @property
-    def original(self) -> torch.Tensor:
-        """The unedited images ``[n, 3, H, W]``."""
-        if self._original is None:
-            with self._model_scope():
-                self._original = self._render_edits(self._latents(), [])[1]
-        return self._original.clone()
-
-    @property
     def edits(self) -> list[Edit]:
         """The edits of the sliders away from their defaults, in direction order."""
         return self._edits(self._latents())
@@ -269,19 +210,11 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
     def show_original(self, value: bool) -> None:
         self.view_mode = "original" if value else "edited"
 
-    def rename(self, direction: int | str, name: str) -> None:
-        """Rename ``direction`` (index or name) in ``.directions``, the record the explorer was given
-        (:meth:`Directions.rename`: non-empty, unique); the page's label follows, and
-        ``ex.directions.save(path)`` keeps the name.
-
-            ex.rename(0, "pose"); ex.directions.save("runs/pca-named")
-        """
-        k = self.directions.index(direction)
-        self.directions.rename(k, name)
+    def _renamed(self, k: int) -> None:
+        """The slider's label follows a rename (:meth:`DirectionsWidget.rename`)."""
         controls = [dict(c) for c in self.controls]
         controls[k]["name"] = self.directions.names[k]
         self.controls = controls
-        self._update_code()  # (no new frame: the page's copy-code button learns the name here)
 
     def export_edits(self) -> list[dict[str, Any]]:
         """The sliders away from their defaults as JSON-able records: each edit's ``Edit.to_record()``
@@ -335,9 +268,6 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
         self.strengths = values
 
     # ------------------------------------------------------------------------------ compute
-    def _on_new_samples(self) -> None:
-        self._original = None
-
     def _layers_for(self, k: int) -> tuple[int, int] | None:
         if self.layer_choice == "suggested":
             return self.directions.layers[k]
@@ -353,42 +283,19 @@ class DirectionExplorer(SampledFrameWidget, TraversalFigures):
 
     def _compute(self) -> None:
         z = self._latents()
-        latent, image = self._render_edits(z, self._edits(z))
-        if self.view_mode != "edited" and self._original is None:
-            self._original = self._render_edits(z, [])[1]
-        self._latent, self._image = latent, image
+        self._latent, self._image = self._render_edits(z, self._edits(z))
+        self._keep_original(z)
 
     def _frames(self, initial: bool) -> torch.Tensor:
         """The edited images, the originals, or (side by side) each sample's original then edited image."""
         assert self._image is not None
-        if self.view_mode == "original":
-            return self.original
-        if self.view_mode == "side by side":
-            return torch.stack([self.original, self._image], dim=1).flatten(0, 1)
-        return self._image
-
-    def _on_page_msg(self, _widget: Any, content: Any, buffers: Sequence[Any]) -> None:
-        """``{"type": "lw:rename", "index": k, "name": str}`` from the page: :meth:`rename`; a name it
-        refuses shows as the widget's error (the label keeps the old name)."""
-        if self.closed or not isinstance(content, dict) or content.get("type") != "lw:rename":
-            return
-        index: Any = content.get("index")
-        name: Any = content.get("name")
-        try:
-            if isinstance(index, bool) or not isinstance(index, int):
-                raise TypeError(f"a rename names the direction by its index; got {index!r}")
-            self.rename(index, name)  # (a name that is no string: Directions.rename says so)
-        except (IndexError, KeyError, TypeError, ValueError) as exc:
-            self.error = self._rename_error = str(exc)
-        else:
-            if self.error and self.error == self._rename_error:  # (an error of a frame stays)
-                self.error = ""
+        return self._shown(self._image)
 
     def _code_lines(self) -> list[str]:
         """Python that makes this view again in a fresh kernel: the model (by name where latentwidgets loads
         it), the directions (their ``find_directions`` call, selection and renames), the explorer and its
         slider values."""
-        lines = self._model_code_lines() + _directions_code(self.directions, self._picked)
+        lines = self._model_code_lines() + directions_code(self.directions, self._picked)
         args = ["model", "d", *self._state_code_args()]
         if self._strength_range != 3.0:
             args.append(f"strength_range={self._strength_range!r}")

@@ -39,15 +39,12 @@ from ..directions.record import Directions
 from ..edit import Edit, strengths_grid
 from ..export import traversal
 from ..models.base import LatentModel
-from .base import SampledFrameWidget, check_directions, check_model, frame_state
+from .base import check_directions, check_model, frame_state
+from .directions_view import VIEW_MODES, DirectionsWidget, directions_code
 from .esm import css_source, esm_source
-from .explorer import _directions_code
 from .figures import RowValues, TraversalFigures, row_grid
 
 __all__ = ["LayerwiseEditor", "VIEW_MODES"]
-
-#: what the editor shows: the samples with the stack, without edits, or each sample before and after
-VIEW_MODES = ("edited", "original", "side by side")
 
 LayerArg = None | str | tuple[int, int] | Sequence[int]
 
@@ -58,7 +55,7 @@ if TYPE_CHECKING:
 WHOLE_STACK = "whole stack"
 
 
-class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
+class LayerwiseEditor(DirectionsWidget, TraversalFigures):
     """A stack of edits along ``directions`` over layer ranges of ``model``, on ``n`` samples from ``seed``.
 
     Args:
@@ -90,7 +87,6 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
     stack = frame_state(t.List(t.Dict()))
     selected = frame_state(t.Int(-1))
     strip = frame_state(t.List(t.List(t.Int())))
-    view_mode = frame_state(t.Enum(VIEW_MODES, "edited"))
     controls = t.Dict().tag(sync=True)
     display_size = t.Int(160).tag(sync=True)
 
@@ -104,9 +100,7 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
         self.model = model
         self.directions = directions
         self._strip_images: torch.Tensor | None = None
-        self._original: torch.Tensor | None = None
         self._strength_range = float(strength_range)
-        self._picked = list(directions.names)  # (for code(): the names the directions had when the editor was made)
         L = int(model.num_layers)
         self.layered = L > 1 and not directions.space.startswith("act:")
         groups = layer_groups(L)
@@ -129,7 +123,6 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
         self._default_strip = list(self.strip)
         self._refresh()
         self._serve()
-        self.on_msg(self._on_page_msg)
 
     # ------------------------------------------------------------------------------ validation
     def _clean_item(self, item: dict[str, Any]) -> dict[str, Any]:
@@ -245,24 +238,11 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
             self.stack = items
             self.selected = len(items) - 1
 
-    def rename(self, direction: int | str, name: str) -> None:
-        """Rename a direction (index or name) in ``.directions`` (so ``ed.directions.save(path)`` keeps the
-        name); the page's labels and the stack's names follow. The page renames too: "rename" beside
-        the direction, type, Enter.
-
-            ed.rename(0, "pose")
-        """
-        self.directions.rename(direction, name)
+    def _renamed(self, k: int) -> None:
+        """The page's labels and the stack's names follow a rename (:meth:`DirectionsWidget.rename`; on the
+        page: "rename" beside the direction, type, Enter)."""
         self.controls = {**self.controls, "names": list(self.directions.names)}
         self.stack = [dict(it) for it in self.stack]  # (validated again: the items' names follow)
-
-    @property
-    def original(self) -> torch.Tensor:
-        """The samples without edits ``[n, 3, H, W]`` (what ``view_mode = "original"`` shows)."""
-        if self._original is None:
-            with self._model_scope():
-                self._original = self._render_edits(self._latents(), [])[1]
-        return self._original.clone()
 
     @property
     def strip_images(self) -> torch.Tensor:
@@ -296,28 +276,12 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
             out.append([self._edit(it) if i != self.selected else e for i, it in enumerate(items)])
         return out
 
-    def _on_new_samples(self) -> None:
-        self._original = None
-
-    def _on_page_msg(self, _widget: Any, content: Any, buffers: Sequence[Any]) -> None:
-        """``{"type": "lw:rename", "index": k, "name": str}`` from the page: :meth:`rename`; a name it
-        refuses shows as the widget's error (the page keeps the old name)."""
-        if self.closed or not isinstance(content, dict) or content.get("type") != "lw:rename":
-            return
-        index = content.get("index")
-        try:
-            if isinstance(index, bool) or not isinstance(index, int):
-                raise TypeError(f"a rename names the direction by its index; got {index!r}")
-            self.rename(index, content.get("name"))  # type: ignore[arg-type]
-        except (IndexError, KeyError, TypeError, ValueError) as exc:
-            self.error = str(exc)
-
     def _code_lines(self) -> list[str]:
         """Python that makes this view again in a fresh kernel: the model by name, the directions (their
         ``find_directions`` call, selection and renames), the editor, its stack as records and the
         selected edit and view mode when they are not the defaults."""
         lines = self._model_code_lines()
-        lines += _directions_code(self.directions, self._picked)
+        lines += directions_code(self.directions, self._picked)
         args = ["model", "d", *self._state_code_args()]
         if self._strength_range != 3.0:
             args.append(f"strength_range={self._strength_range!r}")
@@ -338,8 +302,7 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
     def _compute(self) -> None:
         z = self._latents()
         self._latent, self._image = self._render_edits(z, self.edits)
-        if self.view_mode != "edited" and self._original is None:
-            self._original = self._render_edits(z, [])[1]
+        self._keep_original(z)
         strips = [self._render_edits(z[:1], es)[1][0] for es in self.strip_edits()]
         self._strip_images = torch.stack(strips) if strips else self._image[:0]
 
@@ -347,13 +310,7 @@ class LayerwiseEditor(SampledFrameWidget, TraversalFigures):
         """The shown samples (edited, without edits, or each pair ``[no edits, stack]`` side by side),
         then the strip."""
         assert self._image is not None and self._strip_images is not None
-        if self.view_mode == "edited":
-            shown = self._image
-        else:
-            original = self.original.to(self._image.device)
-            shown = original if self.view_mode == "original" else \
-                torch.stack([original, self._image], 1).flatten(0, 1)
-        return torch.cat([shown, self._strip_images.to(self._image.device)])
+        return torch.cat([self._shown(self._image), self._strip_images.to(self._image.device)])
 
     # ------------------------------------------------------------------------------ figures
     def _snapshot_rows(self) -> list[torch.Tensor]:
