@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 
 import pytest
 import torch
@@ -98,6 +99,25 @@ def directions(model):
 
 
 # ---------------------------------------------------------------------------------- copy as code
+def kernel_loop(coro_fn):
+    """Run ``coro_fn()`` on a fresh event loop in its own thread (the kernel's loop), whatever loop this
+    thread may already run (playwright's sync API keeps one running in pytest's main thread)."""
+    out: dict = {}
+
+    def run():
+        try:
+            out["value"] = asyncio.run(coro_fn())
+        except BaseException as exc:  # noqa: BLE001 - raised again in the test's thread
+            out["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
 def test_code_makes_the_view_again_and_reaches_the_page_once_the_frames_rest(model):
     async def kernel():  # (the kernel's event loop: cells and the page's requests run on it)
         w = Sketch(model, seed=3, n=2)
@@ -113,7 +133,7 @@ def test_code_makes_the_view_again_and_reaches_the_page_once_the_frames_rest(mod
         assert "seed=11" in w._code and "truncation=0.6" in w._code and "gain=0.5" in w._code
         return w
 
-    w = asyncio.run(kernel())
+    w = kernel_loop(kernel)
     namespace = {"Sketch": Sketch}
     exec(w.code(), namespace)  # a fresh kernel: the model by name, the widget, its values
     again = namespace["w"]
@@ -134,7 +154,7 @@ def test_a_drag_writes_the_code_once_when_it_rests_not_per_frame(model):
         assert w.code_calls == calls + 1 and "gain=1.9" in w._code
         w.close()
 
-    asyncio.run(drag())
+    kernel_loop(drag)
 
 
 def test_a_widget_without_code_lines_sends_no_code(model):
@@ -147,7 +167,7 @@ def test_a_widget_without_code_lines_sends_no_code(model):
         assert w._code == "", "the page hides its copy-code button"
         w.close()
 
-    asyncio.run(kernel())
+    kernel_loop(kernel)
 
 
 # ---------------------------------------------------------------------------------- debug
