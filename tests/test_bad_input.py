@@ -136,6 +136,15 @@ def test_a_pickled_module_in_a_pt_file_names_the_fix(tmp_path):
     assert lw.load(tmp_path / "whole.pt", trust=True).resolution == 4
 
 
+def test_trust_is_accepted_for_a_module_in_memory():
+    """The call that loads a file (``trust=True``) also takes the module it holds: nothing is unpickled."""
+    net = _Net(torch.tanh)
+    model = lw.load(net, trust=True)
+    assert model.resolution == 4
+    z = model.sample_z(2, seed=0)
+    assert torch.equal(model.generate(z), lw.load(net).generate(z))
+
+
 @pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
 def test_a_corrupt_weights_file_is_named(tmp_path, suffix):
     path = tmp_path / f"g{suffix}"

@@ -199,7 +199,9 @@ def _build(source: Any, options: dict[str, Any]) -> LatentModel:
     except ImportError:  # pragma: no cover
         nn = None  # type: ignore[assignment]
     if nn is not None and isinstance(source, nn.Module):
-        return _wrap_module(source, **options)
+        # ``trust`` is about unpickling files: a module already in memory needs none (accepted, so one call
+        # shape works for a path and for the object it holds)
+        return _wrap_module(source, **{k: v for k, v in options.items() if k != "trust"})
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if path.exists():
