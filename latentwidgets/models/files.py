@@ -10,6 +10,7 @@ opts in with exactly ``trust=True``; every failure names the file and the fix.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import pickle
 from pathlib import Path
@@ -66,4 +67,29 @@ def read_weights(path: str | os.PathLike, trust: bool = False) -> Any:
             raise
         raise ValueError(f"{path} is not a readable PyTorch file ({type(e).__name__}: {str(e).splitlines()[0]}): it "
                          "is damaged or truncated, or was not written by torch.save") from e
-    return torch.load(str(path), map_location="cpu", weights_only=False)
+    return _load_trusted(path)
+
+
+def _load_trusted(path: Path) -> Any:
+    """A ``torch.save`` file whose pickled objects the user trusts (``trust=True``): still read with
+    ``weights_only=True``, allowing exactly the globals the file names (its classes, e.g. the
+    ``nn.Module`` subclasses of a whole saved model), which are imported here."""
+    allowed = [_import_global(name) for name in torch.serialization.get_unsafe_globals_in_checkpoint(str(path))]
+    with torch.serialization.safe_globals(allowed):
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+
+
+def _import_global(name: str) -> Any:
+    """The object a pickle names ``"package.module.Qual.name"``: the longest importable module prefix,
+    then attributes."""
+    parts = name.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(f"cannot import {name!r}, which the trusted file's pickle names: install or import the "
+                      "package that defines it first")
