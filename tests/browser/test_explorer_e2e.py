@@ -199,10 +199,12 @@ def test_quickstart_explorer_drag_keyboard_and_python_set(lab_factory):
     assert_pixels_match(state3, diff3)
     page.screenshot("explorer-2-after-python-set")
 
-    # ---- one sample (a 16 KiB frame): no frame is held in jupyter_server behind the kernel's `busy`
-    # message until the browser's delayed ACK (up to 40 ms after `busy`); the latentwidgets_server
-    # extension sets TCP_NODELAY. (Frames above one TCP segment, like the 4-sample grid's, escape the
-    # stall.) Measured on a loaded 2-core machine: median 10-11 ms with it, 33-44 ms without.
+    # ---- one sample (a 16 KiB frame): every key press is answered by a frame. Such a small frame would
+    # be held in jupyter_server behind the kernel's `busy` message until the browser's delayed ACK (up
+    # to 40 ms) unless the latentwidgets_server extension sets TCP_NODELAY on the kernel websocket
+    # (tests/test_server_extension.py checks the patch). The installed package must have enabled it in
+    # this server. Transit times are not asserted: on 2 loaded cores, with the extension (median 20 ms)
+    # and without it (31 ms) the two spreads overlap; benchmarks/frames.py measures them.
     page.python(_FIND.format(uid=uid) + "_ex.n = 1")
     page.page.wait_for_function(f"document.querySelectorAll('.lw-explorer[data-uid=\"{uid}\"] canvas').length === 1")
     page.page.evaluate("window.__lw.transit = []")
@@ -212,7 +214,8 @@ def test_quickstart_explorer_drag_keyboard_and_python_set(lab_factory):
         page.page.wait_for_function(_JS_SETTLED, arg=[uid, 0], timeout=30000)
     transit = page.page.evaluate("window.__lw.transit")
     assert len(transit) >= 6, f"only {len(transit)} frames answered the key presses"
-    assert float(np.median(transit)) < 22, (
-        f"frames spend {np.median(transit):.0f} ms (median) between page and kernel: Nagle's algorithm is on in "
-        f"jupyter_server; reinstall latentwidgets (pip install -e .) or run `jupyter server extension enable "
-        f"latentwidgets_server`, then restart JupyterLab")
+    server_log = lab.log_path.read_text()
+    assert "latentwidgets_server | extension was successfully loaded" in server_log, (
+        "the latentwidgets_server extension is not enabled in this jupyter_server, so Nagle's algorithm delays "
+        "small frames; reinstall latentwidgets (pip install -e .) or run `jupyter server extension enable "
+        "latentwidgets_server`, then restart JupyterLab")
