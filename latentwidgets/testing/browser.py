@@ -1,9 +1,9 @@
 """A real JupyterLab in headless Chromium, driven by Python Playwright (browser tests and benchmarks).
 
-- :class:`JupyterLab` starts ``jupyter lab`` on 127.0.0.1 (free port, token, ``--allow-root``,
-  ``expose_app_in_browser``) with temporary config/runtime/settings/workspace folders, the news
-  toast and autosave switched off, serving a temporary copy of the notebooks (the repo's files are
-  never written).
+- :class:`JupyterLab` starts ``jupyter lab`` (or, with ``app="notebook"``, Jupyter Notebook 7) on
+  127.0.0.1 (free port, token, ``--allow-root``, ``expose_app_in_browser``) with temporary
+  config/runtime/settings/workspace folders, the news toast and autosave switched off, serving a
+  temporary copy of the notebooks (the repo's files are never written).
 - :func:`launch_chromium` starts Debian's Chromium (``/usr/lib/chromium/chromium``, or
   ``$CHROMIUM_PATH``); never the Playwright browser download.
 - :class:`LabPage` opens a notebook, runs all cells through ``window.jupyterapp.commands``,
@@ -86,12 +86,25 @@ class JupyterLab:
     """``jupyter lab`` in a temporary sandbox; use as a context manager.
 
     ``notebooks`` maps names (relative paths under the served root) to source files, copied in;
-    ``files`` maps names to text written there.
+    ``files`` maps names to text written there. ``app="notebook"`` serves Jupyter Notebook 7
+    instead (same server, same ``window.jupyterapp``; each notebook in its own page)::
+
+        with JupyterLab(notebooks={"nb.ipynb": path}, app="notebook") as nb7: ...
     """
+
+    #: the command line of each front end: module, the flag that exposes ``window.jupyterapp``, extras
+    _APPS = {
+        "lab": ("jupyterlab", "--LabApp.expose_app_in_browser=True",
+                ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]),
+        "notebook": ("notebook", "--JupyterNotebookApp.expose_app_in_browser=True", []),
+    }
 
     def __init__(self, notebooks: Mapping[str, str | Path] | None = None,
                  files: Mapping[str, str] | None = None, startup_timeout: float = 120.0,
-                 env: Mapping[str, str] | None = None):
+                 env: Mapping[str, str] | None = None, app: str = "lab"):
+        if app not in self._APPS:
+            raise ValueError(f"app is one of {sorted(self._APPS)}; got {app!r}")
+        self.app = app
         self.notebooks = dict(notebooks or {})
         self.files = dict(files or {})
         self.startup_timeout = startup_timeout
@@ -105,6 +118,11 @@ class JupyterLab:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def tree_url(self, path: str) -> str:
+        """The address that opens notebook ``path`` in this front end (token included)."""
+        where = "lab/tree" if self.app == "lab" else "notebooks"
+        return f"{self.url}/{where}/{path}?token={self.token}"
 
     @property
     def root(self) -> Path:
@@ -149,11 +167,11 @@ class JupyterLab:
         })
         env.update(self.extra_env)
         ARTIFACTS.mkdir(exist_ok=True)
-        self.log_path = ARTIFACTS / f"jupyterlab-{self.port}.log"
-        cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
-               f"--IdentityProvider.token={self.token}", "--allow-root", "--LabApp.expose_app_in_browser=True",
-               f"--ServerApp.root_dir={dirs['root']}", "--ServerApp.port_retries=0",
-               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+        self.log_path = ARTIFACTS / f"jupyter{self.app}-{self.port}.log"
+        module, expose, extra = self._APPS[self.app]
+        cmd = [sys.executable, "-m", module, "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+               f"--IdentityProvider.token={self.token}", "--allow-root", expose,
+               f"--ServerApp.root_dir={dirs['root']}", "--ServerApp.port_retries=0", *extra]
         log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=dirs["root"],
                                      start_new_session=True)
@@ -361,7 +379,7 @@ class NotebookError(AssertionError):
 
 
 class LabPage:
-    """One notebook open in JupyterLab in a Chromium page."""
+    """One notebook open in JupyterLab (or Notebook 7, after ``JupyterLab(app="notebook")``) in a Chromium page."""
 
     def __init__(self, page: Any, lab: JupyterLab, path: str):
         self.page = page
@@ -374,7 +392,7 @@ class LabPage:
         ctx = browser.new_context(viewport=viewport or {"width": 1400, "height": 1000})
         page = ctx.new_page()
         page.set_default_timeout(timeout * 1000)
-        page.goto(f"{lab.url}/lab/tree/{path}?token={lab.token}")
+        page.goto(lab.tree_url(path))
         self = cls(page, lab, path)
         self.wait_kernel_idle(timeout)
         return self

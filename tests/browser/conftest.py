@@ -39,11 +39,12 @@ def chromium():
 
 @pytest.fixture
 def lab_factory(chromium):
-    """``make(notebooks, open=name)`` -> ``(JupyterLab, LabPage)``; everything stops after the test."""
+    """``make(notebooks, open=name)`` -> ``(JupyterLab, LabPage)``; everything stops after the test.
+    ``app="notebook"`` serves Notebook 7 instead of JupyterLab."""
     stack = []
 
-    def make(notebooks, open=None, files=None):
-        lab = JupyterLab(notebooks=notebooks, files=files).__enter__()
+    def make(notebooks, open=None, files=None, app="lab"):
+        lab = JupyterLab(notebooks=notebooks, files=files, app=app).__enter__()
         stack.append(lab)
         page = None
         if open is not None:

@@ -1,6 +1,6 @@
-"""The picture a saved notebook keeps, in a real JupyterLab: hidden while the widget is live (one view of the
-widget on screen, no second one), and following the widget, both after a change from Python and after a
-slider moved in the page (once idle); saving the notebook keeps the latest picture."""
+"""The picture a saved notebook keeps, in a real JupyterLab and in Notebook 7: hidden while the widget is
+live (one view of the widget on screen, no second one), and following the widget, both after a change from
+Python and after a slider moved in the page (once idle); saving the notebook keeps the latest picture."""
 
 from __future__ import annotations
 
@@ -45,13 +45,14 @@ _JS_MOVE_SLIDER = """
 
 
 @pytest.mark.browser
-def test_snapshot_is_hidden_while_live_and_follows_the_widget(lab_factory, tmp_path):
+@pytest.mark.parametrize("app", ["lab", "notebook"])  # JupyterLab 4 and Notebook 7 (the same output areas)
+def test_snapshot_is_hidden_while_live_and_follows_the_widget(lab_factory, tmp_path, app):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SETUP),
                                          nbformat.v4.new_code_cell("ex = lw.DirectionExplorer(model, d, n=2)\nex")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = tmp_path / "snap.ipynb"
     nbformat.write(nb, path)
-    lab, page = lab_factory({"snap.ipynb": path}, open="snap.ipynb")
+    lab, page = lab_factory({"snap.ipynb": path}, open="snap.ipynb", app=app)
     page.run_all()
     p = page.page
     p.wait_for_function(f"(() => {{ const o = ({_JS_OUTPUTS})(); return o && o.length === 2 && o[1].src; }})()")
@@ -59,7 +60,7 @@ def test_snapshot_is_hidden_while_live_and_follows_the_widget(lab_factory, tmp_p
     assert outs[0]["widgets"] == 1 and outs[0]["shown"], "the widget view"
     assert outs[1]["widgets"] == 0 and not outs[1]["shown"], "the snapshot is hidden while the widget is live"
     assert p.locator(".lw-explorer").count() == 1, "one view of the widget, not two"
-    page.screenshot("snapshot-live")
+    page.screenshot(f"snapshot-live-{app}")
 
     # a change from Python (here an execute request, as a cell's): the snapshot follows at once
     first = outs[1]["src"]
