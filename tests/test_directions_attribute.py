@@ -58,6 +58,11 @@ def test_boundary_calibration_sets_an_absolute_value(synth, boundaries):
     _, img = render_edits(model, model.sample_z(16, seed=9), [Edit(boundaries, k, alpha, mode="set")])
     x = sprites.measure(img)["x"]
     assert float(x.median()) == pytest.approx(0.56, abs=0.02)
+    # the boundary alone, sliced out by name, keeps its own intercept and calibration
+    alone = boundaries["x"]
+    assert float(alone.state["intercepts"][0]) == float(boundaries.state["intercepts"][k])
+    assert alone.info["intercepts"] == [boundaries.info["intercepts"][k]]
+    assert float(alone.to_strength(0, torch.tensor(0.56))) == alpha
 
 
 def test_controllers_set_the_requested_value_and_keep_the_others(synth, controllers):

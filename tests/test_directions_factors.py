@@ -111,6 +111,9 @@ def test_record_round_trips_with_calibration(tmp_path, synth, shifts):
     assert torch.equal(back.vectors, shifts.vectors) and back.calibration == shifts.calibration
     assert back.options["loss"] == "blur" and back.info["per_direction"]["shift_x"]["kept"] > 0
     assert float(back.to_strength(0, torch.tensor(4.0))) == float(shifts.to_strength(0, torch.tensor(4.0)))
+    last = shifts[-1]  # a slice keeps its own direction's fit report, found by name
+    assert list(last.info["per_direction"]) == [shifts.names[-1]]
+    assert last.calibration == [shifts.calibration[-1]]
 
 
 def test_dispatch_mse_loss_and_a_user_transform(synth):

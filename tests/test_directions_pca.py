@@ -87,6 +87,12 @@ def test_activation_pca_regresses_back_to_the_latent():
     _, img = render_edits(model, z, [Edit(act, 0, 2.0)])
     _, img0 = render_edits(model, z, [])
     assert img.shape == (2, 3, 4, 4) and not torch.allclose(img, img0)
+    # a slice keeps its own components and shares: d[1:] activation edit 0 is d's activation edit 1
+    part = d[1:]
+    assert part.info["explained_variance_ratio"] == d.info["explained_variance_ratio"][1:]
+    _, whole = render_edits(model, z, [Edit(act, 1, 2.0)])
+    _, sliced = render_edits(model, z, [Edit(activation_directions(part), 0, 2.0)])
+    assert torch.equal(whole, sliced)
 
 
 def test_pca_defaults_to_activations_without_mapping():

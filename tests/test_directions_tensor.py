@@ -143,3 +143,23 @@ def test_tca_edits_direct_multilinear_edits_the_activation_for_multilinear_edits
     assert torch.equal(multi_auto, multi_both) and torch.equal(chan_auto, chan_lat)
     with pytest.raises(ValueError, match="direct"):
         tca_edits(d, 0, 1.0, direct="yes")
+
+
+def test_a_slice_of_a_tca_record_edits_as_the_whole_record_does():
+    # a slice takes its directions' edit kinds and activation patterns: d[2:] direction 0 is d's direction 2
+    model = tiny_style()
+    d = tensor_directions(model, **{**SMALL, "steps": 5})
+    multi = d.index("tca multi (0,1,0)")
+    part = d[[multi, 0]]
+    assert part.names == [d.names[multi], d.names[0]]
+    assert [e["kind"] for e in part.info["edits"]] == ["multi", d.info["edits"][0]["kind"]]
+    assert torch.equal(part.state["act_patterns"], d.state["act_patterns"][[multi, 0]])
+    assert torch.equal(part.state["tucker_core"], d.state["tucker_core"])  # the regression stays whole
+    z = model.sample_z(3, seed=2)
+    for direct in (True, "multilinear"):
+        _, whole = render_edits(model, z, tca_edits(d, multi, 2.0, direct=direct))
+        _, sliced = render_edits(model, z, tca_edits(part, 0, 2.0, direct=direct))
+        assert torch.equal(whole, sliced)
+    _, whole = render_edits(model, z, tca_edits(d, 0, 2.0, direct=True))
+    _, sliced = render_edits(model, z, tca_edits(part, 1, 2.0, direct=True))
+    assert torch.equal(whole, sliced)

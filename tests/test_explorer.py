@@ -201,13 +201,17 @@ def test_variance_share_beside_each_slider_from_the_record(model):
     assert [c["variance"] for c in ex.controls] == [0.4, 0.3, 0.2, 0.1]
     assert {c["variance_label"] for c in ex.controls} == {"explained variance"}
     ex.close()
-    # a slice keeps the whole record's info: the default names say which component each direction is
+    # a slice carries its own directions' shares, renamed or not
     assert variance_shares(pca[[3, 1]]) == ([0.1, 0.3], "explained variance")
-    sefa = Directions(vecs[:2], "w", method="closed_form", info={"eigenvalue_ratio": [0.7, 0.2, 0.1]})
-    assert variance_shares(sefa) == ([0.7, 0.2], "share of the eigenvalues")
     renamed = pca[:2]
     renamed.rename(0, "pose")
-    assert variance_shares(renamed) == ([None, 0.3], "explained variance")
+    assert variance_shares(renamed) == ([0.4, 0.3], "explained variance")
+    # a record whose info lists more shares than directions (a file saved by an older slice): the
+    # default names say which component each direction is
+    sefa = Directions(vecs[:2], "w", method="closed_form", info={"eigenvalue_ratio": [0.7, 0.2, 0.1]})
+    assert variance_shares(sefa) == ([0.7, 0.2], "share of the eigenvalues")
+    sefa.rename(0, "pose")
+    assert variance_shares(sefa) == ([None, 0.2], "share of the eigenvalues")
     ex = DirectionExplorer(model, Directions(vecs[:2], "w", method="manual"))
     assert [(c["variance"], c["variance_label"]) for c in ex.controls] == [(None, "")] * 2  # none: nothing shown
     ex.close()

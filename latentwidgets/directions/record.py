@@ -38,6 +38,15 @@ SCHEMA_VERSION = 2
 
 LayerRange = tuple[int, int] | None
 
+#: ``info`` lists and ``state`` tensors that hold one entry per direction, in the record's order: a
+#: slice ``d[2:5]`` takes the same entries (PCA's variance shares, SeFa's eigenvalues, TCA's edit kinds
+#: and activation patterns, activation PCA's components, attribute boundaries' intercepts); everything
+#: else is copied whole. ``info["per_direction"]`` (factors) is keyed by name and keeps the chosen names.
+#: A method that stores a new per-direction entry adds its key here.
+PER_DIRECTION_INFO = ("explained_variance_ratio", "explained_variance", "eigenvalues", "eigenvalue_ratio",
+                      "intercepts", "edits")
+PER_DIRECTION_STATE = ("act_patterns", "act_sigma", "act_components", "act_stdev", "intercepts")
+
 
 @dataclass
 class Directions:
@@ -99,16 +108,34 @@ class Directions:
         """The activation layer for ``act:`` spaces, else None."""
         return self.space[4:] if self.space.startswith("act:") else None
 
-    def __getitem__(self, idx: int | slice | Sequence[int]) -> Directions:
-        if isinstance(idx, int):
-            idx = [idx]
-        if isinstance(idx, slice):
-            idx = list(range(len(self)))[idx]
-        idx = list(idx)
+    def __getitem__(self, which: int | str | slice | Sequence[int | str]) -> Directions:
+        """A record of some directions (index, name, slice or list of them), with their own share of
+        the per-direction ``info`` and ``state`` (:data:`PER_DIRECTION_INFO`)::
+
+            d[0], d["pca 2"], d[2:5], d[[3, 1]]
+        """
+        picked: Sequence[int | str]
+        if isinstance(which, (int, str)):
+            picked = [which]
+        elif isinstance(which, slice):
+            picked = list(range(len(self)))[which]
+        else:
+            picked = which
+        idx = [self.index(i if isinstance(i, str) else int(i)) for i in picked]
+        k = len(self)
+        info = dict(self.info)
+        for key in PER_DIRECTION_INFO:
+            if isinstance(info.get(key), list) and len(info[key]) == k:
+                info[key] = [info[key][i] for i in idx]
+        names = [self.names[i] for i in idx]
+        if isinstance(info.get("per_direction"), dict):
+            info["per_direction"] = {n: v for n, v in info["per_direction"].items() if n in names}
+        state = {key: (v[idx] if key in PER_DIRECTION_STATE and torch.is_tensor(v) and v.dim() >= 1
+                       and v.shape[0] == k else v) for key, v in self.state.items()}
         return Directions(
-            vectors=self.vectors[idx], space=self.space, sigma=self.sigma[idx], names=[self.names[i] for i in idx],
+            vectors=self.vectors[idx], space=self.space, sigma=self.sigma[idx], names=names,
             layers=[self.layers[i] for i in idx], method=self.method, options=dict(self.options), samples=self.samples,
-            seed=self.seed, model_id=self.model_id, state=dict(self.state), info=dict(self.info),
+            seed=self.seed, model_id=self.model_id, state=state, info=info,
             calibration=[self.calibration[i] for i in idx] if self.calibration is not None else None,
         )
 

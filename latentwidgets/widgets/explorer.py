@@ -56,8 +56,9 @@ def variance_shares(d: Directions) -> tuple[list[float | None], str]:
     """Each direction's share of the variance from ``d.info`` (PCA's explained variance ratio, closed
     form's eigenvalue share) and its label; ``None`` for a direction the record has none for.
 
-    A slice of a record (``d[2:5]``) keeps the whole record's ``info``; its directions' default names
-    (``"pca 3"``) say which component each one is::
+    A slice (``d[2:5]``) carries its own directions' shares. When ``info`` lists more shares than the
+    record has directions (a file saved by a slice before slices cut ``info``), the directions'
+    default names (``"pca 3"``) say which component each one is::
 
         variance_shares(pca[:3])     # ([0.31, 0.12, 0.08], 'explained variance')
     """
