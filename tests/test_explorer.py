@@ -314,6 +314,32 @@ def test_code_reproduces_the_view_in_a_fresh_namespace():
     ex.close()
 
 
+def test_code_of_a_saved_record_loads_it_picks_and_renames(model, directions, tmp_path, monkeypatch):
+    import latentwidgets
+
+    directions[:].save(tmp_path / "mine")     # (a copy; method "test": find_directions cannot make it)
+    loaded = Directions.load(tmp_path / "mine", model)
+    ex = DirectionExplorer(model, loaded[["c", "a"]], seed=2, n=2)
+    ex.rename(0, "hue")
+    ex.strengths = [0.75, -1.0]
+    code = ex.code()
+    assert f"lw.Directions.load({str(tmp_path / 'mine')!r}, model)" in code
+    assert "d = d[['c', 'a']]" in code and "d.rename(0, 'hue')" in code
+    monkeypatch.setattr(latentwidgets, "load", lambda name: model if name == model.name else None)
+    ns: dict = {}
+    exec(code, ns)  # noqa: S102 - the code under test
+    again = ns["ex"]
+    assert again.directions.names == ["hue", "a"] and again.strengths == [0.75, -1.0]
+    assert torch.equal(again.directions.vectors, ex.directions.vectors) and torch.equal(again.image, ex.image)
+    again.close()
+    ex.close()
+    # a record neither saved nor made by find_directions: the code says to save it and load it
+    fresh = Directions(directions.vectors, "w", method="test", model_id=model.name)
+    ex = DirectionExplorer(model, fresh)
+    assert "save it in this kernel" in ex.code()
+    ex.close()
+
+
 def test_error_shows_in_widget_and_widget_keeps_working(model, directions, monkeypatch):
     ex = DirectionExplorer(model, directions, seed=0, n=1)
     wire = Wire(ex)

@@ -65,6 +65,9 @@ class Directions:
     info: dict[str, Any] = field(default_factory=dict)
     #: per direction: {"unit": str, "alpha": [knots], "t": [knots]} for calibrated sliders, or None
     calibration: list[dict[str, Any] | None] | None = None
+    #: the file this record was last saved to or loaded from, or None: ``{"path": str, "names": [each
+    #: direction's name in the file], "all": [every name in the file]}`` (slices keep theirs; not saved)
+    source: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         v = torch.as_tensor(self.vectors, dtype=torch.float32)
@@ -137,6 +140,8 @@ class Directions:
             layers=[self.layers[i] for i in idx], method=self.method, options=dict(self.options), samples=self.samples,
             seed=self.seed, model_id=self.model_id, state=state, info=info,
             calibration=[self.calibration[i] for i in idx] if self.calibration is not None else None,
+            source=({**self.source, "names": [self.source["names"][i] for i in idx]}
+                    if self.source is not None else None),
         )
 
     def index(self, name_or_index: int | str) -> int:
@@ -247,6 +252,7 @@ class Directions:
         for old in _tensor_files(folder, name):
             if old != tensor_file:
                 old.unlink(missing_ok=True)
+        self.source = {"path": os.fspath(path), "names": list(self.names), "all": list(self.names)}
         return js
 
     @classmethod
@@ -287,6 +293,7 @@ class Directions:
             raise ValueError(f"{js} does not hold a valid Directions record: {e}") from e
         if model is not None:
             rec.check(model)
+        rec.source = {"path": os.fspath(path), "names": list(rec.names), "all": list(rec.names)}
         return rec
 
     def check(self, model: Any) -> Directions:

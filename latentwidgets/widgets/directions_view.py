@@ -125,9 +125,18 @@ def _literal(value: Any) -> str | None:
 
 
 def directions_code(d: Directions, picked: list[str]) -> list[str]:
-    """Python lines that make ``d`` again as ``d``: its ``find_directions`` call (method and the options
-    the record stores), the directions picked (``picked``: their names when the explorer was made),
-    then renames since. A record no ``find_directions`` call makes is saved and loaded instead."""
+    """Python lines that make ``d`` again as ``d``. A record saved or loaded (``d.source``) is loaded
+    from its file, its directions picked by their names there, then renamed. Otherwise its
+    ``find_directions`` call (method and the options the record stores), the directions picked
+    (``picked``: their names when the explorer was made), then renames since. A record neither
+    saved nor made by ``find_directions`` gets a note to save it and load it."""
+    if d.source is not None:
+        src = d.source
+        lines = [f"d = lw.Directions.load({src['path']!r}, model)"]
+        if src["names"] != src["all"]:
+            lines.append(f"d = d[{src['names']!r}]")
+        return lines + [f"d.rename({k}, {new!r})" for k, (old, new) in enumerate(zip(src["names"], d.names,
+                                                                                      strict=True)) if old != new]
     if d.method not in METHODS or d.space.startswith("act:"):
         return [f"# a {d.method!r} record in {d.space} that find_directions does not make: save it in this kernel",
                 "# (the directions you passed: d.save(\"directions\")) and load it in the new one",
