@@ -146,11 +146,19 @@ class LatentModel:
         z = self._check(z, self.z_dim, "z", allow_layers=False)
         if not self.has_mapping:
             return z
-        w = self._map(z)
-        if truncation != 1.0:
-            avg = self.w_avg()
-            w = avg + truncation * (w - avg)
-        return w
+        return self.truncate(self._map(z), truncation)
+
+    def truncate(self, w: torch.Tensor, truncation: float) -> torch.Tensor:
+        """Synthesis latents ``w`` (``[B, w_dim]`` or per layer ``[B, L, w_dim]``) pulled towards the
+        average latent, ``avg + truncation * (w - avg)``: the truncation trick. ``w`` itself at 1 or on
+        a model without a mapping network::
+
+            ws = model.truncate(model.broadcast(model.to_synthesis(z)), 0.7)   # per-layer w, truncated
+        """
+        if truncation == 1.0 or not self.has_mapping:
+            return w
+        avg = self.w_avg().to(w.device, w.dtype)
+        return avg + truncation * (w - avg)
 
     def w_avg(self) -> torch.Tensor:
         """The average synthesis latent ``[w_dim]`` (zeros when the model keeps none)."""

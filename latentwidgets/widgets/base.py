@@ -432,8 +432,7 @@ class FrameWidget(Snapshots, anywidget.AnyWidget):
             ws, images = render_edits(self.model, z, edits, ws=self._synthesis(z))
         """
         model = self.model  # type: ignore[attr-defined]
-        ws = model.broadcast(model.to_synthesis(z.to(model.device).float()))
-        return self._truncate(ws)
+        return model.broadcast(model.to_synthesis(z.to(model.device).float(), self._w_truncation()))
 
     def _w_truncation(self) -> float:
         """The truncation this widget applies to w: its ``truncation`` on a model with a mapping network,
@@ -441,14 +440,6 @@ class FrameWidget(Snapshots, anywidget.AnyWidget):
         if "truncation" not in self._state_names or not self.model.has_mapping:  # type: ignore[attr-defined]
             return 1.0
         return float(self.truncation)
-
-    def _truncate(self, ws: torch.Tensor) -> torch.Tensor:
-        """``ws`` pulled towards the model's average latent by this widget's truncation (mapping models)."""
-        psi = self._w_truncation()
-        if psi == 1.0:
-            return ws
-        avg = self.model.w_avg().to(ws.device, ws.dtype)  # type: ignore[attr-defined]
-        return avg + psi * (ws - avg)
 
     def _generate(self, z: torch.Tensor) -> torch.Tensor:
         """Images ``[n, 3, H, W]`` of the samples ``z`` with this widget's truncation, no edits:
@@ -468,11 +459,12 @@ class FrameWidget(Snapshots, anywidget.AnyWidget):
             self._latent, self._image = self._render_edits(self._latents(), self.edits)
         """
         model = self.model  # type: ignore[attr-defined]
-        if self._w_truncation() == 1.0:
+        psi = self._w_truncation()
+        if psi == 1.0:
             return render_edits(model, z, edits)
         z_edits = [e for e in edits if e.space == "z"]
         rest = [e for e in edits if e.space != "z"]
-        ws = self._truncate(apply_latent_edits(model, z, z_edits)) if z_edits else self._synthesis(z)
+        ws = model.truncate(apply_latent_edits(model, z, z_edits), psi) if z_edits else self._synthesis(z)
         return render_edits(model, z, rest, ws=ws)
 
     def _refresh(self) -> None:

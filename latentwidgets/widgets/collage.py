@@ -284,7 +284,8 @@ class CollageCanvas(FrameWidget):
         return tuple(int(s) for s in self.seeds), int(self.class_index), float(self.truncation)
 
     def _sources(self) -> torch.Tensor:
-        keys = [(int(s), int(self.class_index), float(self.truncation)) for s in self.seeds]  # each source's
+        seeds, class_index, truncation = self._source_key()
+        keys = [(s, class_index, truncation) for s in seeds]  # what each source is drawn from
         missing = [k for k in dict.fromkeys(keys) if k not in self._source_cache]
         if missing:
             with self._model_scope():  # (the class, and BigGAN's truncation, which also scales its samples)
