@@ -338,6 +338,12 @@ def test_code_of_a_saved_record_loads_it_picks_and_renames(model, directions, tm
     ex = DirectionExplorer(model, fresh)
     assert "save it in this kernel" in ex.code()
     ex.close()
+    # nor a find_directions record renamed before the widget was made (its call names them otherwise)
+    pca = Directions(directions.vectors, "w", method="pca", options={"n_components": 3}, model_id=model.name)
+    pca.rename(2, "hue")
+    ex = DirectionExplorer(model, pca[[2, 0]])
+    assert "save it in this kernel" in ex.code() and "lw.find_directions(" not in ex.code()
+    ex.close()
 
 
 def test_error_shows_in_widget_and_widget_keeps_working(model, directions, monkeypatch):

@@ -124,12 +124,20 @@ def _literal(value: Any) -> str | None:
         return None
 
 
+def _save_and_load(what: str) -> list[str]:
+    """The lines that stand for a record the code cannot make again: save it here, load it there."""
+    return [f"# {what}: save it in this kernel",
+            "# (the directions you passed: d.save(\"directions\")) and load it in the new one",
+            "d = lw.Directions.load(\"directions\", model)"]
+
+
 def directions_code(d: Directions, picked: list[str]) -> list[str]:
     """Python lines that make ``d`` again as ``d``. A record saved or loaded (``d.source``) is loaded
     from its file, its directions picked by their names there, then renamed. Otherwise its
     ``find_directions`` call (method and the options the record stores), the directions picked
     (``picked``: their names when the explorer was made), then renames since. A record neither
-    saved nor made by ``find_directions`` gets a note to save it and load it."""
+    saved nor made by ``find_directions`` as it is (another method, or renamed before the widget was
+    made) gets a note to save it and load it."""
     if d.source is not None:
         src = d.source
         lines = [f"d = lw.Directions.load({src['path']!r}, model)"]
@@ -138,9 +146,7 @@ def directions_code(d: Directions, picked: list[str]) -> list[str]:
         return lines + [f"d.rename({k}, {new!r})" for k, (old, new) in enumerate(zip(src["names"], d.names,
                                                                                       strict=True)) if old != new]
     if d.method not in METHODS or d.space.startswith("act:"):
-        return [f"# a {d.method!r} record in {d.space} that find_directions does not make: save it in this kernel",
-                "# (the directions you passed: d.save(\"directions\")) and load it in the new one",
-                "d = lw.Directions.load(\"directions\", model)"]
+        return _save_and_load(f"a {d.method!r} record in {d.space} that find_directions does not make")
     options = dict(d.options)
     if "seed" not in options and d.seed is not None:
         options["seed"] = d.seed
@@ -160,7 +166,8 @@ def directions_code(d: Directions, picked: list[str]) -> list[str]:
             lines[-1] += f"[:{len(picked)}]"
     elif all(index):
         lines[-1] += f"[{[int(m.group(1)) for m in index if m]}]"
-    else:
-        lines.append(f"d = d[[d.index(name) for name in {picked!r}]]")
+    else:  # renamed before the widget was made: find_directions names them otherwise
+        return _save_and_load("directions renamed before this widget was made (find_directions names them "
+                              "otherwise)")
     lines += [f"d.rename({k}, {new!r})" for k, (old, new) in enumerate(zip(picked, d.names, strict=True)) if old != new]
     return lines
