@@ -13,13 +13,12 @@ import subprocess
 
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 import traitlets
 
 import latentwidgets as lw
-from latentwidgets.models.decoder import DecoderModel
 from latentwidgets.regress.collage import composite, rasterize
+from latentwidgets.testing.direction_models import OwnTruncationDecoder, plain_decoder_net
 from latentwidgets.widgets import CollageCanvas
 from latentwidgets.widgets.esm import esm_source
 from latentwidgets.widgets.transport import decode_frame
@@ -383,20 +382,9 @@ def test_code_with_truncation_makes_the_same_collage_again(model, regressor, mon
     again.close()
 
 
-class PlainNet(nn.Module):
-    """A plain generator, z [B, 8] -> images: no mapping network, no truncation setting."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(8, 3 * 8 * 8)
-
-    def forward(self, z):
-        return torch.sigmoid(self.fc(z)).view(-1, 3, 8, 8)
-
-
 def test_a_model_without_truncation_offers_none():
     torch.manual_seed(0)
-    m = lw.load(PlainNet())
+    m = lw.load(plain_decoder_net(8, 8))
     cc = CollageCanvas(m, StandInRegressor(m), n_sources=2)
     assert "truncation" not in cc.state() and "truncation" not in cc._front_fields
     assert torch.equal(cc.sources, m.generate(torch.cat([m.sample_z(1, seed=s) for s in (0, 1)])))
@@ -408,20 +396,8 @@ def test_a_model_without_truncation_offers_none():
     cc.close()
 
 
-class OwnTruncation(DecoderModel):
-    """A model that keeps its own truncation, as BigGAN does: it scales the sampled noise."""
-
-    def __init__(self):
-        torch.manual_seed(0)
-        self.truncation = 0.4
-        super().__init__(PlainNet(), z_dim=8, output_range=(0.0, 1.0), name="own-truncation")
-
-    def sample_z(self, n, seed=0):
-        return super().sample_z(n, seed) * self.truncation
-
-
 def test_a_model_with_its_own_truncation_draws_the_sources_with_the_widgets():
-    m = OwnTruncation()
+    m = OwnTruncationDecoder(8, 8)
     cc = CollageCanvas(m, StandInRegressor(m), n_sources=2, seed=3)
     assert cc.truncation == 0.4 and "truncation" in cc._front_fields, "the canvas starts at the model's setting"
     z = torch.cat([m.sample_z(1, seed=s) for s in (3, 4)])

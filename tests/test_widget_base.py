@@ -15,12 +15,12 @@ import threading
 
 import pytest
 import torch
-import torch.nn as nn
 import traitlets as t
 
 from latentwidgets.directions.record import Directions
 from latentwidgets.edit import Edit, render_edits
 from latentwidgets.models.decoder import DecoderModel
+from latentwidgets.testing.direction_models import OwnTruncationDecoder, plain_decoder_net
 from latentwidgets.widgets.base import CODE_IDLE_S, FrameWidget, SampledFrameWidget, frame_state, has_truncation
 
 
@@ -224,30 +224,9 @@ def test_the_page_sets_truncation_within_zero_to_one(model):
     w.close()
 
 
-class TinyDecoder(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(4, 3 * 4 * 4)
-
-    def forward(self, z):
-        return torch.sigmoid(self.fc(z)).view(-1, 3, 4, 4)
-
-
-class OwnTruncation(DecoderModel):
-    """A model that keeps its own truncation, as BigGAN does: it scales the sampled noise."""
-
-    def __init__(self):
-        torch.manual_seed(0)
-        self.truncation = 0.4
-        super().__init__(TinyDecoder(), z_dim=4, output_range=(0.0, 1.0), name="own-truncation")
-
-    def sample_z(self, n, seed=0):
-        return super().sample_z(n, seed) * self.truncation
-
-
 def test_a_model_without_truncation_has_no_truncation_state():
     torch.manual_seed(0)
-    m = DecoderModel(TinyDecoder(), z_dim=4, output_range=(0.0, 1.0))
+    m = DecoderModel(plain_decoder_net(4, 4), z_dim=4, output_range=(0.0, 1.0))
     assert not has_truncation(m)
     w = Sketch(m)
     assert "truncation" not in w.state() and "truncation" not in w._front_fields
@@ -262,7 +241,7 @@ def test_a_model_without_truncation_has_no_truncation_state():
 
 
 def test_a_model_with_its_own_truncation_renders_with_the_widgets_and_keeps_its_own():
-    m = OwnTruncation()
+    m = OwnTruncationDecoder()
     assert has_truncation(m)
     w = Sketch(m, seed=2, n=2)
     assert w.truncation == 0.4, "the widget starts at the model's setting"
@@ -286,7 +265,7 @@ def test_a_widget_that_is_not_sampled_has_the_same_truncation(model):
     assert w._state_code_args() == ["truncation=0.5"]
     assert request(w, {"truncation": 1.5})["type"] == "lw:error" and w.truncation == 0.5
     w.close()
-    m = OwnTruncation()
+    m = OwnTruncationDecoder()
     w = Still(m, truncation=0.8)
     assert m.truncation == 0.4 and torch.allclose(w.image, m.generate(DecoderModel.sample_z(m, 2, seed=0) * 0.8))
     w.close()

@@ -1,4 +1,4 @@
-"""Small synthetic models for the direction tests: known structure, milliseconds to run."""
+"""Small synthetic models for the tests (directions, widgets): known structure, milliseconds to run."""
 
 from __future__ import annotations
 
@@ -73,6 +73,30 @@ def planted_decoder(z_dim: int = 5, strong_axis: int = 1, gain: float = 10.0) ->
     net.add_module("img", nn.Sigmoid())
     net.add_module("shape", nn.Unflatten(1, (3, 4, 4)))
     return DecoderModel(net, z_dim=z_dim, name="planted-decoder", output_range=(0.0, 1.0))
+
+
+def plain_decoder_net(z_dim: int = 4, resolution: int = 4) -> nn.Module:
+    """A plain generator, z ``[B, z_dim]`` -> Linear ``fc`` -> sigmoid images ``[B, 3, r, r]``: no mapping
+    network, no truncation setting (``lw.load(plain_decoder_net())``)."""
+    net = nn.Sequential()
+    net.add_module("fc", nn.Linear(z_dim, 3 * resolution * resolution))
+    net.add_module("img", nn.Sigmoid())
+    net.add_module("shape", nn.Unflatten(1, (3, resolution, resolution)))
+    return net
+
+
+class OwnTruncationDecoder(DecoderModel):
+    """A plain decoder that keeps its own ``truncation`` setting, as BigGAN does: it scales the sampled
+    noise (``sample_z``); no mapping network."""
+
+    def __init__(self, z_dim: int = 4, resolution: int = 4, truncation: float = 0.4):
+        torch.manual_seed(0)
+        self.truncation = truncation
+        super().__init__(plain_decoder_net(z_dim, resolution), z_dim=z_dim, output_range=(0.0, 1.0),
+                         name="own-truncation")
+
+    def sample_z(self, n: int, seed: int = 0) -> torch.Tensor:
+        return super().sample_z(n, seed) * self.truncation
 
 
 def tiny_style(seed: int = 0) -> ZooStyleModel:
